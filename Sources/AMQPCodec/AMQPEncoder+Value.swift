@@ -1,0 +1,248 @@
+extension AMQPEncoder {
+    /// Encodes any AMQP value with the smallest encoding of each part (compounds sized to fit,
+    /// integers in their small forms, strings in `str8` when they fit).
+    public mutating func encode(_ value: AMQPValue) {
+        switch value {
+        case .null: encodeNull()
+        case .boolean(let v): encode(v)
+        case .ubyte(let v): encode(v)
+        case .ushort(let v): encode(v)
+        case .uint(let v): encode(v)
+        case .ulong(let v): encode(v)
+        case .byte(let v): encode(v)
+        case .short(let v): encode(v)
+        case .int(let v): encode(v)
+        case .long(let v): encode(v)
+        case .float(let v): encode(v)
+        case .double(let v): encode(v)
+        case .decimal32(let v): encode(v)
+        case .decimal64(let v): encode(v)
+        case .decimal128(let v): encode(v)
+        case .char(let v): encode(v)
+        case .timestamp(let v): encode(v)
+        case .uuid(let v): encode(v)
+        case .binary(let v): encode(v)
+        case .string(let v): encode(v)
+        case .symbol(let v): encode(v)
+        case .list(let items):
+            var marker = beginList()
+            for item in items { encode(item) }
+            marker.count = items.count
+            endList(marker)
+        case .map(let map):
+            encode(map)
+        case .array(let array):
+            encode(array)
+        case .described(let descriptor, let described):
+            bytes.append(FormatCode.described.rawValue)
+            encode(descriptor)
+            encode(described)
+        }
+    }
+
+    public mutating func encode(_ map: AMQPMap) {
+        var marker = beginMap()
+        for entry in map.entries {
+            encode(entry.key)
+            encode(entry.value)
+        }
+        marker.count = map.entries.count &* 2
+        endMap(marker)
+    }
+
+    public mutating func encode(_ array: AMQPArray) {
+        let code = Self.arrayElementFormatCode(array.elementType, array.elements)
+        let start = beginArray(elementFormatCode: code, descriptor: array.descriptor)
+        let firstElement = bytes.count
+        for element in array.elements {
+            writeArrayElementPayload(element, as: code)
+        }
+        if code == .list32 || code == .map32 || code == .array32 {
+            narrowCompoundElements(from: firstElement, count: array.elements.count, constructorAt: firstElement &- 1)
+        }
+        endArray(start: start, count: array.elements.count)
+    }
+
+    /// The smallest constructor valid for every element. Compound elements start in their 32-bit
+    /// form and are narrowed after writing (``narrowCompoundElements(from:count:constructorAt:)``).
+    /// Zero-width encodings (`uint0`, `list0`, `true`) are never chosen for elements: they would
+    /// force every element to the same value.
+    static func arrayElementFormatCode(_ type: AMQPType, _ elements: [AMQPValue]) -> FormatCode {
+        switch type {
+        case .null: preconditionFailure("AMQPArray never holds nulls")
+        case .boolean: return .boolean
+        case .ubyte: return .ubyte
+        case .ushort: return .ushort
+        case .uint:
+            let fits = elements.allSatisfy { if case .uint(let v) = $0 { return v <= 0xFF } else { return false } }
+            return fits ? .smallUInt : .uint
+        case .ulong:
+            let fits = elements.allSatisfy { if case .ulong(let v) = $0 { return v <= 0xFF } else { return false } }
+            return fits ? .smallULong : .ulong
+        case .byte: return .byte
+        case .short: return .short
+        case .int:
+            let fits = elements.allSatisfy { if case .int(let v) = $0 { return Int8(exactly: v) != nil } else { return false } }
+            return fits ? .smallInt : .int
+        case .long:
+            let fits = elements.allSatisfy { if case .long(let v) = $0 { return Int8(exactly: v) != nil } else { return false } }
+            return fits ? .smallLong : .long
+        case .float: return .float
+        case .double: return .double
+        case .decimal32: return .decimal32
+        case .decimal64: return .decimal64
+        case .decimal128: return .decimal128
+        case .char: return .char
+        case .timestamp: return .timestamp
+        case .uuid: return .uuid
+        case .binary:
+            let fits = elements.allSatisfy { if case .binary(let v) = $0 { return v.count <= 0xFF } else { return false } }
+            return fits ? .vbin8 : .vbin32
+        case .string:
+            let fits = elements.allSatisfy { if case .string(let v) = $0 { return v.utf8.count <= 0xFF } else { return false } }
+            return fits ? .str8 : .str32
+        case .symbol:
+            let fits = elements.allSatisfy { if case .symbol(let v) = $0 { return v.count <= 0xFF } else { return false } }
+            return fits ? .sym8 : .sym32
+        case .list: return .list32
+        case .map: return .map32
+        case .array: return .array32
+        }
+    }
+
+    /// Writes an element's payload (everything after its constructor) for constructor `code`,
+    /// which ``arrayElementFormatCode(_:_:)`` chose for it.
+    mutating func writeArrayElementPayload(_ value: AMQPValue, as code: FormatCode) {
+        switch value {
+        case .boolean(let v): bytes.append(v ? 1 : 0)
+        case .ubyte(let v): bytes.append(v)
+        case .ushort(let v): writeBigEndian(v)
+        case .uint(let v):
+            if code == .smallUInt { bytes.append(UInt8(truncatingIfNeeded: v)) } else { writeBigEndian(v) }
+        case .ulong(let v):
+            if code == .smallULong { bytes.append(UInt8(truncatingIfNeeded: v)) } else { writeBigEndian(v) }
+        case .byte(let v): bytes.append(UInt8(bitPattern: v))
+        case .short(let v): writeBigEndian(v)
+        case .int(let v):
+            if code == .smallInt { bytes.append(UInt8(bitPattern: Int8(truncatingIfNeeded: v))) } else { writeBigEndian(v) }
+        case .long(let v):
+            if code == .smallLong { bytes.append(UInt8(bitPattern: Int8(truncatingIfNeeded: v))) } else { writeBigEndian(v) }
+        case .float(let v): writeBigEndian(v.bitPattern)
+        case .double(let v): writeBigEndian(v.bitPattern)
+        case .decimal32(let v): writeBigEndian(v.bitPattern)
+        case .decimal64(let v): writeBigEndian(v.bitPattern)
+        case .decimal128(let v):
+            writeBigEndian(v.high)
+            writeBigEndian(v.low)
+        case .char(let v): writeBigEndian(v.value)
+        case .timestamp(let v): writeBigEndian(v.millisecondsSince1970)
+        case .uuid(let v):
+            writeBigEndian(v.high)
+            writeBigEndian(v.low)
+        case .binary(let v): writeVariablePayload(v.bytes, wide: code == .vbin32)
+        case .string(let v): writeVariablePayload(v.utf8, wide: code == .str32)
+        case .symbol(let v):
+            switch v.storage {
+            case .literal(let s):
+                writeVariablePayload(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount), wide: code == .sym32)
+            case .bytes(let b):
+                writeVariablePayload(b, wide: code == .sym32)
+            }
+        case .list(let items):
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: 8))
+            for item in items { encode(item) }
+            patchBigEndian(Self.size32(bytes.count &- start &- 4), at: start)
+            patchBigEndian(Self.size32(items.count), at: start &+ 4)
+        case .map(let map):
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: 8))
+            for entry in map.entries {
+                encode(entry.key)
+                encode(entry.value)
+            }
+            patchBigEndian(Self.size32(bytes.count &- start &- 4), at: start)
+            patchBigEndian(Self.size32(map.entries.count &* 2), at: start &+ 4)
+        case .array(let inner):
+            let innerCode = Self.arrayElementFormatCode(inner.elementType, inner.elements)
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: 8))
+            if let descriptor = inner.descriptor {
+                bytes.append(FormatCode.described.rawValue)
+                encode(descriptor)
+            }
+            bytes.append(innerCode.rawValue)
+            let firstElement = bytes.count
+            for element in inner.elements {
+                writeArrayElementPayload(element, as: innerCode)
+            }
+            if innerCode == .list32 || innerCode == .map32 || innerCode == .array32 {
+                narrowCompoundElements(from: firstElement, count: inner.elements.count, constructorAt: firstElement &- 1)
+            }
+            patchBigEndian(Self.size32(bytes.count &- start &- 4), at: start)
+            patchBigEndian(Self.size32(inner.elements.count), at: start &+ 4)
+        case .null, .described:
+            preconditionFailure("AMQPArray never holds \(value.type) elements")
+        }
+    }
+
+    @inlinable
+    mutating func writeVariablePayload<Bytes: Collection>(_ payload: Bytes, wide: Bool) where Bytes.Element == UInt8 {
+        if wide {
+            writeBigEndian(Self.size32(payload.count))
+        } else {
+            bytes.append(UInt8(truncatingIfNeeded: payload.count))
+        }
+        bytes.append(contentsOf: payload)
+    }
+
+    /// Rewrites `count` compound elements written in their 32-bit form (size32, count32, body)
+    /// into the 8-bit form when every one of them fits, and switches the array's constructor.
+    /// One forward pass: each body moves down by the bytes saved before it.
+    mutating func narrowCompoundElements(from first: Int, count: Int, constructorAt constructor: Int) {
+        var position = first
+        for _ in 0..<count {
+            let size = readBigEndian32(at: position)
+            let items = readBigEndian32(at: position &+ 4)
+            // The 8-bit size counts a 1-byte count instead of a 4-byte one.
+            guard size &- 3 <= 0xFF, items <= 0xFF else { return }
+            position &+= 4 &+ Int(size)
+        }
+        let end = position
+        var read = first
+        var write = first
+        bytes.withUnsafeMutableBytes { raw in
+            let base = raw.baseAddress!
+            for _ in 0..<count {
+                let size = Int(Self.readBigEndian32(raw, at: read))
+                let items = raw[read &+ 7]
+                let bodyLength = size &- 4
+                raw[write] = UInt8(truncatingIfNeeded: size &- 3)
+                raw[write &+ 1] = items
+                let destination = base.advanced(by: write &+ 2)
+                let source = UnsafeRawPointer(base.advanced(by: read &+ 8))
+                destination.copyMemory(from: source, byteCount: bodyLength)
+                write &+= 2 &+ bodyLength
+                read &+= 4 &+ size
+            }
+        }
+        bytes.removeSubrange(write..<end)
+        switch FormatCode(rawValue: bytes[constructor]) {
+        case .list32: bytes[constructor] = FormatCode.list8.rawValue
+        case .map32: bytes[constructor] = FormatCode.map8.rawValue
+        default: bytes[constructor] = FormatCode.array8.rawValue
+        }
+    }
+
+    private func readBigEndian32(at position: Int) -> UInt32 {
+        var v: UInt32 = 0
+        for i in 0..<4 { v = v << 8 | UInt32(bytes[position &+ i]) }
+        return v
+    }
+
+    private static func readBigEndian32(_ raw: UnsafeMutableRawBufferPointer, at position: Int) -> UInt32 {
+        var v: UInt32 = 0
+        for i in 0..<4 { v = v << 8 | UInt32(raw[position &+ i]) }
+        return v
+    }
+}
