@@ -3,8 +3,10 @@ import PackageDescription
 
 let package = Package(
     name: "swift-amqp",
+    platforms: [.macOS(.v14)],
     products: [
         .library(name: "AMQPCodec", targets: ["AMQPCodec"]),
+        .executable(name: "amqp", targets: ["amqp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -13,10 +15,22 @@ let package = Package(
     targets: [
         // The AMQP 1.0 type system. No Foundation, no NIO: other projects embed it.
         .target(name: "AMQPCodec"),
+        // The typed-JSON form of values that the CLI, tests and the Proton oracle exchange.
+        .target(name: "AMQPTypedJSON", dependencies: ["AMQPCodec"]),
+        .target(
+            name: "AMQPCommandLine",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypedJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "amqp", dependencies: ["AMQPCommandLine"]),
         .testTarget(
             name: "AMQPCodecTests",
             dependencies: [
                 "AMQPCodec",
+                "AMQPTypedJSON",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

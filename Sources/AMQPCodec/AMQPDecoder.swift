@@ -137,11 +137,15 @@ public struct AMQPDecoder: Sendable {
         guard let length = Int(exactly: raw) else {
             throw AMQPDecodingError(.limitExceeded, at: at, "\(what) size \(raw) does not fit this platform")
         }
+        guard length <= end &- position else {
+            let what = "\(what) of \(length) bytes (\(end &- position) remain)"
+            if end < input.endIndex {
+                throw AMQPDecodingError(.sizeMismatch, at: at, "\(what) overruns its compound's declared size")
+            }
+            throw AMQPDecodingError(.truncated, at: at, "input ends inside \(what)")
+        }
         guard length <= limits.maxValueSize else {
             throw AMQPDecodingError(.limitExceeded, at: at, "\(what) size \(length) exceeds the limit of \(limits.maxValueSize)")
-        }
-        guard length <= end &- position else {
-            throw truncated("\(what) of \(length) bytes (\(end &- position) remain)")
         }
         return length
     }

@@ -169,8 +169,9 @@ public enum AMQPValue: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension AMQPValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByStringLiteral {
-    public init(nilLiteral: ()) { self = .null }
+// Deliberately not `ExpressibleByNilLiteral`: with it, `nil` in an `AMQPValue?` context can
+// silently become `.null` instead of `.none`.
+extension AMQPValue: ExpressibleByBooleanLiteral, ExpressibleByStringLiteral {
     public init(booleanLiteral value: Bool) { self = .boolean(value) }
     public init(stringLiteral value: String) { self = .string(value) }
 }

@@ -141,7 +141,7 @@ public struct Binary: Sendable, Hashable, RandomAccessCollection, ExpressibleByA
     }
 
     /// Lower-case hexadecimal, two digits per octet.
-    public var hexString: String { hex(bytes) }
+    public var hexString: String { HexEncoding.string(bytes) }
 
     public var description: String { "Binary(\(bytes.count) bytes)" }
 }
@@ -213,7 +213,7 @@ public struct AMQPUUID: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     /// The canonical lower-case 8-4-4-4-12 form.
     public var uuidString: String {
-        let h = hex(bytes)
+        let h = HexEncoding.string(bytes)
         let u = Array(h.utf8)
         var out = [UInt8]()
         out.reserveCapacity(36)
@@ -282,38 +282,41 @@ func hexValue(_ c: UInt8) -> UInt8? {
     }
 }
 
-/// Lower-case hexadecimal of `bytes`, two digits each, no separators.
-public func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.underestimatedCount * 2)
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0xF)])
+/// Hexadecimal text for bytes, as the CLI, tests and error messages use it.
+public enum HexEncoding {
+    /// Lower-case hexadecimal of `bytes`, two digits each, no separators.
+    public static func string<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        let digits: StaticString = "0123456789abcdef"
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        for b in bytes {
+            out.append(digits.utf8Start[Int(b >> 4)])
+            out.append(digits.utf8Start[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
-    return String(decoding: out, as: UTF8.self)
-}
 
-/// Parses hexadecimal (either case; spaces, tabs and newlines between byte pairs are ignored).
-/// Returns `nil` for an odd number of digits or a character that is not a digit.
-public func bytes(fromHex text: some StringProtocol) -> [UInt8]? {
-    var out = [UInt8]()
-    out.reserveCapacity(text.utf8.count / 2)
-    var pending: UInt8? = nil
-    for c in text.utf8 {
-        if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == UInt8(ascii: "\n") || c == UInt8(ascii: "\r") {
-            if pending != nil { return nil }
-            continue
+    /// Parses hexadecimal (either case; whitespace between byte pairs is ignored). Returns `nil`
+    /// for an odd number of digits or a character that is not a digit.
+    public static func bytes(_ text: some StringProtocol) -> [UInt8]? {
+        var out = [UInt8]()
+        out.reserveCapacity(text.utf8.count / 2)
+        var pending: UInt8? = nil
+        for c in text.utf8 {
+            if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == UInt8(ascii: "\n") || c == UInt8(ascii: "\r") {
+                if pending != nil { return nil }
+                continue
+            }
+            guard let v = hexValue(c) else { return nil }
+            if let p = pending {
+                out.append(p << 4 | v)
+                pending = nil
+            } else {
+                pending = v
+            }
         }
-        guard let v = hexValue(c) else { return nil }
-        if let p = pending {
-            out.append(p << 4 | v)
-            pending = nil
-        } else {
-            pending = v
-        }
+        return pending == nil ? out : nil
     }
-    return pending == nil ? out : nil
 }
 
 func hex64(_ v: UInt64) -> String {

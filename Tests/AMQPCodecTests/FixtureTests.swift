@@ -16,7 +16,7 @@ struct Fixture: CustomTestStringConvertible, Sendable {
         self.canonical = canonical
     }
 
-    var bytes: [UInt8] { AMQPCodec.bytes(fromHex: hex)! }
+    var bytes: [UInt8] { HexEncoding.bytes(hex)! }
     var testDescription: String { "\(name) [\(hex)]" }
 }
 
@@ -134,7 +134,7 @@ struct FixtureTests {
     @Test(arguments: fixtures.filter(\.canonical))
     func encodesSmallest(_ fixture: Fixture) {
         let encoded = AMQPEncoder.encode(fixture.value)
-        #expect(hex(encoded) == fixture.hex)
+        #expect(HexEncoding.string(encoded) == fixture.hex)
     }
 
     @Test(arguments: fixtures)

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `amqp`: the swift-amqp command line.
+public struct AMQPCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "amqp",
+        abstract: "AMQP 1.0 from the command line: codec, inspection, messaging, Event Hubs.",
+        subcommands: [CodecCommand.self]
+    )
+
+    public init() {}
+}

@@ -1,0 +1,4 @@
+import AMQPCommandLine
+
+@main
+extension AMQPCommand {}
