@@ -15,6 +15,9 @@ let package = Package(
     targets: [
         // The AMQP 1.0 type system. No Foundation, no NIO: other projects embed it.
         .target(name: "AMQPCodec"),
+        // Framing and the I/O-free connection, session and link state machines: no NIO, no TLS,
+        // so the fuzz targets and state-machine tests build in seconds.
+        .target(name: "AMQPProtocol", dependencies: ["AMQPCodec"]),
         // The typed-JSON form of values that the CLI, tests and the Proton oracle exchange.
         .target(name: "AMQPTypedJSON", dependencies: ["AMQPCodec"]),
         .target(
@@ -34,6 +37,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "AMQPProtocolTests", dependencies: ["AMQPProtocol"]),
     ],
     swiftLanguageModes: [.v6]
 )
