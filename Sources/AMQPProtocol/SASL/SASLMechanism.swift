@@ -1,0 +1,161 @@
+import AMQPCodec
+
+/// The client side of one SASL mechanism (§5.3.3): what to send first, how to answer each
+/// challenge, and how to check the server's final data.
+///
+/// Mechanisms see only bytes; the SASL frames around them are the connection's business.
+public protocol SASLClientMechanism: Sendable {
+    /// The mechanism's registered name (`PLAIN`, `ANONYMOUS`, `SCRAM-SHA-256`, …).
+    var name: Symbol { get }
+    /// The `initial-response` of `sasl-init`, if the mechanism has one.
+    mutating func initialResponse() throws(SASLError) -> [UInt8]?
+    /// The `sasl-response` to a `sasl-challenge`.
+    mutating func response(to challenge: [UInt8]) throws(SASLError) -> [UInt8]
+    /// Checks the `additional-data` of a successful `sasl-outcome` (SCRAM verifies the server
+    /// signature here); throwing fails the connection.
+    mutating func verifyOutcome(additionalData: [UInt8]?) throws(SASLError)
+}
+
+extension SASLClientMechanism {
+    public mutating func response(to challenge: [UInt8]) throws(SASLError) -> [UInt8] {
+        throw SASLError(.unexpectedChallenge, "\(name) does not expect a challenge")
+    }
+
+    public mutating func verifyOutcome(additionalData: [UInt8]?) throws(SASLError) {}
+}
+
+/// What a server mechanism decides after each message from the client.
+public enum SASLServerStep: Hashable, Sendable {
+    /// Send this `sasl-challenge` and wait for a response.
+    case challenge([UInt8])
+    /// Authenticated as `identity`; `additionalData` goes into the `sasl-outcome`.
+    case success(identity: String, additionalData: [UInt8]?)
+    /// Refused, with the outcome code to send.
+    case failure(SASLFailure)
+}
+
+/// Why a server refused (the `sasl-code` it sends, §5.3.3.6).
+public enum SASLFailure: Hashable, Sendable {
+    /// Wrong credentials (`auth`).
+    case authentication
+    /// A fault on the server's side (`sys`).
+    case system
+}
+
+/// The server side of one SASL mechanism.
+public protocol SASLServerMechanism: Sendable {
+    var name: Symbol { get }
+    /// Handles `sasl-init`.
+    mutating func start(initialResponse: [UInt8]?, hostname: String?) -> SASLServerStep
+    /// Handles a `sasl-response`.
+    mutating func step(response: [UInt8]) -> SASLServerStep
+}
+
+extension SASLServerMechanism {
+    public mutating func step(response: [UInt8]) -> SASLServerStep { .failure(.authentication) }
+}
+
+/// A SASL exchange that cannot go on.
+public struct SASLError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Kind: Hashable, Sendable {
+        enum Base: Hashable, Sendable { case noCommonMechanism, unexpectedChallenge, invalidServerMessage, serverVerificationFailed, authenticationFailed, plaintextRefused }
+        let base: Base
+        /// The server offers none of the mechanisms we are willing to use.
+        public static let noCommonMechanism = Kind(base: .noCommonMechanism)
+        /// A challenge arrived for a mechanism that has none.
+        public static let unexpectedChallenge = Kind(base: .unexpectedChallenge)
+        /// A challenge or outcome that does not follow the mechanism's grammar.
+        public static let invalidServerMessage = Kind(base: .invalidServerMessage)
+        /// The server could not prove it knows the password (SCRAM).
+        public static let serverVerificationFailed = Kind(base: .serverVerificationFailed)
+        /// The server refused our credentials (`sasl-outcome` with a code other than `ok`).
+        public static let authenticationFailed = Kind(base: .authenticationFailed)
+        /// PLAIN would send a password over a connection without TLS, and the caller did not allow it.
+        public static let plaintextRefused = Kind(base: .plaintextRefused)
+    }
+
+    public var kind: Kind
+    public var detail: String
+
+    public init(_ kind: Kind, _ detail: String) {
+        self.kind = kind
+        self.detail = detail
+    }
+
+    public var description: String { detail }
+}
+
+// MARK: - ANONYMOUS, PLAIN, EXTERNAL
+
+/// `ANONYMOUS` (RFC 4505): no credentials; the trace string is sent as the initial response.
+public struct AnonymousMechanism: SASLClientMechanism, SASLServerMechanism {
+    public var name: Symbol { "ANONYMOUS" }
+    public var trace: String
+
+    public init(trace: String = "") { self.trace = trace }
+
+    public mutating func initialResponse() throws(SASLError) -> [UInt8]? { Array(trace.utf8) }
+
+    public mutating func start(initialResponse: [UInt8]?, hostname: String?) -> SASLServerStep {
+        .success(identity: "anonymous", additionalData: nil)
+    }
+}
+
+/// `PLAIN` (RFC 4616): `authzid NUL authcid NUL password` in the initial response.
+///
+/// The password travels in the clear; the connection refuses PLAIN over a socket without TLS
+/// unless the caller explicitly allows it. ``description`` never shows the password.
+public struct PlainMechanism: SASLClientMechanism, CustomStringConvertible {
+    public var name: Symbol { "PLAIN" }
+    public var username: String
+    public var password: String
+    public var authorizationIdentity: String
+
+    public init(username: String, password: String, authorizationIdentity: String = "") {
+        self.username = username
+        self.password = password
+        self.authorizationIdentity = authorizationIdentity
+    }
+
+    public mutating func initialResponse() throws(SASLError) -> [UInt8]? {
+        Array(authorizationIdentity.utf8) + [0] + Array(username.utf8) + [0] + Array(password.utf8)
+    }
+
+    public var description: String { "PLAIN(username: \(username), password: <redacted>)" }
+}
+
+/// The server side of `PLAIN`: parses the initial response and asks `check` whether the
+/// credentials are valid.
+public struct PlainServerMechanism: SASLServerMechanism {
+    public var name: Symbol { "PLAIN" }
+    public let check: @Sendable (_ username: String, _ password: String) -> Bool
+
+    public init(check: @escaping @Sendable (_ username: String, _ password: String) -> Bool) {
+        self.check = check
+    }
+
+    public mutating func start(initialResponse: [UInt8]?, hostname: String?) -> SASLServerStep {
+        guard let response = initialResponse else { return .challenge([]) }
+        return step(response: response)
+    }
+
+    public mutating func step(response: [UInt8]) -> SASLServerStep {
+        let parts = response.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3,
+              let username = String(validating: parts[1], as: UTF8.self),
+              let password = String(validating: parts[2], as: UTF8.self)
+        else { return .failure(.authentication) }
+        return check(username, password) ? .success(identity: username, additionalData: nil) : .failure(.authentication)
+    }
+}
+
+/// `EXTERNAL` (RFC 4422 appendix A): the identity comes from outside SASL, typically the client's
+/// TLS certificate; the initial response optionally names an authorization identity.
+public struct ExternalMechanism: SASLClientMechanism {
+    public var name: Symbol { "EXTERNAL" }
+    public var authorizationIdentity: String
+
+    public init(authorizationIdentity: String = "") { self.authorizationIdentity = authorizationIdentity }
+
+    public mutating func initialResponse() throws(SASLError) -> [UInt8]? { Array(authorizationIdentity.utf8) }
+}
