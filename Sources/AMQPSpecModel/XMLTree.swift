@@ -1,4 +1,4 @@
-import CLibXML2
+internal import CLibXML2
 
 /// An XML element read by libxml2 and copied into Swift values, so that nothing outside this file
 /// touches libxml2's pointers.
