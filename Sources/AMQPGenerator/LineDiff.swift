@@ -33,10 +33,10 @@ public enum LineDiff {
         while i < n || j < m {
             if i < n && j < m && a[start + i] == b[start + j] {
                 i += 1; j += 1
-            } else if j < m && (i == n || lengths[i * width + j + 1] >= lengths[(i + 1) * width + j]) {
-                result.append(.added(start + j + 1, b[start + j])); j += 1
-            } else {
+            } else if i < n && (j == m || lengths[(i + 1) * width + j] >= lengths[i * width + j + 1]) {
                 result.append(.removed(start + i + 1, a[start + i])); i += 1
+            } else {
+                result.append(.added(start + j + 1, b[start + j])); j += 1
             }
         }
         return result

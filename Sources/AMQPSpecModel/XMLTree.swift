@@ -35,6 +35,12 @@ private let libxml2Initialized: Bool = {
     return true
 }()
 
+/// The first error libxml2 reports while parsing one document.
+private final class FirstError {
+    var line: Int?
+    var message: String?
+}
+
 enum XMLTree {
     /// Parses `bytes` as an XML document and returns its document element.
     ///
@@ -50,6 +56,19 @@ enum XMLTree {
             throw SpecError(.notWellFormed, file: fileName, line: 0, name: fileName, "libxml2 could not allocate a parser")
         }
         defer { xmlFreeParserCtxt(context) }
+        // libxml2 goes on after the first error and reports the last one ("Premature end of data"
+        // at the end of the file); the first one is where the problem is, so keep that.
+        let firstError = FirstError()
+        context.pointee._private = Unmanaged.passUnretained(firstError).toOpaque()
+        context.pointee.sax.pointee.serror = { data, error in
+            guard let data, let error else { return }
+            let context = data.assumingMemoryBound(to: xmlParserCtxt.self)
+            guard let box = context.pointee._private else { return }
+            let first = Unmanaged<FirstError>.fromOpaque(box).takeUnretainedValue()
+            guard first.line == nil, error.pointee.level.rawValue >= XML_ERR_ERROR.rawValue else { return }
+            first.line = Int(error.pointee.line)
+            first.message = error.pointee.message.map { String(cString: $0).trimmingTrailingWhitespace() }
+        }
         let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue
             | XML_PARSE_NOBLANKS.rawValue | XML_PARSE_BIG_LINES.rawValue | XML_PARSE_NOCDATA.rawValue)
         // An empty array has no storage to point at; one byte that is not read (size 0) stands in.
@@ -61,9 +80,9 @@ enum XMLTree {
         }
         guard let document, context.pointee.wellFormed != 0 else {
             if let document { xmlFreeDoc(document) }
-            var line = 0
-            var message = "not well-formed"
-            if let error = xmlCtxtGetLastError(context) {
+            var line = firstError.line ?? 0
+            var message = firstError.message ?? "not well-formed"
+            if firstError.line == nil, let error = xmlCtxtGetLastError(context) {
                 line = Int(error.pointee.line)
                 if let text = error.pointee.message {
                     message = String(cString: text).trimmingTrailingWhitespace()

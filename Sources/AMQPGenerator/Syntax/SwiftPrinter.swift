@@ -157,8 +157,8 @@ struct SwiftPrinter {
         var text: String
         switch p.label {
         case nil: text = "_ \(escaped(p.name))"
-        case p.name?: text = escaped(p.name)
-        case let label?: text = "\(escaped(label)) \(escaped(p.name))"
+        case p.name?: text = Self.labelKeywords.contains(p.name) ? "`\(p.name)`" : p.name
+        case let label?: text = (Self.labelKeywords.contains(label) ? "`\(label)`" : label) + " \(escaped(p.name))"
         }
         text += ": " + (p.isInout ? "inout " : "") + render(p.type)
         if let value = p.defaultValue { text += " = " + render(value, indent: indent) }
@@ -226,7 +226,8 @@ struct SwiftPrinter {
         case .nil:
             return "nil"
         case .member(let base, let name):
-            let member = name == "init" || name == "self" ? name : escaped(name)
+            // After a dot every keyword is a plain member name, except these.
+            let member = name == "Type" || name == "Protocol" ? "`\(name)`" : name
             return (base.map { render($0, indent: indent) } ?? "") + "." + member
         case .call(let callee, let arguments):
             let rendered = arguments.map { ($0.label.map { "\($0): " } ?? "") + render($0.value, indent: indent) }
@@ -281,6 +282,9 @@ struct SwiftPrinter {
     func escaped(_ name: String) -> String {
         Self.keywords.contains(name) ? "`\(name)`" : name
     }
+
+    /// Keywords that cannot be argument labels without backticks; every other keyword can.
+    static let labelKeywords: Set<String> = ["inout", "var", "let"]
 
     static let keywords: Set<String> = [
         "associatedtype", "class", "deinit", "enum", "extension", "fileprivate", "func", "import", "init",
