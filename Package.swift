@@ -55,6 +55,15 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(
+            name: "AMQPTypesTests",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPSpecModel",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
