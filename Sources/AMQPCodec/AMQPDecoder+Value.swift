@@ -78,6 +78,18 @@ extension AMQPDecoder {
         }
     }
 
+    /// Decodes the next value, which must be a list (`list0`, `list8`, `list32`), as its items.
+    public mutating func decodeList() throws(AMQPDecodingError) -> [AMQPValue] {
+        let scope = try beginList()
+        var items = [AMQPValue]()
+        items.reserveCapacity(scope.count)
+        for _ in 0..<scope.count {
+            items.append(try decodeValue())
+        }
+        try endCompound(scope)
+        return items
+    }
+
     /// Decodes the next value, which must be an array.
     public mutating func decodeArray() throws(AMQPDecodingError) -> AMQPArray {
         let at = offset

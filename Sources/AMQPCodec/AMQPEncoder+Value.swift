@@ -25,10 +25,7 @@ extension AMQPEncoder {
         case .string(let v): encode(v)
         case .symbol(let v): encode(v)
         case .list(let items):
-            var marker = beginList()
-            for item in items { encode(item) }
-            marker.count = items.count
-            endList(marker)
+            encode(list: items)
         case .map(let map):
             encode(map)
         case .array(let array):
@@ -38,6 +35,14 @@ extension AMQPEncoder {
             encode(descriptor)
             encode(described)
         }
+    }
+
+    /// Encodes `items` as an AMQP list.
+    public mutating func encode(list items: [AMQPValue]) {
+        var marker = beginList()
+        for item in items { encode(item) }
+        marker.count = items.count
+        endList(marker)
     }
 
     public mutating func encode(_ map: AMQPMap) {

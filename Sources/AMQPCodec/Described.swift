@@ -192,6 +192,16 @@ extension AMQPDecoder {
         }
     }
 
+    /// Reads a `multiple="true"` field that is also mandatory: null or absent is an error naming the field.
+    @inlinable
+    public mutating func decodeMandatoryMultipleField<T: AMQPArrayElement>(_ type: T.Type, _ fields: inout CompositeFields, _ name: StaticString) throws(AMQPDecodingError) -> [T] {
+        let at = offset
+        guard let values = try decodeMultipleField(T.self, &fields, name) else {
+            throw AMQPDecodingError(.missingMandatoryField, at: at, "\(fields.typeName).\(name) is mandatory")
+        }
+        return values
+    }
+
     /// Skips fields this version does not know (later versions of a type may add fields) and
     /// leaves the composite, checking that its fields filled exactly its size.
     @inlinable

@@ -4,7 +4,7 @@
 /// old case is removed, so stale generated code fails to compile with a message naming this type
 /// instead of failing somewhere obscure.
 public enum AMQPGeneratedCodeVersion {
-    /// The first generated-code API: ``AMQPDescribedType``, ``AMQPDecoder/CompositeFields`` and
-    /// ``AMQPEncoder/CompositeMarker``.
+    /// The first generated-code API: ``AMQPDescribedType``, ``AMQPRestrictedType``,
+    /// ``AMQPDecoder/CompositeFields`` and ``AMQPEncoder/CompositeMarker``.
     public enum V1 {}
 }

@@ -1,0 +1,22 @@
+import AMQPSpecModel
+
+/// A valid spec the generator cannot turn into Swift: a field whose type has no codable Swift
+/// form, two types whose Swift names collide, an archetype whose providers cannot be told apart.
+public struct GeneratorError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    /// The spec name the error is about.
+    public var name: String
+    public var message: String
+
+    init(at location: SourceLocation, name: String, _ message: String) {
+        self.file = location.file
+        self.line = location.line
+        self.name = name
+        self.message = message
+    }
+
+    public var description: String {
+        "\(file):\(line): error: \(message)"
+    }
+}

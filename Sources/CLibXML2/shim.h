@@ -1,0 +1,11 @@
+#ifndef CLIBXML2_SHIM_H
+#define CLIBXML2_SHIM_H
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+/// `xmlFree` is a global function-pointer variable, which Swift 6 rejects as not
+/// concurrency-safe; this wrapper is a plain function.
+static inline void clibxml2_free(void *p) { xmlFree(p); }
+
+#endif
