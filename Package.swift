@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "AMQPCodec"),
         // Framing and the I/O-free connection, session and link state machines: no NIO, no TLS,
         // so the fuzz targets and state-machine tests build in seconds.
-        .target(name: "AMQPProtocol", dependencies: ["AMQPCodec"]),
+        .target(name: "AMQPProtocol", dependencies: ["AMQPCodec", "AMQPTypes"]),
         // SwiftNIO channel handlers, TLS, SCRAM, and the async client and listener APIs.
         .target(
             name: "AMQPTransport",

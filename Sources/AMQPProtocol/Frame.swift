@@ -106,8 +106,11 @@ public struct FrameDecoder: Sendable {
     /// Bytes consumed before `buffer[0]`, for error offsets.
     private var discarded = 0
 
-    public init(maxFrameSize: UInt32 = UInt32.max) {
+    /// - Parameter startsWithProtocolHeader: false to read frames from the middle of a stream
+    ///   (a capture that starts after the headers).
+    public init(maxFrameSize: UInt32 = UInt32.max, startsWithProtocolHeader: Bool = true) {
         self.maxFrameSize = maxFrameSize
+        self.state = startsWithProtocolHeader ? .expectingProtocolHeader : .expectingFrame
     }
 
     /// How many bytes are buffered and not yet returned.

@@ -21,7 +21,7 @@ enum CanonicalJSON {
         case .int(let n): return number("int", n)
         case .long(let n): return number("long", n)
         case .timestamp(let t): return number("timestamp", t.millisecondsSince1970)
-        case .uuid(let u): return node("uuid", quote(hex(u.bytes)))
+        case .uuid(let u): return node("uuid", quote(HexEncoding.string(u.bytes)))
         case .binary(let b): return node("binary", quote(b.hexString))
         case .string(let s): return node("string", quote(s))
         case .symbol(let s): return node("symbol", quote(s.stringValue))

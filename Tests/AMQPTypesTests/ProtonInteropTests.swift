@@ -56,11 +56,11 @@ import Testing
                 cases.append((spec.name, encodeTyped(typed, i % 2 == 0 ? .compact : .full)))
             }
         }
-        let answers = try proton(cases.map { "decode " + hex($0.bytes) })
+        let answers = try proton(cases.map { "decode " + HexEncoding.string($0.bytes) })
         for (c, answer) in zip(cases, answers) {
             // What Swift itself reads from the same bytes, field by field.
             let expected = CanonicalJSON.render(try AMQPDecoder.decode(AMQPValue.self, from: c.bytes))
-            #expect(answer == expected, "\(c.name): \(hex(c.bytes))")
+            #expect(answer == expected, "\(c.name): \(HexEncoding.string(c.bytes))")
         }
         #expect(cases.count == describedSpecTypes.count * Self.samplesPerType)
     }
@@ -76,7 +76,7 @@ import Testing
         }
         let answers = try proton(cases.map { "encode " + CanonicalJSON.render($0.value) })
         for (c, answer) in zip(cases, answers) {
-            guard let protonBytes = bytes(fromHex: answer) else {
+            guard let protonBytes = HexEncoding.bytes(answer) else {
                 Issue.record("\(c.name): Proton could not encode \(c.value): \(answer)")
                 continue
             }

@@ -1,0 +1,86 @@
+import AMQPCodec
+import AMQPTypes
+
+/// How a ``ConnectionEngine`` presents itself and what it accepts.
+public struct ConnectionConfiguration: Sendable {
+    /// Which end of the connection this is: the client opens; the server listens.
+    public enum Role: Sendable, Hashable {
+        case client
+        case server
+    }
+
+    /// How the client authenticates, or which mechanisms the server offers.
+    public enum SASL: Sendable {
+        /// No SASL layer: the AMQP header is the first thing sent.
+        case none
+        /// Client: try these mechanisms in order, using the first one the server offers.
+        case client([any SASLClientMechanism])
+        /// Server: offer these mechanisms (in this order). Clients that skip SASL are refused
+        /// unless `required` is false.
+        case server([any SASLServerMechanism], required: Bool)
+    }
+
+    public var role: Role
+    /// Our container id (`open.container-id`).
+    public var containerID: String
+    /// The host name we connect to (`open.hostname`, `sasl-init.hostname`); clients only.
+    public var hostname: String?
+    /// The largest frame we accept; advertised in `open`. At least 512.
+    public var maxFrameSize: UInt32
+    /// The highest channel number we accept; advertised in `open`.
+    public var channelMax: UInt16
+    /// Close the connection when nothing arrives for this long (milliseconds); advertised in
+    /// `open` as half of it, as the specification recommends (§2.4.5). `nil`: never.
+    public var idleTimeout: Milliseconds?
+    public var offeredCapabilities: [Symbol]
+    public var desiredCapabilities: [Symbol]
+    public var properties: Fields?
+    public var sasl: SASL
+    /// Whether SASL mechanisms that send secrets in the clear (PLAIN) may be used on this
+    /// connection. The transport sets it when TLS is in place; a caller may opt in explicitly.
+    public var allowsCleartextCredentials: Bool
+    /// How performatives are written. Servers default to ``EncodingPolicy/full`` so that the
+    /// strictest clients can read them.
+    public var encodingPolicy: EncodingPolicy
+    /// The incoming window we grant each session, in transfer frames.
+    public var sessionIncomingWindow: UInt32
+    /// The most links one session may have (`begin.handle-max` + 1).
+    public var handleMax: Handle
+    /// The largest message a receiving link accepts (`attach.max-message-size`); reassembly of
+    /// a multi-frame delivery stops there. `nil`: no limit beyond memory.
+    public var maxMessageSize: UInt64?
+
+    public init(
+        role: Role,
+        containerID: String,
+        hostname: String? = nil,
+        maxFrameSize: UInt32 = 1 << 20,
+        channelMax: UInt16 = 255,
+        idleTimeout: Milliseconds? = 60_000,
+        offeredCapabilities: [Symbol] = [],
+        desiredCapabilities: [Symbol] = [],
+        properties: Fields? = nil,
+        sasl: SASL = .none,
+        allowsCleartextCredentials: Bool = false,
+        encodingPolicy: EncodingPolicy? = nil,
+        sessionIncomingWindow: UInt32 = 2048,
+        handleMax: Handle = 1023,
+        maxMessageSize: UInt64? = 256 << 20
+    ) {
+        self.role = role
+        self.containerID = containerID
+        self.hostname = hostname
+        self.maxFrameSize = max(maxFrameSize, Frame.minimumMaxFrameSize)
+        self.channelMax = channelMax
+        self.idleTimeout = idleTimeout
+        self.offeredCapabilities = offeredCapabilities
+        self.desiredCapabilities = desiredCapabilities
+        self.properties = properties
+        self.sasl = sasl
+        self.allowsCleartextCredentials = allowsCleartextCredentials
+        self.encodingPolicy = encodingPolicy ?? (role == .server ? .full : .compact)
+        self.sessionIncomingWindow = max(sessionIncomingWindow, 2)
+        self.handleMax = handleMax
+        self.maxMessageSize = maxMessageSize
+    }
+}

@@ -1,0 +1,270 @@
+import AMQPCodec
+import AMQPTypes
+
+/// A call the engine cannot carry out in its current state.
+public struct ConnectionUsageError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ConnectionEngine {
+    /// What we ask for when attaching a link.
+    public struct LinkOptions: Sendable {
+        public var name: String
+        public var role: Role
+        public var source: LinkSource?
+        public var target: LinkTarget?
+        public var senderSettleMode: SenderSettleMode
+        public var receiverSettleMode: ReceiverSettleMode
+        /// For a receiver: the largest message we accept (defaults to the configuration's).
+        public var maxMessageSize: UInt64?
+        public var properties: Fields?
+        public var offeredCapabilities: [Symbol]
+        public var desiredCapabilities: [Symbol]
+
+        public init(
+            name: String, role: Role, source: LinkSource? = nil, target: LinkTarget? = nil,
+            senderSettleMode: SenderSettleMode = .mixed, receiverSettleMode: ReceiverSettleMode = .first,
+            maxMessageSize: UInt64? = nil, properties: Fields? = nil,
+            offeredCapabilities: [Symbol] = [], desiredCapabilities: [Symbol] = []
+        ) {
+            self.name = name
+            self.role = role
+            self.source = source
+            self.target = target
+            self.senderSettleMode = senderSettleMode
+            self.receiverSettleMode = receiverSettleMode
+            self.maxMessageSize = maxMessageSize
+            self.properties = properties
+            self.offeredCapabilities = offeredCapabilities
+            self.desiredCapabilities = desiredCapabilities
+        }
+    }
+
+    var canStartEndpoints: Bool {
+        !closeSent && !closeReceived && !isFinished
+    }
+
+    /// Begins a session. A client may call this before the connection is open: the `begin` is
+    /// written right after our `open` (pipelining, §2.4.1).
+    public mutating func beginSession() throws(ConnectionUsageError) -> SessionID {
+        guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing") }
+        guard let channel = freeChannel() else { throw ConnectionUsageError("no free channel (channel-max reached)") }
+        let id = SessionID(nextSessionSerial)
+        nextSessionSerial += 1
+        sessions[channel] = SessionState(id: id, localChannel: channel, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax)
+        sessionChannels[id] = channel
+        writeBegin(channel)
+        return id
+    }
+
+    /// Attaches a link on a session (ours or the peer's). Pipelining is allowed: the session's
+    /// `begin` need not be answered yet.
+    public mutating func attachLink(on sessionID: SessionID, _ options: LinkOptions) throws(ConnectionUsageError) -> LinkID {
+        guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing") }
+        guard let channel = sessionChannels[sessionID], var session = sessions[channel], session.phase != .endSent else {
+            throw ConnectionUsageError("\(sessionID) is not open")
+        }
+        guard let handle = session.freeHandle() else { throw ConnectionUsageError("no free handle on \(sessionID)") }
+        if session.links.values.contains(where: { $0.name == options.name && $0.role == options.role }) {
+            throw ConnectionUsageError("a \(options.role) link named \(options.name) is already attached on \(sessionID)")
+        }
+        let id = LinkID(nextLinkSerial)
+        nextLinkSerial += 1
+        var link = LinkState(
+            id: id, name: options.name, role: options.role, localHandle: handle, remoteHandle: nil, phase: .attachSent,
+            senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode
+        )
+        if options.role == .receiver { link.localMaxMessageSize = options.maxMessageSize ?? configuration.maxMessageSize }
+        session.links[handle] = link
+        session.linkOrder.append(handle)
+        sessions[channel] = session
+        linkLocations[id] = (channel, handle)
+        write(
+            Attach(
+                name: options.name, handle: handle, role: options.role,
+                sndSettleMode: options.senderSettleMode, rcvSettleMode: options.receiverSettleMode,
+                source: options.source, target: options.target,
+                initialDeliveryCount: options.role == .sender ? link.deliveryCount : nil,
+                maxMessageSize: options.role == .receiver ? link.localMaxMessageSize : nil,
+                offeredCapabilities: options.offeredCapabilities, desiredCapabilities: options.desiredCapabilities,
+                properties: options.properties
+            ),
+            channel: channel
+        )
+        return id
+    }
+
+    /// Answers a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: the link is attached with these
+    /// termini (usually the ones the peer asked for).
+    public mutating func acceptLink(
+        _ id: LinkID, source: LinkSource?, target: LinkTarget?, maxMessageSize: UInt64? = nil,
+        properties: Fields? = nil, offeredCapabilities: [Symbol] = []
+    ) throws(ConnectionUsageError) {
+        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
+              link.phase == .attachReceived
+        else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
+        link.phase = .attached
+        if link.role == .receiver {
+            link.localMaxMessageSize = maxMessageSize ?? configuration.maxMessageSize
+        }
+        session.links[handle] = link
+        sessions[channel] = session
+        write(
+            Attach(
+                name: link.name, handle: handle, role: link.role,
+                sndSettleMode: link.senderSettleMode, rcvSettleMode: link.receiverSettleMode,
+                source: source, target: target,
+                initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil,
+                maxMessageSize: link.role == .receiver ? link.localMaxMessageSize : maxMessageSize,
+                offeredCapabilities: offeredCapabilities, properties: properties
+            ),
+            channel: channel
+        )
+    }
+
+    /// Refuses a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: answers with an `attach` without
+    /// the requested terminus, then detaches with `error` (§2.6.3).
+    public mutating func refuseLink(_ id: LinkID, error: AMQPError) {
+        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
+              link.phase == .attachReceived
+        else { return }
+        link.phase = .detachSent
+        link.closing = true
+        link.localError = error
+        session.links[handle] = link
+        sessions[channel] = session
+        write(
+            Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
+                   rcvSettleMode: link.receiverSettleMode,
+                   initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
+            channel: channel
+        )
+        write(Detach(handle: handle, closed: true, error: error), channel: channel)
+    }
+
+    /// Receiver: sets the link's credit to `credit` (not adds), optionally asking the sender to
+    /// drain: use it up or give it back (§2.6.7).
+    public mutating func setCredit(_ credit: UInt32, drain: Bool = false, on id: LinkID) throws(ConnectionUsageError) {
+        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle] else {
+            throw ConnectionUsageError("\(id) is not attached")
+        }
+        guard !link.isSender else { throw ConnectionUsageError("\(id) is a sender; credit is the receiver's to give") }
+        guard link.phase == .attached || link.phase == .attachSent else { return }
+        link.credit = credit
+        link.drain = drain
+        session.links[handle] = link
+        sessions[channel] = session
+        writeLinkFlow(channel, handle)
+    }
+
+    /// The credit a link has now: for a sender, how many deliveries it may start.
+    public func credit(of id: LinkID) -> UInt32? {
+        guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle] else { return nil }
+        return link.credit
+    }
+
+    /// Sender: how many deliveries wait for credit or window.
+    public func queuedDeliveries(on id: LinkID) -> Int? {
+        guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle] else { return nil }
+        return link.queue.count
+    }
+
+    /// The peer's `max-message-size` for a sender link, once attached.
+    public func peerMaxMessageSize(of id: LinkID) -> UInt64? {
+        guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle] else { return nil }
+        return link.remoteMaxMessageSize
+    }
+
+    /// Sender: queues a delivery of `payload` (an encoded message). It is written as soon as the
+    /// link has credit and the session window allows, split into frames at the peer's
+    /// max-frame-size. Its outcome arrives as ``ConnectionEvent/outcome(_:_:_:settled:)``; a
+    /// pre-settled delivery reports `settled: true` once written.
+    ///
+    /// - Parameter settled: for `mixed` links, whether to send pre-settled; `nil` follows the
+    ///   link's sender-settle-mode.
+    @discardableResult
+    public mutating func send(
+        on id: LinkID, payload: ArraySlice<UInt8>, tag: DeliveryTag? = nil, settled: Bool? = nil,
+        messageFormat: MessageFormat = 0
+    ) throws(ConnectionUsageError) -> OutgoingDeliveryID {
+        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle] else {
+            throw ConnectionUsageError("\(id) is not attached")
+        }
+        guard link.isSender else { throw ConnectionUsageError("\(id) is a receiver") }
+        guard link.phase == .attached || link.phase == .attachSent else { throw ConnectionUsageError("\(id) is detaching") }
+        if let limit = link.remoteMaxMessageSize, UInt64(payload.count) > limit {
+            throw ConnectionUsageError("a message of \(payload.count) bytes exceeds the peer's max-message-size \(limit)")
+        }
+        let serial = nextDeliverySerial
+        nextDeliverySerial += 1
+        let deliveryTag = tag ?? Binary(withUnsafeBytes(of: serial.bigEndian) { Array($0) })
+        guard deliveryTag.count <= 32 else { throw ConnectionUsageError("delivery tags are at most 32 bytes") }
+        let isSettled: Bool
+        switch link.senderSettleMode {
+        case .settled: isSettled = true
+        case .unsettled: isSettled = false
+        case .mixed: isSettled = settled ?? false
+        }
+        let deliveryID = OutgoingDeliveryID(serial)
+        link.queue.append(OutgoingDelivery(id: deliveryID, payload: payload, tag: deliveryTag, settled: isSettled, messageFormat: messageFormat))
+        session.links[handle] = link
+        sessions[channel] = session
+        pump(channel)
+        return deliveryID
+    }
+
+    /// Receiver: settles (and/or sets the state of) a delivery we received (§2.7.6).
+    public mutating func settle(_ deliveryID: DeliveryNumber, on id: LinkID, state: DeliveryState?, settled: Bool = true) throws(ConnectionUsageError) {
+        try settle(deliveryIDs: [deliveryID], on: id, state: state, settled: settled)
+    }
+
+    /// Receiver: settles several deliveries with one state, in as few `disposition` frames as
+    /// their ids allow.
+    public mutating func settle(deliveryIDs: [DeliveryNumber], on id: LinkID, state: DeliveryState?, settled: Bool = true) throws(ConnectionUsageError) {
+        guard let (channel, _) = linkLocations[id], var session = sessions[channel] else {
+            throw ConnectionUsageError("\(id) is not attached")
+        }
+        let ids = deliveryIDs.sorted()
+        if settled {
+            for deliveryID in ids { session.unsettledIncoming.removeValue(forKey: deliveryID) }
+            sessions[channel] = session
+        }
+        writeDispositions(channel, role: .receiver, ids: ids, state: state, settled: settled)
+    }
+
+    /// Detaches a link (closing it unless `closed` is false); ``ConnectionEvent/linkDetached(_:error:closed:byPeer:)``
+    /// follows when the peer answers.
+    public mutating func detachLink(_ id: LinkID, closed: Bool = true, error: AMQPError? = nil) {
+        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
+              link.phase != .detachSent
+        else { return }
+        link.phase = .detachSent
+        link.closing = closed
+        link.localError = error
+        link.queue.removeAll()
+        session.links[handle] = link
+        sessions[channel] = session
+        write(Detach(handle: handle, closed: closed, error: error), channel: channel)
+    }
+
+    /// Ends a session; ``ConnectionEvent/sessionEnded(_:error:byPeer:)`` follows when the peer answers.
+    public mutating func endSession(_ id: SessionID, error: AMQPError? = nil) {
+        guard let channel = sessionChannels[id], var session = sessions[channel], session.phase != .endSent else { return }
+        session.phase = .endSent
+        session.localError = error
+        sessions[channel] = session
+        write(End(error: error), channel: channel)
+    }
+
+    /// Closes the connection; ``ConnectionEvent/closed(error:byPeer:)`` follows when the peer answers.
+    public mutating func close(error: AMQPError? = nil) {
+        if openSent {
+            closeConnection(error)
+        } else {
+            // Nothing AMQP was said yet: there is nothing to close but the socket.
+            phase = .finished
+            isFinished = true
+        }
+    }
+}

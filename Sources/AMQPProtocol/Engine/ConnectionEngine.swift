@@ -1,0 +1,519 @@
+import AMQPCodec
+import AMQPTypes
+
+/// One AMQP 1.0 connection, without I/O: bytes from the peer go in, bytes for the peer and
+/// ``ConnectionEvent``s come out.
+///
+/// The engine runs the protocol header exchange, SASL, and the connection, session and link state
+/// machines (§2.4–§2.7): windows, credit, delivery counts, multi-frame transfers split at the
+/// peer's max-frame-size and reassembled up to our max-message-size, settlement, detach, end and
+/// close. It never blocks and never touches a socket, so it is driven the same way by a SwiftNIO
+/// channel handler, by a test, and by a fuzzer.
+///
+/// Time is an input: pass a monotonic clock reading in nanoseconds to ``receive(_:now:)`` and
+/// ``tick(now:)``; ``tick(now:)`` sends heartbeats and enforces the idle timeout.
+///
+/// A peer that breaks the protocol gets a `close` (or `end`, or `detach`) carrying the AMQP error
+/// condition, never a trap. After ``isFinished`` becomes true, flush ``takeOutput()`` and close the
+/// socket.
+public struct ConnectionEngine: Sendable {
+    public let configuration: ConnectionConfiguration
+
+    enum Phase: Sendable {
+        /// Not started.
+        case initial
+        /// Client: we sent the TLS header and wait for the server's.
+        case awaitingTLSHeader
+        /// In-band TLS is being negotiated by the transport.
+        case tlsHandshake
+        /// Waiting for the peer's protocol header (which ones are acceptable depends on role and
+        /// how far we got).
+        case awaitingHeader
+        /// SASL frames are exchanged.
+        case sasl
+        /// AMQP frames are exchanged.
+        case amqp
+        /// The connection cannot go on; nothing more is read.
+        case finished
+    }
+
+    var phase: Phase = .initial
+    var decoder: FrameDecoder
+    var output: AMQPEncoder
+    /// AMQP frames queued before our `open` is written (a client still in SASL).
+    var deferred: AMQPEncoder
+    var events: [ConnectionEvent] = []
+
+    // Header and SASL progress
+    var tlsDone = false
+    var saslDone = false
+    var saslClient: (any SASLClientMechanism)?
+    var saslServer: (any SASLServerMechanism)?
+    var pendingSASLClientMechanisms: [any SASLClientMechanism] = []
+
+    // Connection
+    var openSent = false
+    var remoteOpen: Open?
+    var closeSent = false
+    var closeReceived = false
+    /// The error our `close` carried, reported when the peer answers.
+    var localCloseError: AMQPError?
+    var remoteMaxFrameSize: UInt32 = Frame.minimumMaxFrameSize
+    var remoteChannelMax: UInt16 = .max
+    var remoteIdleTimeout: Milliseconds?
+
+    // Sessions and links
+    var sessions: [UInt16: SessionState] = [:]
+    var sessionChannels: [SessionID: UInt16] = [:]
+    var remoteChannels: [UInt16: UInt16] = [:]
+    var linkLocations: [LinkID: (channel: UInt16, handle: Handle)] = [:]
+    var nextSessionSerial: UInt64 = 0
+    var nextLinkSerial: UInt64 = 0
+    var nextDeliverySerial: UInt64 = 0
+
+    // Time
+    var now: UInt64 = 0
+    var lastReceivedAt: UInt64 = 0
+    var lastOutputCount = 0
+    var outputBytesTotal = 0
+    var lastOutputActivityAt: UInt64 = 0
+
+    /// Whether the connection is over: flush the output, then close the socket.
+    public internal(set) var isFinished = false
+
+    public init(configuration: ConnectionConfiguration) {
+        self.configuration = configuration
+        self.decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize)
+        self.output = AMQPEncoder(policy: configuration.encodingPolicy, capacity: 4096)
+        self.deferred = AMQPEncoder(policy: configuration.encodingPolicy, capacity: 0)
+    }
+
+    // MARK: Driving
+
+    /// Starts the connection: a client writes its first protocol header (and, without SASL, its
+    /// `open`); a server waits for the client's header.
+    public mutating func start(now: UInt64, inBandTLS: Bool = false) {
+        guard case .initial = phase else { return }
+        self.now = now
+        lastReceivedAt = now
+        lastOutputActivityAt = now
+        switch configuration.role {
+        case .server:
+            phase = .awaitingHeader
+        case .client:
+            if inBandTLS {
+                writeHeader(.tls)
+                phase = .awaitingTLSHeader
+            } else {
+                startClientLayers()
+            }
+        }
+    }
+
+    /// The transport finished the in-band TLS handshake that ``ConnectionEvent/startTLS`` asked for.
+    public mutating func tlsEstablished() {
+        guard case .tlsHandshake = phase else { return }
+        tlsDone = true
+        decoder.expectProtocolHeader()
+        switch configuration.role {
+        case .client: startClientLayers()
+        case .server: phase = .awaitingHeader
+        }
+    }
+
+    mutating func startClientLayers() {
+        if case .client(let mechanisms) = configuration.sasl, !saslDone {
+            pendingSASLClientMechanisms = mechanisms
+            writeHeader(.sasl)
+        } else {
+            writeHeader(.amqp)
+            writeOpen()
+        }
+        phase = .awaitingHeader
+    }
+
+    /// Feeds bytes read from the peer.
+    public mutating func receive<Bytes: Collection>(_ bytes: Bytes, now: UInt64) where Bytes.Element == UInt8 {
+        self.now = now
+        lastReceivedAt = now
+        switch phase {
+        case .finished, .initial, .tlsHandshake: return
+        default: break
+        }
+        decoder.append(bytes)
+        while !isFinished {
+            if case .tlsHandshake = phase { return }
+            let event: FrameDecoder.Event?
+            do {
+                event = try decoder.next()
+            } catch {
+                failFraming(error)
+                return
+            }
+            guard let event else { return }
+            switch event {
+            case .protocolHeader(let header): receiveHeader(header)
+            case .frame(let frame): receiveFrame(frame)
+            }
+        }
+    }
+
+    /// Sends a heartbeat when we have been quiet for half the peer's idle timeout, and closes
+    /// when the peer has been silent longer than ours. Returns when to call again (nanoseconds),
+    /// or `nil` when no timer is needed.
+    public mutating func tick(now: UInt64) -> UInt64? {
+        self.now = now
+        guard !isFinished else { return nil }
+        if outputBytesTotal != lastOutputCount {
+            lastOutputCount = outputBytesTotal
+            lastOutputActivityAt = now
+        }
+        var next: UInt64? = nil
+        if let timeout = configuration.idleTimeout, timeout > 0 {
+            let limit = UInt64(timeout) * 1_000_000
+            if now &- lastReceivedAt >= limit {
+                idleTimedOut()
+                return nil
+            }
+            next = lastReceivedAt + limit
+        }
+        if case .amqp = phase, openSent, let remote = remoteIdleTimeout, remote > 0 {
+            let interval = UInt64(remote) * 1_000_000 / 2
+            if now &- lastOutputActivityAt >= interval {
+                FrameEncoder.writeHeartbeat(into: &output)
+                noteOutput()
+                lastOutputActivityAt = now
+                lastOutputCount = outputBytesTotal
+            }
+            let due = lastOutputActivityAt + interval
+            next = min(next ?? due, due)
+        }
+        return next
+    }
+
+    mutating func idleTimedOut() {
+        if case .amqp = phase, openSent, !closeSent {
+            let error = AMQPError(condition: .amqp(.resourceLimitExceeded), description: "no frame received within the idle timeout")
+            closeConnection(error)
+            isFinished = true
+            phase = .finished
+            events.append(.closed(error: error, byPeer: false))
+        } else {
+            fail(.idleTimeout)
+        }
+    }
+
+    /// Bytes to write to the peer since the last call.
+    public mutating func takeOutput() -> [UInt8] {
+        guard !output.bytes.isEmpty else { return [] }
+        let bytes = output.bytes
+        output.bytes = []
+        output.bytes.reserveCapacity(min(bytes.count, 1 << 16))
+        return bytes
+    }
+
+    /// Lends the pending output to `body` (to copy it into a socket buffer), then clears it,
+    /// keeping the buffer's capacity.
+    public mutating func consumeOutput<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        defer { output.bytes.removeAll(keepingCapacity: true) }
+        return try output.bytes.withUnsafeBytes(body)
+    }
+
+    public var hasOutput: Bool { !output.bytes.isEmpty }
+
+    /// Events since the last call, in order.
+    public mutating func takeEvents() -> [ConnectionEvent] {
+        guard !events.isEmpty else { return [] }
+        defer { events.removeAll(keepingCapacity: true) }
+        return events
+    }
+
+    /// The peer's `open`, once it arrived.
+    public var peerOpen: Open? { remoteOpen }
+
+    /// Whether our `open` is written and the peer's has arrived, and neither side closed.
+    public var isOpen: Bool { openSent && remoteOpen != nil && !closeSent && !closeReceived && !isFinished }
+
+    /// The largest frame we may send: the peer's `max-frame-size`.
+    public var peerMaxFrameSize: UInt32 { remoteMaxFrameSize }
+
+    // MARK: Writing
+
+    mutating func noteOutput() {
+        outputBytesTotal &+= 1
+    }
+
+    mutating func writeHeader(_ header: ProtocolHeader) {
+        output.writeBytes(header.bytes)
+        noteOutput()
+    }
+
+    /// Writes an AMQP performative, or queues it until our `open` is out.
+    mutating func write<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        if openSent {
+            FrameEncoder.write(performative, channel: channel, into: &output)
+            noteOutput()
+        } else {
+            FrameEncoder.write(performative, channel: channel, into: &deferred)
+        }
+    }
+
+    mutating func writeSASL<P: AMQPEncodable>(_ performative: P) {
+        FrameEncoder.write(performative, channel: 0, type: .sasl, into: &output)
+        noteOutput()
+    }
+
+    mutating func writeOpen() {
+        guard !openSent else { return }
+        let open = Open(
+            containerID: configuration.containerID,
+            hostname: configuration.role == .client ? configuration.hostname : nil,
+            maxFrameSize: configuration.maxFrameSize,
+            channelMax: configuration.channelMax,
+            idleTimeOut: configuration.idleTimeout.map { $0 / 2 },
+            offeredCapabilities: configuration.offeredCapabilities,
+            desiredCapabilities: configuration.desiredCapabilities,
+            properties: configuration.properties
+        )
+        FrameEncoder.write(open, channel: 0, into: &output)
+        openSent = true
+        if !deferred.bytes.isEmpty {
+            output.writeBytes(deferred.bytes)
+            deferred.bytes = []
+        }
+        noteOutput()
+    }
+
+    // MARK: Failing
+
+    mutating func fail(_ failure: ConnectionFailure) {
+        guard !isFinished else { return }
+        events.append(.failed(failure))
+        phase = .finished
+        isFinished = true
+    }
+
+    mutating func failFraming(_ error: FramingError) {
+        if case .amqp = phase, openSent, !closeSent {
+            // The AMQP layer is up: tell the peer why before hanging up (§2.8.15).
+            closeForViolation(.connection(.framingError), error.description)
+        } else {
+            fail(.framing(error))
+        }
+    }
+
+    /// Closes the connection because the peer broke the protocol.
+    mutating func closeForViolation(_ condition: ErrorCondition, _ description: String) {
+        guard !closeSent else {
+            isFinished = true
+            return
+        }
+        if !openSent { writeOpen() }
+        let error = AMQPError(condition: condition, description: description)
+        closeConnection(error)
+        // We do not wait for the peer's close: its frames can no longer be trusted.
+        isFinished = true
+        phase = .finished
+        events.append(.closed(error: error, byPeer: false))
+    }
+
+    mutating func closeConnection(_ error: AMQPError?) {
+        guard !closeSent else { return }
+        closeSent = true
+        localCloseError = error
+        write(Close(error: error), channel: 0)
+    }
+
+    // MARK: Protocol headers
+
+    mutating func receiveHeader(_ header: ProtocolHeader) {
+        switch configuration.role {
+        case .client: clientReceivedHeader(header)
+        case .server: serverReceivedHeader(header)
+        }
+    }
+
+    mutating func clientReceivedHeader(_ header: ProtocolHeader) {
+        let expected: ProtocolHeader
+        switch phase {
+        case .awaitingTLSHeader: expected = .tls
+        case .awaitingHeader:
+            if case .client = configuration.sasl, !saslDone { expected = .sasl } else { expected = .amqp }
+        default:
+            fail(.protocolViolation("unexpected protocol header \(header)"))
+            return
+        }
+        guard header == expected else {
+            fail(.protocolHeaderMismatch(received: header, expected: expected))
+            return
+        }
+        switch header.id {
+        case .tls:
+            phase = .tlsHandshake
+            events.append(.startTLS)
+        case .sasl:
+            phase = .sasl
+        case .amqp:
+            phase = .amqp
+        }
+    }
+
+    mutating func serverReceivedHeader(_ header: ProtocolHeader) {
+        guard case .awaitingHeader = phase else {
+            fail(.protocolViolation("unexpected protocol header \(header)"))
+            return
+        }
+        var saslRequired = false
+        var saslOffered = false
+        if case .server(_, let required) = configuration.sasl {
+            saslOffered = true
+            saslRequired = required
+        }
+        // What we would answer with if we could not accept this header (§2.2: reply with the
+        // header we support, then close).
+        let preferred: ProtocolHeader = saslOffered && !saslDone ? .sasl : .amqp
+        guard header.isVersion1_0_0 else {
+            writeHeader(preferred)
+            fail(.protocolHeaderMismatch(received: header, expected: preferred))
+            return
+        }
+        switch header.id {
+        case .tls:
+            // In-band TLS needs a certificate; servers here use direct TLS, so refuse.
+            writeHeader(preferred)
+            fail(.protocolHeaderMismatch(received: header, expected: preferred))
+        case .sasl:
+            guard saslOffered, !saslDone, case .server(let mechanisms, _) = configuration.sasl else {
+                writeHeader(.amqp)
+                fail(.protocolHeaderMismatch(received: header, expected: .amqp))
+                return
+            }
+            writeHeader(.sasl)
+            writeSASL(SASLMechanisms(saslServerMechanisms: mechanisms.map(\.name)))
+            phase = .sasl
+        case .amqp:
+            if saslRequired && !saslDone {
+                writeHeader(.sasl)
+                fail(.protocolHeaderMismatch(received: header, expected: .sasl))
+                return
+            }
+            writeHeader(.amqp)
+            phase = .amqp
+        }
+    }
+
+    // MARK: Frames
+
+    mutating func receiveFrame(_ frame: Frame) {
+        switch phase {
+        case .sasl:
+            guard frame.type == .sasl else {
+                fail(.protocolViolation("AMQP frame during SASL negotiation"))
+                return
+            }
+            receiveSASLFrame(frame)
+        case .amqp:
+            guard frame.type == .amqp else {
+                closeForViolation(.connection(.framingError), "SASL frame after SASL negotiation")
+                return
+            }
+            guard !frame.isEmpty else { return }  // heartbeat
+            if closeSent {
+                // After our close only the peer's close matters (§2.4.3).
+                var body = AMQPDecoder(frame.body)
+                if case .close? = try? body.decode(Performative.self) {
+                    closeReceived = true
+                    isFinished = true
+                    phase = .finished
+                    events.append(.closed(error: localCloseError, byPeer: false))
+                }
+                return
+            }
+            var body = AMQPDecoder(frame.body)
+            let performative: Performative
+            do {
+                performative = try body.decode(Performative.self)
+            } catch {
+                closeForViolation(.amqp(.decodeError), "frame on channel \(frame.channel): \(error)")
+                return
+            }
+            let payload = frame.body.dropFirst(body.offset)
+            if !payload.isEmpty {
+                guard case .transfer = performative else {
+                    closeForViolation(.connection(.framingError), "\(body.offset)-byte performative followed by \(payload.count) bytes that are not a transfer payload")
+                    return
+                }
+            }
+            receivePerformative(performative, channel: frame.channel, payload: payload)
+        default:
+            fail(.protocolViolation("frame before the protocol header exchange completed"))
+        }
+    }
+
+    mutating func receivePerformative(_ performative: Performative, channel: UInt16, payload: ArraySlice<UInt8>) {
+        if remoteOpen == nil {
+            guard case .open(let open) = performative else {
+                closeForViolation(.amqp(.illegalState), "the first frame must be open")
+                return
+            }
+            receiveOpen(open)
+            return
+        }
+        switch performative {
+        case .open:
+            closeForViolation(.amqp(.illegalState), "second open")
+        case .close(let close):
+            receiveClose(close)
+        case .begin(let begin):
+            receiveBegin(begin, channel: channel)
+        case .end(let end):
+            receiveEnd(end, channel: channel)
+        case .attach(let attach):
+            withSession(channel) { engine, channel in engine.receiveAttach(attach, channel: channel) }
+        case .flow(let flow):
+            withSession(channel) { engine, channel in engine.receiveFlow(flow, channel: channel) }
+        case .transfer(let transfer):
+            withSession(channel) { engine, channel in engine.receiveTransfer(transfer, payload: payload, channel: channel) }
+        case .disposition(let disposition):
+            withSession(channel) { engine, channel in engine.receiveDisposition(disposition, channel: channel) }
+        case .detach(let detach):
+            withSession(channel) { engine, channel in engine.receiveDetach(detach, channel: channel) }
+        case .unknown(let descriptor, _):
+            closeForViolation(.amqp(.notImplemented), "unknown performative \(descriptor)")
+        }
+    }
+
+    /// Runs `body` with the local channel of the session the peer calls `remoteChannel`, or
+    /// closes the connection when there is none.
+    mutating func withSession(_ remoteChannel: UInt16, _ body: (inout ConnectionEngine, UInt16) -> Void) {
+        guard let local = remoteChannels[remoteChannel], sessions[local] != nil else {
+            closeForViolation(.connection(.framingError), "frame on channel \(remoteChannel), which has no session")
+            return
+        }
+        body(&self, local)
+    }
+
+    mutating func receiveOpen(_ open: Open) {
+        guard open.maxFrameSize >= Frame.minimumMaxFrameSize else {
+            closeForViolation(.amqp(.invalidField), "max-frame-size \(open.maxFrameSize) is below 512")
+            return
+        }
+        remoteOpen = open
+        remoteMaxFrameSize = open.maxFrameSize
+        remoteChannelMax = open.channelMax
+        remoteIdleTimeout = open.idleTimeOut
+        if configuration.role == .server { writeOpen() }
+        events.append(.opened(open))
+    }
+
+    mutating func receiveClose(_ close: Close) {
+        closeReceived = true
+        if !closeSent {
+            closeSent = true
+            write(Close(), channel: 0)
+        }
+        events.append(.closed(error: close.error, byPeer: true))
+        isFinished = true
+        phase = .finished
+    }
+}

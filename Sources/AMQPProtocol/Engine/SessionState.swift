@@ -1,0 +1,169 @@
+import AMQPCodec
+import AMQPTypes
+
+/// A FIFO queue on an array with a moving head: O(1) amortized push and pop, no dependency.
+struct FIFO<Element: Sendable>: Sendable {
+    private var storage: [Element] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == storage.count }
+    var count: Int { storage.count - head }
+    var first: Element? { isEmpty ? nil : storage[head] }
+
+    mutating func append(_ element: Element) { storage.append(element) }
+
+    mutating func removeFirst() -> Element? {
+        guard head < storage.count else { return nil }
+        let element = storage[head]
+        head += 1
+        if head > 64 && head * 2 > storage.count {
+            storage.removeSubrange(0..<head)
+            head = 0
+        }
+        return element
+    }
+
+    /// Mutates the first element in place.
+    mutating func withFirst<R>(_ body: (inout Element) -> R) -> R? {
+        guard head < storage.count else { return nil }
+        return body(&storage[head])
+    }
+
+    mutating func removeAll() {
+        storage.removeAll()
+        head = 0
+    }
+
+    var elements: ArraySlice<Element> { storage[head...] }
+}
+
+/// A message we were asked to send, until its last frame is written.
+struct OutgoingDelivery: Sendable {
+    let id: OutgoingDeliveryID
+    let payload: ArraySlice<UInt8>
+    let tag: DeliveryTag
+    let settled: Bool
+    let messageFormat: MessageFormat
+    /// Payload bytes already written in earlier frames.
+    var offset = 0
+    /// Assigned when the first frame is written.
+    var deliveryNumber: DeliveryNumber? = nil
+}
+
+/// A delivery being received over several frames.
+struct PartialDelivery: Sendable {
+    let deliveryNumber: DeliveryNumber
+    let tag: DeliveryTag
+    let messageFormat: MessageFormat
+    var settled: Bool
+    var state: DeliveryState?
+    var payload: [UInt8]
+    /// The first frame's payload, kept as a slice until a second frame proves it must be copied.
+    var firstFrame: ArraySlice<UInt8>?
+}
+
+/// The state of one link (§2.6), as seen from our end.
+struct LinkState: Sendable {
+    enum Phase: Sendable, Hashable {
+        /// We sent attach and wait for the peer's.
+        case attachSent
+        /// The peer attached; we have not answered yet (server side).
+        case attachReceived
+        case attached
+        /// We sent detach and wait for the peer's.
+        case detachSent
+    }
+
+    let id: LinkID
+    let name: String
+    /// Our role on the link.
+    let role: Role
+    let localHandle: Handle
+    var remoteHandle: Handle?
+    var phase: Phase
+    var senderSettleMode: SenderSettleMode
+    var receiverSettleMode: ReceiverSettleMode
+    /// The peer's `max-message-size` (for a sender, the most we may send in one message).
+    var remoteMaxMessageSize: UInt64?
+    /// Our `max-message-size` (for a receiver, the most we accept).
+    var localMaxMessageSize: UInt64?
+    /// `delivery-count` (§2.6.7): the sender's count of deliveries sent, mirrored by the receiver.
+    var deliveryCount: SequenceNumber = 0
+    /// `link-credit` as this end sees it.
+    var credit: UInt32 = 0
+    var drain = false
+    /// Whether our detach closes the link (rather than only detaching it).
+    var closing = false
+    var localError: AMQPError?
+
+    // Sender side
+    var queue = FIFO<OutgoingDelivery>()
+    // Receiver side
+    var partial: PartialDelivery?
+
+    var isSender: Bool { role == .sender }
+}
+
+/// The state of one session (§2.5), as seen from our end.
+struct SessionState: Sendable {
+    enum Phase: Sendable, Hashable {
+        /// We sent begin and wait for the peer's.
+        case beginSent
+        case mapped
+        /// We sent end and wait for the peer's.
+        case endSent
+    }
+
+    let id: SessionID
+    let localChannel: UInt16
+    var remoteChannel: UInt16?
+    var phase: Phase
+
+    // Outgoing transfers (§2.5.6)
+    let initialOutgoingID: TransferNumber
+    var nextOutgoingID: TransferNumber
+    var remoteIncomingWindow: UInt32 = 0
+    var nextDeliveryNumber: DeliveryNumber = 0
+
+    // Incoming transfers
+    var nextIncomingID: TransferNumber = 0
+    var incomingWindow: UInt32
+    let configuredIncomingWindow: UInt32
+    var remoteOutgoingWindow: UInt32 = 0
+
+    let handleMax: Handle
+    var remoteHandleMax: Handle = .max
+    var links: [Handle: LinkState] = [:]
+    /// Links in the order they were attached, for fair round-robin sending.
+    var linkOrder: [Handle] = []
+    var remoteHandles: [Handle: Handle] = [:]
+
+    /// Our deliveries the peer has not settled: delivery-id → (link handle, our id).
+    var unsettledOutgoing: [DeliveryNumber: (handle: Handle, id: OutgoingDeliveryID)] = [:]
+    /// Deliveries we received and have not settled: delivery-id → link handle.
+    var unsettledIncoming: [DeliveryNumber: Handle] = [:]
+
+    var localError: AMQPError?
+
+    init(id: SessionID, localChannel: UInt16, incomingWindow: UInt32, handleMax: Handle) {
+        self.id = id
+        self.localChannel = localChannel
+        self.phase = .beginSent
+        self.initialOutgoingID = 0
+        self.nextOutgoingID = 0
+        self.incomingWindow = incomingWindow
+        self.configuredIncomingWindow = incomingWindow
+        self.handleMax = handleMax
+    }
+
+    /// The lowest handle not in use, or `nil` when `handle-max` (ours and the peer's) is reached.
+    func freeHandle() -> Handle? {
+        let limit = min(handleMax, remoteHandleMax)
+        var h: Handle = 0
+        while links[h] != nil {
+            if h == limit { return nil }
+            h += 1
+        }
+        return h <= limit ? h : nil
+    }
+}
