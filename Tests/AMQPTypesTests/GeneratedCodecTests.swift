@@ -2,7 +2,7 @@ import AMQPCodec
 import AMQPTypes
 import Testing
 
-func h(_ text: String) -> [UInt8] { bytes(fromHex: text)! }
+func h(_ text: String) -> [UInt8] { HexEncoding.bytes(text)! }
 
 /// What the generated code does at the edges: list forms, missing and extra fields, bad fields,
 /// wrong descriptors, closed and open choice sets, multiple fields, both encoding policies.
@@ -10,9 +10,9 @@ func h(_ text: String) -> [UInt8] { bytes(fromHex: text)! }
     @Test func openEncodesExactlyUnderBothPolicies() {
         let open = Open(containerID: "c")
         // compact: only the mandatory field, list8.
-        #expect(hex(AMQPEncoder.encode(open)) == "005310c00401a10163")
+        #expect(HexEncoding.string(AMQPEncoder.encode(open)) == "005310c00401a10163")
         // full: all ten fields, defaults written as values, no list0.
-        #expect(hex(AMQPEncoder.encode(open, policy: .full)) == "005310c0130aa1016340" + "70ffffffff" + "60ffff" + "404040404040")
+        #expect(HexEncoding.string(AMQPEncoder.encode(open, policy: .full)) == "005310c0130aa1016340" + "70ffffffff" + "60ffff" + "404040404040")
     }
 
     @Test func acceptsList0List8AndList32() throws {
@@ -105,8 +105,8 @@ func h(_ text: String) -> [UInt8] { bytes(fromHex: text)! }
         let array = try AMQPDecoder.decode(SASLMechanisms.self, from: h("005340c00b01e00801a305504c41494e"))
         #expect(one.saslServerMechanisms == ["PLAIN"])
         #expect(array == one)
-        #expect(hex(AMQPEncoder.encode(one)) == "005340c00801a305504c41494e")
-        #expect(hex(AMQPEncoder.encode(one, policy: .full)) == "005340c00b01e00801a305504c41494e")
+        #expect(HexEncoding.string(AMQPEncoder.encode(one)) == "005340c00801a305504c41494e")
+        #expect(HexEncoding.string(AMQPEncoder.encode(one, policy: .full)) == "005340c00b01e00801a305504c41494e")
     }
 
     @Test func archetypesKeepUnknownDescribedValues() throws {

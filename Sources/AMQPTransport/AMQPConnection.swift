@@ -1,0 +1,369 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPProtocol
+import AMQPTypes
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Where and how to connect.
+public struct AMQPConnectionOptions: Sendable {
+    /// How the client proves who it is (SASL, §5.3).
+    public enum Authentication: Sendable, CustomStringConvertible {
+        /// No SASL layer at all: the AMQP header is sent first.
+        case none
+        /// SASL ANONYMOUS.
+        case anonymous
+        /// SASL PLAIN. The password crosses the wire as is, so it is refused without TLS unless
+        /// ``AMQPConnectionOptions/allowsCleartextCredentials`` is set.
+        case plain(username: String, password: String)
+        /// SASL EXTERNAL: the identity comes from the TLS client certificate.
+        case external
+        /// SASL SCRAM-SHA-256: the password never crosses the wire.
+        case scramSHA256(username: String, password: String)
+        /// These mechanisms, in order of preference.
+        case mechanisms([any SASLClientMechanism])
+
+        var mechanisms: [any SASLClientMechanism]? {
+            switch self {
+            case .none: return nil
+            case .anonymous: return [AnonymousMechanism()]
+            case .plain(let u, let p): return [PlainMechanism(username: u, password: p)]
+            case .external: return [ExternalMechanism()]
+            case .scramSHA256(let u, let p): return [SCRAMSHA256ClientMechanism(username: u, password: p)]
+            case .mechanisms(let m): return m
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .none: return "none"
+            case .anonymous: return "ANONYMOUS"
+            case .plain(let u, _): return "PLAIN(\(u), <redacted>)"
+            case .external: return "EXTERNAL"
+            case .scramSHA256(let u, _): return "SCRAM-SHA-256(\(u), <redacted>)"
+            case .mechanisms(let m): return m.map(\.name.stringValue).joined(separator: ", ")
+            }
+        }
+    }
+
+    /// Transport security.
+    public enum TLS: Sendable {
+        /// Plain TCP.
+        case disabled
+        /// TLS from the first byte (what Azure and every broker with an `amqps` port expect),
+        /// verifying the server's certificate and host name unless the configuration says otherwise.
+        case enabled(TLSConfiguration)
+
+        /// TLS with the system's trust roots, full certificate and host-name verification.
+        public static var verified: TLS { .enabled(.makeClientConfiguration()) }
+
+        /// TLS that accepts any certificate: for test servers only. Anyone on the path can read and
+        /// change the traffic.
+        public static var insecureNoCertificateVerification: TLS {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .none
+            return .enabled(configuration)
+        }
+    }
+
+    public var host: String
+    public var port: Int
+    public var tls: TLS
+    /// The TLS server name (SNI) and the name the certificate must match; the host by default.
+    public var serverName: String?
+    public var authentication: Authentication
+    /// Lets SASL PLAIN run over a connection without TLS. Off by default: only for loopback test
+    /// brokers and development emulators.
+    public var allowsCleartextCredentials: Bool
+    /// `open.hostname`: the virtual host; the host by default.
+    public var virtualHost: String?
+    public var containerID: String
+    public var maxFrameSize: UInt32
+    public var channelMax: UInt16
+    /// Close the connection when the peer is silent this long (ms); `nil` never.
+    public var idleTimeout: Milliseconds?
+    public var properties: Fields?
+    public var connectTimeout: TimeAmount
+    /// The largest message a receiver accepts.
+    public var maxMessageSize: UInt64?
+
+    public init(
+        host: String, port: Int? = nil, tls: TLS = .disabled, authentication: Authentication = .anonymous,
+        containerID: String = "swift-amqp-\(AMQPUUID.random())"
+    ) {
+        self.host = host
+        self.tls = tls
+        if case .enabled = tls { self.port = port ?? 5671 } else { self.port = port ?? 5672 }
+        self.serverName = nil
+        self.authentication = authentication
+        self.allowsCleartextCredentials = false
+        self.virtualHost = nil
+        self.containerID = containerID
+        self.maxFrameSize = 1 << 20
+        self.channelMax = 255
+        self.idleTimeout = 60_000
+        self.properties = [
+            .symbol("product"): .string("swift-amqp"),
+            .symbol("platform"): .string("Swift"),
+        ]
+        self.connectTimeout = .seconds(10)
+        self.maxMessageSize = 256 << 20
+    }
+
+    /// Parses `amqp://[user:password@]host[:port][/vhost]` or `amqps://…` (TLS, verified).
+    /// Credentials in the URL select SASL PLAIN (percent-decoded); without them, ANONYMOUS.
+    public init(url: String) throws {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              scheme == "amqp" || scheme == "amqps", let host = components.host, !host.isEmpty
+        else {
+            throw AMQPClientError(.invalidArgument, detail: "not an amqp:// or amqps:// URL: \(Self.redacted(url))")
+        }
+        let authentication: Authentication
+        if let user = components.user {
+            authentication = .plain(username: user.removingPercentEncoding ?? user,
+                                    password: (components.password ?? "").removingPercentEncoding ?? components.password ?? "")
+        } else {
+            authentication = .anonymous
+        }
+        self.init(host: host, port: components.port, tls: scheme == "amqps" ? .verified : .disabled, authentication: authentication)
+        let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        if !path.isEmpty { virtualHost = path }
+    }
+
+    /// The URL with its password replaced, for messages and logs.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "redacted"
+        return components.string ?? "<url>"
+    }
+
+    func engineConfiguration() -> ConnectionConfiguration {
+        var tlsOn = false
+        if case .enabled = tls { tlsOn = true }
+        let sasl: ConnectionConfiguration.SASL = authentication.mechanisms.map { .client($0) } ?? .none
+        return ConnectionConfiguration(
+            role: .client, containerID: containerID, hostname: virtualHost ?? host, maxFrameSize: maxFrameSize,
+            channelMax: channelMax, idleTimeout: idleTimeout, properties: properties, sasl: sasl,
+            allowsCleartextCredentials: tlsOn || allowsCleartextCredentials, maxMessageSize: maxMessageSize
+        )
+    }
+}
+
+/// A client connection to an AMQP 1.0 peer: a broker, Azure Event Hubs or Service Bus, or a
+/// listener of this package.
+///
+/// ```swift
+/// let connection = try await AMQPConnection.connect(to: "amqps://user:secret@broker.example.com")
+/// let sender = try await connection.openSender(to: "orders")
+/// try await sender.send(Message(body: .value(AMQPValueSection("hello"))))
+/// try await connection.close()
+/// ```
+///
+/// Sessions and links are multiplexed on one TCP connection; every method may be called from any
+/// task. Closing the connection fails whatever is still waiting on it.
+public final class AMQPConnection: Sendable {
+    let core: ClientCore
+    let channel: Channel
+    /// The peer's `open`: its container id, limits, capabilities and properties.
+    public let peerOpen: Open
+    private let defaultSession: NIOLockedValueBox<EventLoopFuture<AMQPSession>?>
+
+    init(core: ClientCore, channel: Channel, peerOpen: Open) {
+        self.core = core
+        self.channel = channel
+        self.peerOpen = peerOpen
+        self.defaultSession = NIOLockedValueBox(nil)
+    }
+
+    /// Connects to `url` (`amqp://` or `amqps://`).
+    public static func connect(to url: String, eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> AMQPConnection {
+        try await connect(AMQPConnectionOptions(url: url), eventLoopGroup: eventLoopGroup)
+    }
+
+    /// Connects with `options`, completing once the peer's `open` has arrived (after TLS and SASL).
+    public static func connect(_ options: AMQPConnectionOptions, eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> AMQPConnection {
+        let eventLoop = eventLoopGroup.next()
+        let core = ClientCore(eventLoop: eventLoop)
+        let engineConfiguration = options.engineConfiguration()
+        let sslContext: NIOSSLContext?
+        switch options.tls {
+        case .disabled: sslContext = nil
+        case .enabled(let configuration):
+            do {
+                sslContext = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw AMQPClientError(.connectionFailed, detail: "TLS configuration", underlying: error)
+            }
+        }
+        let serverName = options.serverName ?? options.host
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(options.connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        // SNI only for names: an IP address must not be sent as server_name.
+                        let sni = Self.isIPAddress(serverName) ? nil : serverName
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: sni))
+                    }
+                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core)
+                    core.handler = handler
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        let channel: Channel
+        do {
+            channel = try await bootstrap.connect(host: options.host, port: options.port).get()
+        } catch {
+            let failure = AMQPClientError(.connectionFailed, detail: "cannot connect to \(options.host):\(options.port)", underlying: error)
+            core.openPromise.fail(failure)
+            throw failure
+        }
+        do {
+            let open = try await core.openPromise.futureResult.get()
+            return AMQPConnection(core: core, channel: channel, peerOpen: open)
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+
+    /// Runs `body` on the connection's event loop.
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable (ClientCore) throws -> T) async throws -> T {
+        let core = self.core
+        return try await core.eventLoop.submit { try body(core) }.get()
+    }
+
+    func onLoopFuture<T: Sendable>(_ body: @escaping @Sendable (ClientCore) throws -> EventLoopFuture<T>) async throws -> T {
+        let core = self.core
+        return try await core.eventLoop.flatSubmit {
+            do { return try body(core) } catch { return core.eventLoop.makeFailedFuture(error) }
+        }.get()
+    }
+
+    /// Begins a new session.
+    public func openSession() async throws -> AMQPSession {
+        let (id, begun) = try await onLoop { core in try core.beginSession() }
+        try await begun.get()
+        return AMQPSession(connection: self, id: id)
+    }
+
+    /// The session used by ``openSender(to:options:)`` and ``openReceiver(from:options:)``.
+    public func session() async throws -> AMQPSession {
+        let future: EventLoopFuture<AMQPSession> = defaultSession.withLockedValue { current in
+            if let current { return current }
+            let promise = core.eventLoop.makePromise(of: AMQPSession.self)
+            promise.completeWithTask { try await self.openSession() }
+            current = promise.futureResult
+            return promise.futureResult
+        }
+        return try await future.get()
+    }
+
+    /// Opens a sender on the connection's default session.
+    public func openSender(to address: String, options: AMQPSender.Options = .init()) async throws -> AMQPSender {
+        try await session().openSender(to: address, options: options)
+    }
+
+    /// Opens a receiver on the connection's default session.
+    public func openReceiver(from address: String, options: AMQPReceiver.Options = .init()) async throws -> AMQPReceiver {
+        try await session().openReceiver(from: address, options: options)
+    }
+
+    /// Closes the connection, waiting for the peer's `close` (or the socket to drop).
+    public func close(error: AMQPError? = nil) async throws {
+        let done: EventLoopFuture<Void> = try await onLoop { core in
+            if core.terminalError != nil || core.handler == nil { return core.eventLoop.makeSucceededVoidFuture() }
+            let promise = core.eventLoop.makePromise(of: Void.self)
+            core.closePromise = promise
+            core.handler?.withEngine { $0.close(error: error) }
+            return promise.futureResult
+        }
+        try await done.get()
+        try? await channel.closeFuture.get()
+    }
+
+    /// Whether the connection is still usable.
+    public var isOpen: Bool {
+        get async {
+            (try? await onLoop { core in core.terminalError == nil && core.handler != nil }) ?? false
+        }
+    }
+}
+
+/// A session: an ordered, flow-controlled conversation inside a connection (§2.5). Links are
+/// attached on a session.
+public final class AMQPSession: Sendable {
+    public let connection: AMQPConnection
+    let id: SessionID
+
+    init(connection: AMQPConnection, id: SessionID) {
+        self.connection = connection
+        self.id = id
+    }
+
+    /// Attaches a sending link to `address` (the target).
+    public func openSender(to address: String, options: AMQPSender.Options = .init()) async throws -> AMQPSender {
+        let name = options.name ?? "sender-\(address)-\(AMQPUUID.random())"
+        let linkOptions = ConnectionEngine.LinkOptions(
+            name: name, role: .sender,
+            source: .source(options.source ?? Source(address: .string(name))),
+            target: .target(options.target ?? Target(address: .string(address))),
+            senderSettleMode: options.settleMode, receiverSettleMode: options.receiverSettleMode,
+            properties: options.properties, offeredCapabilities: options.offeredCapabilities,
+            desiredCapabilities: options.desiredCapabilities
+        )
+        let id = self.id
+        let (link, attached) = try await connection.onLoop { core in try core.attach(on: id, linkOptions, address: address) }
+        let reply = try await attached.get()
+        return AMQPSender(connection: connection, link: link, name: name, address: address, peerAttach: reply)
+    }
+
+    /// Attaches a receiving link from `address` (the source).
+    public func openReceiver(from address: String, options: AMQPReceiver.Options = .init()) async throws -> AMQPReceiver {
+        let name = options.name ?? "receiver-\(address)-\(AMQPUUID.random())"
+        var source = options.source ?? Source(address: .string(address))
+        if source.address == nil { source.address = .string(address) }
+        let linkOptions = ConnectionEngine.LinkOptions(
+            name: name, role: .receiver,
+            source: .source(source), target: .target(options.target ?? Target(address: .string(name))),
+            senderSettleMode: options.senderSettleMode, receiverSettleMode: options.settleMode,
+            maxMessageSize: options.maxMessageSize, properties: options.properties,
+            offeredCapabilities: options.offeredCapabilities, desiredCapabilities: options.desiredCapabilities
+        )
+        let id = self.id
+        let prefetch: UInt32?
+        if case .prefetch(let n) = options.credit { prefetch = n } else { prefetch = nil }
+        let reference = AMQPReceiver.Reference()
+        let (link, attached) = try await connection.onLoop { core in
+            let result = try core.attach(on: id, linkOptions, address: address)
+            core.links[result.0]?.prefetch = prefetch
+            core.links[result.0]?.receiver = reference
+            return result
+        }
+        let reply = try await attached.get()
+        let receiver = AMQPReceiver(connection: connection, link: link, name: name, address: address, peerAttach: reply, credit: options.credit)
+        reference.receiver = receiver
+        return receiver
+    }
+
+    /// Ends the session, detaching its links.
+    public func end(error: AMQPError? = nil) async throws {
+        let id = self.id
+        let done: EventLoopFuture<Void> = try await connection.onLoop { core in
+            guard core.sessions[id] != nil else { return core.eventLoop.makeSucceededVoidFuture() }
+            let promise = core.eventLoop.makePromise(of: Void.self)
+            core.sessions[id]?.ended = promise
+            core.handler?.withEngine { $0.endSession(id, error: error) }
+            return promise.futureResult
+        }
+        try await done.get()
+    }
+}

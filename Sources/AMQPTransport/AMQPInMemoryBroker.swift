@@ -1,0 +1,269 @@
+import AMQPCodec
+import AMQPProtocol
+import AMQPTypes
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A small AMQP 1.0 broker that keeps queues in memory: each address is a queue, messages sent
+/// to it are stored (and accepted) and handed to its receivers in turn, as their credit allows.
+/// Released and modified messages go back to the head of the queue; rejected ones are dropped.
+///
+/// Meant for tests and benchmarks of AMQP clients; it is neither durable nor a production broker.
+public final class AMQPInMemoryBroker: Sendable {
+    public let listener: AMQPListener
+    let state: NIOLockedValueBox<BrokerState>
+
+    /// Starts a broker listening per `configuration` (port 0 picks a free port).
+    public static func start(
+        _ configuration: AMQPListener.Configuration = .init(),
+        eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> AMQPInMemoryBroker {
+        let state = NIOLockedValueBox(BrokerState())
+        let listener = try await AMQPListener.bind(configuration, eventLoopGroup: eventLoopGroup) {
+            BrokerConnection(state: state)
+        }
+        return AMQPInMemoryBroker(listener: listener, state: state)
+    }
+
+    init(listener: AMQPListener, state: NIOLockedValueBox<BrokerState>) {
+        self.listener = listener
+        self.state = state
+    }
+
+    public var port: Int { listener.port }
+
+    /// How many messages wait in the queue at `address`.
+    public func depth(of address: String) -> Int {
+        state.withLockedValue { $0.queues[address]?.messages.count ?? 0 }
+    }
+
+    public func stop() async throws {
+        try await listener.close()
+    }
+}
+
+struct StoredMessage: Sendable {
+    let payload: ArraySlice<UInt8>
+    let messageFormat: MessageFormat
+}
+
+/// A receiver attached to a queue, on some connection's event loop.
+struct Consumer: Sendable {
+    let id: UInt64
+    let connection: NIOLoopBound<AMQPServerConnection>
+    let owner: NIOLoopBound<BrokerConnection>
+    let link: LinkID
+    let presettled: Bool
+    /// The credit its last flow granted, less what we sent since.
+    var credit: UInt32
+}
+
+struct Queue: Sendable {
+    var messages = FIFOQueue<StoredMessage>()
+    var consumers: [Consumer] = []
+    var nextConsumer = 0
+}
+
+struct BrokerState: Sendable {
+    var queues: [String: Queue] = [:]
+    var nextConsumerID: UInt64 = 0
+
+    /// Pairs queued messages with consumers that have credit, round robin. Returns what to send.
+    mutating func dispatch(_ address: String) -> [(Consumer, StoredMessage)] {
+        guard var queue = queues[address] else { return [] }
+        var out: [(Consumer, StoredMessage)] = []
+        var idle = 0
+        while !queue.messages.isEmpty, !queue.consumers.isEmpty, idle < queue.consumers.count {
+            let index = queue.nextConsumer % queue.consumers.count
+            queue.nextConsumer = index + 1
+            if queue.consumers[index].credit > 0, let message = queue.messages.popFirst() {
+                queue.consumers[index].credit -= 1
+                out.append((queue.consumers[index], message))
+                idle = 0
+            } else {
+                idle += 1
+            }
+        }
+        queues[address] = queue
+        return out
+    }
+}
+
+/// A FIFO with push-front, for requeued messages.
+struct FIFOQueue<Element: Sendable>: Sendable {
+    private var items: [Element] = []
+    private var head = 0
+    var isEmpty: Bool { head == items.count }
+    var count: Int { items.count - head }
+    mutating func append(_ e: Element) { items.append(e) }
+    mutating func pushFront(_ e: Element) {
+        if head > 0 {
+            head -= 1
+            items[head] = e
+        } else {
+            items.insert(e, at: 0)
+        }
+    }
+    mutating func popFirst() -> Element? {
+        guard head < items.count else { return nil }
+        let e = items[head]
+        head += 1
+        if head > 1024 && head * 2 > items.count {
+            items.removeSubrange(0..<head)
+            head = 0
+        }
+        return e
+    }
+}
+
+/// One broker connection: maps links to queues.
+final class BrokerConnection: AMQPServerConnectionDelegate {
+    let state: NIOLockedValueBox<BrokerState>
+    /// Links the client sends on (our receivers): link → queue address.
+    var incoming: [LinkID: String] = [:]
+    /// Links the client receives on (our senders): link → (queue, consumer id).
+    var outgoing: [LinkID: (address: String, consumer: UInt64)] = [:]
+    /// Messages sent and not yet settled, to requeue if released.
+    var inFlight: [OutgoingDeliveryID: (address: String, message: StoredMessage)] = [:]
+    static let creditWindow: UInt32 = 1000
+
+    init(state: NIOLockedValueBox<BrokerState>) {
+        self.state = state
+    }
+
+    func handle(_ event: ConnectionEvent, on connection: AMQPServerConnection) {
+        switch event {
+        case .linkAttachRequested(_, let link, let attach):
+            attachRequested(link, attach, connection)
+        case .delivery(let link, let delivery):
+            guard let address = incoming[link] else { return }
+            let message = StoredMessage(payload: delivery.payload, messageFormat: delivery.messageFormat)
+            let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
+                state.queues[address, default: Queue()].messages.append(message)
+                return state.dispatch(address)
+            }
+            connection.withEngine { engine in
+                if !delivery.isSettled {
+                    try? engine.settle(delivery.deliveryID, on: link, state: .accepted(Accepted()))
+                }
+                if (engine.credit(of: link) ?? 0) < Self.creditWindow / 2 {
+                    try? engine.setCredit(Self.creditWindow, on: link)
+                }
+            }
+            Self.send(sends, address: address)
+        case .creditGranted(let link, let credit, _):
+            guard let (address, consumerID) = outgoing[link] else { return }
+            let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
+                guard let index = state.queues[address]?.consumers.firstIndex(where: { $0.id == consumerID }) else { return [] }
+                let queued = UInt32(clamping: connection.engine.queuedDeliveries(on: link) ?? 0)
+                state.queues[address]!.consumers[index].credit = credit > queued ? credit - queued : 0
+                return state.dispatch(address)
+            }
+            Self.send(sends, address: address)
+        case .outcome(_, let id, let deliveryState, let settled):
+            guard settled, let entry = inFlight.removeValue(forKey: id) else { return }
+            switch deliveryState {
+            case .released?, .modified?:
+                let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
+                    state.queues[entry.address, default: Queue()].messages.pushFront(entry.message)
+                    return state.dispatch(entry.address)
+                }
+                Self.send(sends, address: entry.address)
+            default:
+                break
+            }
+        case .linkDetached(let link, _, _, _):
+            incoming.removeValue(forKey: link)
+            if let (address, consumerID) = outgoing.removeValue(forKey: link) {
+                removeConsumer(consumerID, address: address)
+            }
+        case .closed, .failed, .sessionEnded:
+            break
+        default:
+            break
+        }
+    }
+
+    func attachRequested(_ link: LinkID, _ attach: Attach, _ connection: AMQPServerConnection) {
+        let address: String?
+        if attach.role == .sender {
+            if case .target(let t)? = attach.target, case .string(let a)? = t.address { address = a } else { address = nil }
+        } else {
+            if case .source(let s)? = attach.source, case .string(let a)? = s.address { address = a } else { address = nil }
+        }
+        guard let address, !address.isEmpty else {
+            connection.withEngine { $0.refuseLink(link, error: AMQPError(condition: .amqp(.invalidField), description: "the broker needs an address")) }
+            return
+        }
+        connection.withEngine { engine in
+            try? engine.acceptLink(link, source: attach.source, target: attach.target)
+            if attach.role == .sender {
+                try? engine.setCredit(Self.creditWindow, on: link)
+            }
+        }
+        if attach.role == .sender {
+            incoming[link] = address
+        } else {
+            let presettled = attach.sndSettleMode == .settled
+            let consumer = state.withLockedValue { state -> UInt64 in
+                let id = state.nextConsumerID
+                state.nextConsumerID += 1
+                state.queues[address, default: Queue()].consumers.append(
+                    Consumer(id: id, connection: NIOLoopBound(connection, eventLoop: connection.eventLoop),
+                             owner: NIOLoopBound(self, eventLoop: connection.eventLoop), link: link, presettled: presettled, credit: 0))
+                return id
+            }
+            outgoing[link] = (address, consumer)
+        }
+    }
+
+    func removeConsumer(_ id: UInt64, address: String) {
+        state.withLockedValue { state in
+            state.queues[address]?.consumers.removeAll { $0.id == id }
+        }
+        // Messages sent to it and not settled go back to the queue.
+        let unsettled = inFlight.filter { $0.value.address == address }
+        for (key, entry) in unsettled {
+            inFlight.removeValue(forKey: key)
+            state.withLockedValue { $0.queues[address, default: Queue()].messages.pushFront(entry.message) }
+        }
+    }
+
+    /// Sends each message on its consumer's event loop.
+    static func send(_ sends: [(Consumer, StoredMessage)], address: String) {
+        for (consumer, message) in sends {
+            let link = consumer.link
+            let presettled = consumer.presettled
+            consumer.connection.eventLoop.execute {
+                let connection = consumer.connection.value
+                let delegate = consumer.owner.value
+                guard delegate.outgoing[link] != nil else {
+                    // The consumer left before the message reached it: put it back.
+                    delegate.requeue(message, address: address)
+                    return
+                }
+                let id = try? connection.withEngine {
+                    try $0.send(on: link, payload: message.payload, settled: presettled, messageFormat: message.messageFormat)
+                }
+                if let id, !presettled {
+                    delegate.inFlight[id] = (address, message)
+                }
+            }
+        }
+    }
+
+    func requeue(_ message: StoredMessage, address: String) {
+        let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
+            state.queues[address, default: Queue()].messages.pushFront(message)
+            return state.dispatch(address)
+        }
+        Self.send(sends, address: address)
+    }
+
+    func connectionClosed(_ connection: AMQPServerConnection) {
+        for (_, (address, consumer)) in outgoing { removeConsumer(consumer, address: address) }
+        outgoing.removeAll()
+        incoming.removeAll()
+    }
+}

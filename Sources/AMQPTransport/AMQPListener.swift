@@ -1,0 +1,184 @@
+import AMQPCodec
+import AMQPProtocol
+import AMQPTypes
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// The application side of one accepted connection: receives every engine event, on the
+/// connection's event loop, and answers through ``AMQPServerConnection``.
+public protocol AMQPServerConnectionDelegate: AnyObject {
+    /// An engine event: a link to accept or refuse, a delivery, credit, a detach, a close…
+    func handle(_ event: ConnectionEvent, on connection: AMQPServerConnection)
+    /// The socket is closed; the connection is gone.
+    func connectionClosed(_ connection: AMQPServerConnection)
+}
+
+/// One accepted connection, as the application sees it. Use it on its ``eventLoop`` only (inside
+/// delegate calls, or after ``execute(_:)``); it must not cross threads.
+public final class AMQPServerConnection {
+    let handler: ConnectionHandler
+    /// The loop that owns this connection.
+    public let eventLoop: EventLoop
+    /// The peer's address.
+    public let remoteAddress: SocketAddress?
+    /// Set by the application: anything it wants to keep per connection.
+    public var userInfo: [String: Any] = [:]
+    /// The identity SASL authenticated, if any.
+    public internal(set) var authenticatedIdentity: String?
+
+    init(handler: ConnectionHandler, remoteAddress: SocketAddress?) {
+        self.handler = handler
+        self.eventLoop = handler.eventLoop
+        self.remoteAddress = remoteAddress
+    }
+
+    /// Runs `body` on the connection's engine (accept a link, send, settle, grant credit,
+    /// detach…), then writes what it produced and delivers the events it caused.
+    @discardableResult
+    public func withEngine<T>(_ body: (inout ConnectionEngine) throws -> T) rethrows -> T {
+        try handler.withEngine(body)
+    }
+
+    /// Read-only access to the engine's state (credit, queued deliveries, the peer's open).
+    public var engine: ConnectionEngine { handler.engine }
+
+    /// Runs `body` on the connection's event loop, from any thread.
+    public func execute(_ body: @escaping (AMQPServerConnection) -> Void) {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let boundBody = NIOLoopBound(body, eventLoop: eventLoop)
+        eventLoop.execute { boundBody.value(bound.value) }
+    }
+
+    /// Closes the socket at once, without a `close` frame.
+    public func abort() { handler.closeNow() }
+}
+
+@available(*, unavailable)
+extension AMQPServerConnection: Sendable {}
+
+/// An AMQP 1.0 listener: accepts connections, runs each through a ``ConnectionEngine`` in the
+/// server role, and hands its events to a delegate made for it. A connection that misbehaves is
+/// closed with the AMQP error its fault maps to; the others are not affected.
+public final class AMQPListener: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        /// 0 picks a free port; read ``AMQPListener/port`` afterwards.
+        public var port: Int
+        /// Direct TLS for every connection (certificate chain and key), or plain TCP.
+        public var tls: TLSConfiguration?
+        /// The SASL mechanisms offered, in order; empty means no SASL layer.
+        public var saslMechanisms: [any SASLServerMechanism]
+        /// Whether clients must authenticate with SASL. When false, a client may skip SASL.
+        public var saslRequired: Bool
+        public var containerID: String
+        public var maxFrameSize: UInt32
+        public var idleTimeout: Milliseconds?
+        public var maxMessageSize: UInt64?
+        public var sessionIncomingWindow: UInt32
+        public var properties: Fields?
+        /// How performatives are written: every field by default, which the strictest clients need.
+        public var encodingPolicy: EncodingPolicy
+        public var offeredCapabilities: [Symbol]
+
+        public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
+                    saslMechanisms: [any SASLServerMechanism] = [AnonymousMechanism()], saslRequired: Bool = false,
+                    containerID: String = "swift-amqp-listener") {
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.saslMechanisms = saslMechanisms
+            self.saslRequired = saslRequired
+            self.containerID = containerID
+            self.maxFrameSize = 1 << 20
+            self.idleTimeout = 120_000
+            self.maxMessageSize = 1 << 20
+            self.sessionIncomingWindow = 5000
+            self.properties = nil
+            self.encodingPolicy = .full
+            self.offeredCapabilities = []
+        }
+
+        func engineConfiguration() -> ConnectionConfiguration {
+            ConnectionConfiguration(
+                role: .server, containerID: containerID, maxFrameSize: maxFrameSize, channelMax: 65535,
+                idleTimeout: idleTimeout, offeredCapabilities: offeredCapabilities, properties: properties,
+                sasl: saslMechanisms.isEmpty ? .none : .server(saslMechanisms, required: saslRequired),
+                encodingPolicy: encodingPolicy, sessionIncomingWindow: sessionIncomingWindow,
+                handleMax: 4095, maxMessageSize: maxMessageSize
+            )
+        }
+    }
+
+    let channel: Channel
+    /// The port the listener is bound to.
+    public let port: Int
+    public let host: String
+
+    init(channel: Channel, host: String, port: Int) {
+        self.channel = channel
+        self.host = host
+        self.port = port
+    }
+
+    /// Binds and starts accepting. `makeDelegate` is called on the new connection's event loop
+    /// for each connection.
+    public static func bind(
+        _ configuration: Configuration,
+        eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        makeDelegate: @escaping @Sendable () -> any AMQPServerConnectionDelegate
+    ) async throws -> AMQPListener {
+        let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+        let engineConfiguration = configuration.engineConfiguration()
+        let bootstrap = ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                    }
+                    let adapter = ServerConnectionAdapter(delegate: makeDelegate())
+                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: adapter)
+                    adapter.connection = AMQPServerConnection(handler: handler, remoteAddress: channel.remoteAddress)
+                    // The adapter lives as long as the channel: the pipeline holds the handler, the
+                    // handler holds the adapter only weakly, so the channel's close future keeps it.
+                    let keep = NIOLoopBound(adapter, eventLoop: channel.eventLoop)
+                    channel.closeFuture.whenComplete { _ in _ = keep.value }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let port = channel.localAddress?.port ?? configuration.port
+        return AMQPListener(channel: channel, host: configuration.host, port: port)
+    }
+
+    /// Stops accepting; open connections are not touched.
+    public func close() async throws {
+        try await channel.close()
+    }
+}
+
+/// Forwards handler events to the application's delegate.
+final class ServerConnectionAdapter: ConnectionEventSink {
+    let delegate: any AMQPServerConnectionDelegate
+    var connection: AMQPServerConnection?
+
+    init(delegate: any AMQPServerConnectionDelegate) {
+        self.delegate = delegate
+    }
+
+    func handle(_ event: ConnectionEvent, handler: ConnectionHandler) {
+        guard let connection else { return }
+        if case .authenticated(let identity, _) = event { connection.authenticatedIdentity = identity }
+        delegate.handle(event, on: connection)
+    }
+
+    func channelClosed(handler: ConnectionHandler, error: Error?) {
+        guard let connection else { return }
+        delegate.connectionClosed(connection)
+        self.connection = nil
+    }
+}

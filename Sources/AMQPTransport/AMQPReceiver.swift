@@ -1,0 +1,174 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPProtocol
+import AMQPTypes
+import NIOCore
+
+/// A receiving link, consumed as an `AsyncSequence` of deliveries.
+///
+/// With ``CreditMode/prefetch(_:)`` (the default, 100) the receiver keeps that many messages
+/// granted or buffered, topping credit up as the consumer takes them: a slow consumer slows the
+/// sender, and memory stays bounded. With ``CreditMode/manual`` nothing arrives until
+/// ``addCredit(_:)``; ``drain()`` asks the sender to use up or give back the credit it has.
+///
+/// The sequence ends when the link is closed without an error and throws ``AMQPClientError``
+/// when it is detached with one. One task at a time may iterate.
+public final class AMQPReceiver: AsyncSequence, Sendable {
+    public typealias Element = AMQPDelivery
+
+    public enum CreditMode: Sendable, Hashable {
+        case prefetch(UInt32)
+        case manual
+    }
+
+    public struct Options: Sendable {
+        public var name: String?
+        public var credit: CreditMode
+        /// `rcv-settle-mode`: `first` (our disposition settles) or `second` (we state an outcome
+        /// and settle once the sender has).
+        public var settleMode: ReceiverSettleMode
+        /// `snd-settle-mode` we ask of the sender: `settled` for at-most-once delivery.
+        public var senderSettleMode: SenderSettleMode
+        /// A full source instead of one built from the address (filters, capabilities, …).
+        public var source: Source?
+        public var target: Target?
+        public var maxMessageSize: UInt64?
+        public var properties: Fields?
+        public var offeredCapabilities: [Symbol]
+        public var desiredCapabilities: [Symbol]
+
+        public init(
+            name: String? = nil, credit: CreditMode = .prefetch(100), settleMode: ReceiverSettleMode = .first,
+            senderSettleMode: SenderSettleMode = .mixed, source: Source? = nil, target: Target? = nil,
+            maxMessageSize: UInt64? = nil, properties: Fields? = nil,
+            offeredCapabilities: [Symbol] = [], desiredCapabilities: [Symbol] = []
+        ) {
+            self.name = name
+            self.credit = credit
+            self.settleMode = settleMode
+            self.senderSettleMode = senderSettleMode
+            self.source = source
+            self.target = target
+            self.maxMessageSize = maxMessageSize
+            self.properties = properties
+            self.offeredCapabilities = offeredCapabilities
+            self.desiredCapabilities = desiredCapabilities
+        }
+    }
+
+    /// Lets deliveries that arrive while the link is still being attached find their receiver
+    /// later, to settle through it. Set once, on the event loop, before any delivery is handed out.
+    final class Reference: @unchecked Sendable {
+        weak var receiver: AMQPReceiver?
+    }
+
+    public let connection: AMQPConnection
+    let link: LinkID
+    public let name: String
+    public let address: String
+    /// The peer's `attach`: its source (with the filters it applied), properties and capabilities.
+    public let peerAttach: Attach
+    public let creditMode: CreditMode
+
+    init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, credit: CreditMode) {
+        self.connection = connection
+        self.link = link
+        self.name = name
+        self.address = address
+        self.peerAttach = peerAttach
+        self.creditMode = credit
+    }
+
+    /// The next delivery, or `nil` once the link is closed.
+    public func receive() async throws -> AMQPDelivery? {
+        let link = self.link
+        return try await connection.onLoopFuture { core in core.nextDelivery(link) }
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let receiver: AMQPReceiver
+        public mutating func next() async throws -> AMQPDelivery? {
+            try await receiver.receive()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(receiver: self)
+    }
+
+    /// Grants `count` more deliveries (manual credit).
+    public func addCredit(_ count: UInt32) async throws {
+        let link = self.link
+        try await connection.onLoop { core in
+            _ = try core.linkRecord(link)
+            let current = core.handler?.engine.credit(of: link) ?? 0
+            try core.withEngine { try $0.setCredit(current &+ count, on: link) }
+        }
+    }
+
+    /// Asks the sender to send what it can with the current credit and give back the rest;
+    /// returns once it has. Deliveries it sent meanwhile are in the sequence.
+    public func drain() async throws {
+        let link = self.link
+        let done: EventLoopFuture<Void> = try await connection.onLoop { core in
+            let record = try core.linkRecord(link)
+            let current = core.handler?.engine.credit(of: link) ?? 0
+            if current == 0 { return core.eventLoop.makeSucceededVoidFuture() }
+            let promise = core.eventLoop.makePromise(of: Void.self)
+            record.drainWaiters.append(promise)
+            try core.withEngine { try $0.setCredit(current, drain: true, on: link) }
+            return promise.futureResult
+        }
+        try await done.get()
+    }
+
+    /// Detaches the link (closing it), waiting for the peer's answer.
+    public func close(error: AMQPError? = nil) async throws {
+        try await connection.detach(link, error: error)
+    }
+
+    func settle(_ deliveryID: DeliveryNumber, state: DeliveryState?) async throws {
+        let link = self.link
+        try await connection.onLoop { core in
+            _ = try core.linkRecord(link)
+            try core.withEngine { try $0.settle(deliveryID, on: link, state: state) }
+        }
+    }
+}
+
+/// A message received on an ``AMQPReceiver``, with what is needed to settle it.
+public struct AMQPDelivery: Sendable {
+    public let message: Message
+    /// The session's delivery-id.
+    public let deliveryID: DeliveryNumber
+    public let tag: DeliveryTag
+    public let messageFormat: MessageFormat
+    /// Whether the sender settled it already (then there is nothing to accept).
+    public let isSettled: Bool
+    /// The message as it arrived, before decoding.
+    public let payload: ArraySlice<UInt8>
+    let receiver: AMQPReceiver.Reference?
+
+    /// Accepts the message: it was processed (§3.4.2).
+    public func accept() async throws { try await settle(.accepted(Accepted())) }
+
+    /// Rejects the message as invalid; the sender must not redeliver it as is (§3.4.3).
+    public func reject(error: AMQPError? = nil) async throws { try await settle(.rejected(Rejected(error: error))) }
+
+    /// Releases the message unprocessed; it may be delivered again, to anyone (§3.4.4).
+    public func release() async throws { try await settle(.released(Released())) }
+
+    /// Gives the message back with changes: a failed attempt, or annotations to merge (§3.4.5).
+    public func modify(deliveryFailed: Bool = true, undeliverableHere: Bool = false, messageAnnotations: Fields? = nil) async throws {
+        try await settle(.modified(Modified(deliveryFailed: deliveryFailed, undeliverableHere: undeliverableHere, messageAnnotations: messageAnnotations)))
+    }
+
+    /// Settles the delivery with `state`. Nothing is sent for a pre-settled delivery.
+    public func settle(_ state: DeliveryState?) async throws {
+        guard !isSettled else { return }
+        guard let receiver = receiver?.receiver else {
+            throw AMQPClientError(.linkDetached, detail: "the receiver of this delivery is gone")
+        }
+        try await receiver.settle(deliveryID, state: state)
+    }
+}

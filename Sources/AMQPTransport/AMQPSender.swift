@@ -1,0 +1,162 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPProtocol
+import AMQPTypes
+import NIOCore
+
+/// What became of a message we sent: the receiver's terminal delivery state (§3.4).
+public enum DeliveryOutcome: Sendable, Hashable {
+    case accepted
+    case rejected(AMQPError?)
+    case released
+    case modified(Modified)
+    /// Settled without a state: a pre-settled send, or a peer that settles silently.
+    case settled
+    /// A state this package does not interpret (transactional, or an extension's).
+    case other(DeliveryState)
+
+    init(_ state: DeliveryState?) {
+        switch state {
+        case nil: self = .settled
+        case .accepted?: self = .accepted
+        case .rejected(let r)?: self = .rejected(r.error)
+        case .released?: self = .released
+        case .modified(let m)?: self = .modified(m)
+        case let other?: self = .other(other)
+        }
+    }
+}
+
+/// A sending link. Sends from many tasks are written in the order they reach the connection's
+/// event loop; each waits only for its own outcome, so deliveries are in flight together up to
+/// the link's credit.
+public final class AMQPSender: Sendable {
+    public struct Options: Sendable {
+        /// The link name; unique per direction on a connection. Generated when `nil`.
+        public var name: String?
+        /// `snd-settle-mode`: `unsettled` (wait for outcomes), `settled` (fire and forget) or
+        /// `mixed` (per send).
+        public var settleMode: SenderSettleMode
+        public var receiverSettleMode: ReceiverSettleMode
+        /// A full target instead of one built from the address (durability, capabilities, …).
+        public var target: Target?
+        public var source: Source?
+        public var properties: Fields?
+        public var offeredCapabilities: [Symbol]
+        public var desiredCapabilities: [Symbol]
+        /// How messages are encoded: `.full` for peers that cannot read compact composites.
+        public var encodingPolicy: EncodingPolicy
+
+        public init(
+            name: String? = nil, settleMode: SenderSettleMode = .mixed, receiverSettleMode: ReceiverSettleMode = .first,
+            target: Target? = nil, source: Source? = nil, properties: Fields? = nil,
+            offeredCapabilities: [Symbol] = [], desiredCapabilities: [Symbol] = [], encodingPolicy: EncodingPolicy = .compact
+        ) {
+            self.name = name
+            self.settleMode = settleMode
+            self.receiverSettleMode = receiverSettleMode
+            self.target = target
+            self.source = source
+            self.properties = properties
+            self.offeredCapabilities = offeredCapabilities
+            self.desiredCapabilities = desiredCapabilities
+            self.encodingPolicy = encodingPolicy
+        }
+    }
+
+    public let connection: AMQPConnection
+    let link: LinkID
+    public let name: String
+    public let address: String
+    /// The peer's `attach`: its target, `max-message-size`, properties and capabilities.
+    public let peerAttach: Attach
+    let encodingPolicy: EncodingPolicy
+
+    init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, encodingPolicy: EncodingPolicy = .compact) {
+        self.connection = connection
+        self.link = link
+        self.name = name
+        self.address = address
+        self.peerAttach = peerAttach
+        self.encodingPolicy = encodingPolicy
+    }
+
+    /// The largest message the receiver accepts, if it said.
+    public var maxMessageSize: UInt64? {
+        peerAttach.maxMessageSize.flatMap { $0 == 0 ? nil : $0 }
+    }
+
+    /// Sends `message` and waits for the receiver's outcome. Returns the outcome whatever it is;
+    /// use ``sendExpectingAcceptance(_:)`` to turn anything but `accepted` into an error.
+    @discardableResult
+    public func send(_ message: Message, settled: Bool = false, messageFormat: MessageFormat = 0) async throws -> DeliveryOutcome {
+        try await enqueue(message, settled: settled, messageFormat: messageFormat).outcome()
+    }
+
+    /// Sends an already encoded message (the sections' bytes).
+    @discardableResult
+    public func send(encoded payload: [UInt8], settled: Bool = false, messageFormat: MessageFormat = 0) async throws -> DeliveryOutcome {
+        try await enqueue(encoded: payload, settled: settled, messageFormat: messageFormat).outcome()
+    }
+
+    /// Sends and throws ``AMQPClientError`` (`.rejected`, `.released`, `.modified`) unless the
+    /// receiver accepted.
+    public func sendExpectingAcceptance(_ message: Message) async throws {
+        switch try await send(message) {
+        case .accepted, .settled: return
+        case .rejected(let error): throw AMQPClientError(.rejected, amqpError: error, detail: "the receiver rejected the message")
+        case .released: throw AMQPClientError(.released, detail: "the receiver released the message")
+        case .modified: throw AMQPClientError(.modified, detail: "the receiver modified the message")
+        case .other(let state): throw AMQPClientError(.rejected, detail: "unexpected outcome \(state)")
+        }
+    }
+
+    /// Hands `message` to the connection and returns as soon as it is queued, without waiting
+    /// for a round trip; await the returned ``PendingDelivery`` for the outcome. Suspends while
+    /// the link has more queued than its credit (backpressure).
+    public func enqueue(_ message: Message, settled: Bool = false, messageFormat: MessageFormat = 0) async throws -> PendingDelivery {
+        try await enqueue(encoded: message.encoded(policy: encodingPolicy), settled: settled, messageFormat: messageFormat)
+    }
+
+    public func enqueue(encoded payload: [UInt8], settled: Bool = false, messageFormat: MessageFormat = 0) async throws -> PendingDelivery {
+        if let limit = maxMessageSize, UInt64(payload.count) > limit {
+            throw AMQPClientError(.invalidArgument, amqpError: AMQPError(condition: .link(.messageSizeExceeded)),
+                                  detail: "a \(payload.count)-byte message exceeds the receiver's max-message-size of \(limit)")
+        }
+        let link = self.link
+        let outcome: EventLoopFuture<DeliveryState?> = try await connection.onLoopFuture { core in
+            try core.waitForRoom(link).flatMapThrowing { _ in
+                try core.send(payload[...], on: link, settled: settled, messageFormat: messageFormat)
+            }
+        }
+        return PendingDelivery(future: outcome)
+    }
+
+    /// Detaches the link (closing it), waiting for the peer's answer.
+    public func close(error: AMQPError? = nil) async throws {
+        try await connection.detach(link, error: error)
+    }
+}
+
+/// A message on its way: await ``outcome()`` for the receiver's answer.
+public struct PendingDelivery: Sendable {
+    let future: EventLoopFuture<DeliveryState?>
+
+    /// Waits for the delivery to be settled and returns its outcome.
+    public func outcome() async throws -> DeliveryOutcome {
+        DeliveryOutcome(try await future.get())
+    }
+}
+
+extension AMQPConnection {
+    func detach(_ link: LinkID, error: AMQPError?) async throws {
+        let done: EventLoopFuture<Void> = try await onLoop { core in
+            guard let record = core.links[link] else { return core.eventLoop.makeSucceededVoidFuture() }
+            let promise = core.eventLoop.makePromise(of: Void.self)
+            record.detached = promise
+            core.handler?.withEngine { $0.detachLink(link, closed: true, error: error) }
+            return promise.futureResult
+        }
+        try await done.get()
+    }
+}

@@ -1,0 +1,348 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPProtocol
+import AMQPTypes
+import NIOCore
+
+/// The client side of one connection: turns engine events into completed promises and buffered
+/// deliveries for the async API. Every member is touched on `eventLoop` only; the public types
+/// hop there before calling in.
+final class ClientCore: ConnectionEventSink, @unchecked Sendable {
+    let eventLoop: EventLoop
+    var handler: ConnectionHandler?
+    var openPromise: EventLoopPromise<Open>
+    var closePromise: EventLoopPromise<Void>?
+    /// Set once the connection is over; every later call fails with it.
+    var terminalError: AMQPClientError?
+    var sessions: [SessionID: SessionRecord] = [:]
+    var links: [LinkID: LinkRecord] = [:]
+
+    struct SessionRecord {
+        var begun: EventLoopPromise<Void>?
+        var ended: EventLoopPromise<Void>?
+        var links: Set<LinkID> = []
+    }
+
+    final class LinkRecord {
+        let role: Role
+        let address: String?
+        var attached: EventLoopPromise<Attach>?
+        var detached: EventLoopPromise<Void>?
+        var refused = false
+        var error: AMQPClientError?
+        // Sender
+        var outcomes: [OutgoingDeliveryID: EventLoopPromise<DeliveryState?>] = [:]
+        /// Outcomes that arrived while `send` was still inside the engine (pre-settled deliveries
+        /// complete as they are written), before their promise was registered.
+        var earlyOutcomes: [OutgoingDeliveryID: DeliveryState?] = [:]
+        var roomWaiters: [EventLoopPromise<Void>] = []
+        // Receiver
+        var buffer = DeliveryBuffer()
+        var receiveWaiter: EventLoopPromise<AMQPDelivery?>?
+        var prefetch: UInt32?
+        var drainWaiters: [EventLoopPromise<Void>] = []
+        var receiver: AMQPReceiver.Reference?
+
+        init(role: Role, address: String?) {
+            self.role = role
+            self.address = address
+        }
+    }
+
+    init(eventLoop: EventLoop) {
+        self.eventLoop = eventLoop
+        self.openPromise = eventLoop.makePromise(of: Open.self)
+    }
+
+    // MARK: Calls from the API (on the event loop)
+
+    func checkUsable() throws {
+        if let terminalError { throw terminalError }
+        guard handler != nil else { throw AMQPClientError(.connectionClosed, detail: "not connected") }
+    }
+
+    func withEngine<T>(_ body: (inout ConnectionEngine) throws -> T) throws -> T {
+        try checkUsable()
+        do {
+            return try handler!.withEngine(body)
+        } catch let error as ConnectionUsageError {
+            throw AMQPClientError(.invalidArgument, detail: error.description)
+        }
+    }
+
+    func beginSession() throws -> (SessionID, EventLoopFuture<Void>) {
+        let id = try withEngine { try $0.beginSession() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        sessions[id, default: SessionRecord()].begun = promise
+        return (id, promise.futureResult)
+    }
+
+    func attach(on session: SessionID, _ options: ConnectionEngine.LinkOptions, address: String?) throws -> (LinkID, EventLoopFuture<Attach>) {
+        guard sessions[session] != nil else { throw AMQPClientError(.sessionEnded, detail: "the session is not open") }
+        let id = try withEngine { try $0.attachLink(on: session, options) }
+        let record = LinkRecord(role: options.role, address: address)
+        let promise = eventLoop.makePromise(of: Attach.self)
+        record.attached = promise
+        links[id] = record
+        sessions[session]?.links.insert(id)
+        return (id, promise.futureResult)
+    }
+
+    func linkRecord(_ id: LinkID) throws -> LinkRecord {
+        try checkUsable()
+        guard let record = links[id] else { throw AMQPClientError(.linkDetached, detail: "the link is detached") }
+        if let error = record.error { throw error }
+        return record
+    }
+
+    // MARK: Engine events
+
+    func handle(_ event: ConnectionEvent, handler: ConnectionHandler) {
+        switch event {
+        case .opened(let open):
+            openPromise.succeed(open)
+        case .failed(let failure):
+            finish(AMQPClientError(.connectionFailed, detail: failure.description, underlying: failure))
+        case .closed(let error, let byPeer):
+            if byPeer || error != nil {
+                finish(AMQPClientError(.connectionClosed, amqpError: error, detail: byPeer ? "closed by the peer" : "closed"))
+            } else {
+                finish(AMQPClientError(.connectionClosed, detail: "closed"))
+            }
+            closePromise?.succeed(())
+        case .sessionBegun(let id, _):
+            if let promise = sessions[id]?.begun {
+                sessions[id]?.begun = nil
+                promise.succeed(())
+            } else {
+                // A session the peer began: clients do not serve them.
+                handler.withEngine { $0.endSession(id, error: AMQPError(condition: .amqp(.notAllowed), description: "this client accepts no sessions")) }
+            }
+        case .sessionEnded(let id, let error, let byPeer):
+            guard let record = sessions.removeValue(forKey: id) else { return }
+            let failure = AMQPClientError(.sessionEnded, amqpError: error, detail: byPeer ? "ended by the peer" : "ended")
+            record.begun?.fail(failure)
+            for link in record.links { detachLink(link, failure) }
+            record.ended?.succeed(())
+        case .linkAttachRequested(_, let id, _):
+            handler.withEngine { $0.refuseLink(id, error: AMQPError(condition: .amqp(.notAllowed), description: "this client accepts no links")) }
+        case .linkAttached(let id, let attach):
+            guard let record = links[id] else { return }
+            // A reply without the terminus we asked for is a refusal; the detach says why (§2.6.3).
+            if (record.role == .sender && attach.target == nil) || (record.role == .receiver && attach.source == nil) {
+                record.refused = true
+                return
+            }
+            record.attached?.succeed(attach)
+            record.attached = nil
+            if record.role == .receiver, let prefetch = record.prefetch {
+                handler.withEngine { try? $0.setCredit(prefetch, on: id) }
+            }
+        case .linkDetached(let id, let error, _, let byPeer):
+            let failure: AMQPClientError
+            if let record = links[id], record.refused || record.attached != nil {
+                failure = AMQPClientError(.linkRefused, amqpError: error, detail: "the peer refused the link\(record.address.map { " to \($0)" } ?? "")")
+            } else {
+                failure = AMQPClientError(.linkDetached, amqpError: error, detail: byPeer ? "detached by the peer" : "detached")
+            }
+            detachLink(id, failure)
+        case .creditGranted(let id, _, _):
+            wakeRoomWaiters(id)
+        case .outcome(let id, let delivery, let state, let settled):
+            guard settled, let record = links[id] else { return }
+            if let promise = record.outcomes.removeValue(forKey: delivery) {
+                promise.succeed(state)
+            } else {
+                record.earlyOutcomes[delivery] = state
+            }
+            wakeRoomWaiters(id)
+        case .delivery(let id, let delivery):
+            receivedDelivery(delivery, on: id, handler: handler)
+        case .drained(let id):
+            guard let record = links[id] else { return }
+            let waiters = record.drainWaiters
+            record.drainWaiters = []
+            for waiter in waiters { waiter.succeed(()) }
+        case .deliveryAborted, .settledByPeer, .authenticated, .startTLS:
+            break
+        }
+    }
+
+    func channelClosed(handler: ConnectionHandler, error: Error?) {
+        finish(AMQPClientError(.connectionClosed, detail: "the connection to the peer was lost"))
+        closePromise?.succeed(())
+        self.handler = nil
+    }
+
+    /// Fails everything still waiting, once.
+    func finish(_ error: AMQPClientError) {
+        if terminalError == nil { terminalError = error }
+        let error = terminalError!
+        openPromise.fail(error)
+        for (_, record) in sessions {
+            record.begun?.fail(error)
+            record.ended?.succeed(())
+        }
+        sessions.removeAll()
+        for id in Array(links.keys) { detachLink(id, error) }
+    }
+
+    func detachLink(_ id: LinkID, _ error: AMQPClientError) {
+        guard let record = links.removeValue(forKey: id) else { return }
+        record.error = error
+        record.attached?.fail(error)
+        record.attached = nil
+        for (_, promise) in record.outcomes { promise.fail(error) }
+        record.outcomes.removeAll()
+        for waiter in record.roomWaiters { waiter.fail(error) }
+        record.roomWaiters.removeAll()
+        for waiter in record.drainWaiters { waiter.fail(error) }
+        record.drainWaiters.removeAll()
+        record.buffer.finish(error)
+        if let waiter = record.receiveWaiter {
+            record.receiveWaiter = nil
+            // A receiver that is simply closed ends its sequence; a detach with an error throws.
+            if error.amqpError == nil && error.kind == .linkDetached {
+                waiter.succeed(nil)
+            } else {
+                waiter.fail(error)
+            }
+        }
+        record.detached?.succeed(())
+        record.detached = nil
+    }
+
+    // MARK: Sending
+
+    /// How many deliveries may wait in the engine for credit before `enqueue` suspends.
+    static let queueAllowance: UInt32 = 64
+
+    func hasRoom(_ id: LinkID) -> Bool {
+        guard let handler, let queued = handler.engine.queuedDeliveries(on: id), let credit = handler.engine.credit(of: id) else { return true }
+        return queued < Int(max(credit, Self.queueAllowance))
+    }
+
+    func wakeRoomWaiters(_ id: LinkID) {
+        guard let record = links[id], !record.roomWaiters.isEmpty, hasRoom(id) else { return }
+        let waiters = record.roomWaiters
+        record.roomWaiters = []
+        for waiter in waiters { waiter.succeed(()) }
+    }
+
+    func waitForRoom(_ id: LinkID) throws -> EventLoopFuture<Void> {
+        let record = try linkRecord(id)
+        if hasRoom(id) { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        record.roomWaiters.append(promise)
+        return promise.futureResult
+    }
+
+    func send(_ payload: ArraySlice<UInt8>, on id: LinkID, settled: Bool, messageFormat: MessageFormat) throws -> EventLoopFuture<DeliveryState?> {
+        let record = try linkRecord(id)
+        let delivery = try withEngine { try $0.send(on: id, payload: payload, settled: settled, messageFormat: messageFormat) }
+        if let early = record.earlyOutcomes.removeValue(forKey: delivery) {
+            return eventLoop.makeSucceededFuture(early)
+        }
+        if let error = record.error { return eventLoop.makeFailedFuture(error) }
+        let promise = eventLoop.makePromise(of: DeliveryState?.self)
+        record.outcomes[delivery] = promise
+        return promise.futureResult
+    }
+
+    // MARK: Receiving
+
+    func receivedDelivery(_ delivery: IncomingDelivery, on id: LinkID, handler: ConnectionHandler) {
+        guard let record = links[id] else { return }
+        let message: Message
+        do {
+            var decoder = AMQPDecoder(delivery.payload)
+            message = try Message(from: &decoder)
+        } catch {
+            // A message we cannot read is rejected with the reason, never surfaced half-decoded.
+            if !delivery.isSettled {
+                handler.withEngine {
+                    try? $0.settle(delivery.deliveryID, on: id, state: .rejected(Rejected(error: AMQPError(condition: .amqp(.decodeError), description: "\(error)"))))
+                }
+            }
+            replenishCredit(id, record)
+            return
+        }
+        let received = AMQPDelivery(
+            message: message, deliveryID: delivery.deliveryID, tag: delivery.tag, messageFormat: delivery.messageFormat,
+            isSettled: delivery.isSettled, payload: delivery.payload, receiver: record.receiver
+        )
+        if let waiter = record.receiveWaiter {
+            record.receiveWaiter = nil
+            waiter.succeed(received)
+            replenishCredit(id, record)
+        } else {
+            record.buffer.append(received)
+        }
+    }
+
+    func nextDelivery(_ id: LinkID) -> EventLoopFuture<AMQPDelivery?> {
+        guard let record = links[id] else {
+            return eventLoop.makeSucceededFuture(nil)
+        }
+        switch record.buffer.next() {
+        case .delivery(let delivery):
+            replenishCredit(id, record)
+            return eventLoop.makeSucceededFuture(delivery)
+        case .finished(let error):
+            if let error { return eventLoop.makeFailedFuture(error) }
+            return eventLoop.makeSucceededFuture(nil)
+        case .empty:
+            if record.receiveWaiter != nil {
+                return eventLoop.makeFailedFuture(AMQPClientError(.invalidArgument, detail: "one task at a time may wait on a receiver"))
+            }
+            let promise = eventLoop.makePromise(of: AMQPDelivery?.self)
+            record.receiveWaiter = promise
+            return promise.futureResult
+        }
+    }
+
+    /// Prefetch: keeps credit plus buffered deliveries near the prefetch count, topping credit up
+    /// once half of it is used (§2.6.7 leaves the policy to the receiver).
+    func replenishCredit(_ id: LinkID, _ record: LinkRecord) {
+        guard let prefetch = record.prefetch, let handler, let credit = handler.engine.credit(of: id) else { return }
+        let buffered = UInt32(clamping: record.buffer.count)
+        let outstanding = credit + buffered
+        if outstanding <= prefetch / 2, prefetch > buffered {
+            handler.withEngine { try? $0.setCredit(prefetch - buffered, on: id) }
+        }
+    }
+}
+
+/// Deliveries received and not yet taken by the consumer, and whether the link has ended.
+struct DeliveryBuffer {
+    private var queue: [AMQPDelivery] = []
+    private var head = 0
+    private var ending: (error: AMQPClientError?, done: Bool) = (nil, false)
+
+    enum Next {
+        case delivery(AMQPDelivery)
+        case empty
+        case finished(AMQPClientError?)
+    }
+
+    var count: Int { queue.count - head }
+
+    mutating func append(_ delivery: AMQPDelivery) { queue.append(delivery) }
+
+    mutating func finish(_ error: AMQPClientError) {
+        ending = (error.amqpError == nil && error.kind == .linkDetached ? nil : error, true)
+    }
+
+    mutating func next() -> Next {
+        if head < queue.count {
+            let d = queue[head]
+            head += 1
+            if head > 256 && head * 2 > queue.count {
+                queue.removeSubrange(0..<head)
+                head = 0
+            }
+            return .delivery(d)
+        }
+        return ending.done ? .finished(ending.error) : .empty
+    }
+}

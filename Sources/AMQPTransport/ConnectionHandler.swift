@@ -1,0 +1,205 @@
+import AMQPCodec
+import AMQPProtocol
+import AMQPTypes
+import NIOCore
+import NIOSSL
+import NIOTLS
+
+/// What the layer above a ``ConnectionHandler`` does with engine events: the client API or a
+/// listener's application. Called on the channel's event loop.
+protocol ConnectionEventSink: AnyObject {
+    func handle(_ event: ConnectionEvent, handler: ConnectionHandler)
+    /// The socket closed (after the engine finished, or abruptly).
+    func channelClosed(handler: ConnectionHandler, error: Error?)
+}
+
+/// The one channel handler of an AMQP connection: bytes from the socket go into the
+/// ``ConnectionEngine``, its output goes to the socket, its events go to the sink, and a timer
+/// drives heartbeats and the idle timeout. Everything here runs on the channel's event loop.
+final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private(set) var engine: ConnectionEngine
+    let eventLoop: EventLoop
+    weak var sink: (any ConnectionEventSink)?
+    private var context: ChannelHandlerContext?
+    private var tickTask: Scheduled<Void>?
+    private var closing = false
+    /// Set by TLS handshake completion for in-band TLS.
+    var tlsConfigurationForInBandTLS: (client: TLSConfiguration?, serverHostname: String?)?
+
+    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?) {
+        self.engine = engine
+        self.eventLoop = eventLoop
+        self.sink = sink
+    }
+
+    var channel: Channel? { context?.channel }
+
+    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start()
+        context.fireChannelActive()
+    }
+
+    private var started = false
+
+    private func start() {
+        guard !started else { return }
+        started = true
+        engine.start(now: Self.now(), inBandTLS: false)
+        afterEngineStep()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        buffer.withUnsafeReadableBytes { raw in
+            engine.receive(raw, now: Self.now())
+        }
+        afterEngineStep()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        tickTask?.cancel()
+        tickTask = nil
+        // Events the engine produced before the socket went away still matter.
+        deliverEvents()
+        sink?.channelClosed(handler: self, error: nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A broken pipe after the peer's abrupt close (the Python SDK drops TCP right after its
+        // close frame) is an ordinary end; anything else closes the connection too.
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            engine.tlsEstablished()
+            afterEngineStep()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Running the engine
+
+    /// Runs `body` on the engine, then flushes output and delivers events. Must be called on
+    /// the event loop.
+    @discardableResult
+    func withEngine<T>(_ body: (inout ConnectionEngine) throws -> T) rethrows -> T {
+        eventLoop.preconditionInEventLoop()
+        let result = try body(&engine)
+        afterEngineStep()
+        return result
+    }
+
+    private var steppingDepth = 0
+
+    private func afterEngineStep() {
+        // Sinks may call back into the engine while handling events; flush once at the end.
+        steppingDepth += 1
+        deliverEvents()
+        steppingDepth -= 1
+        guard steppingDepth == 0 else { return }
+        flushOutput()
+        if engine.isFinished {
+            closeChannelAfterFlush()
+        } else {
+            scheduleTick()
+        }
+    }
+
+    private func deliverEvents() {
+        var events = engine.takeEvents()
+        while !events.isEmpty {
+            for event in events {
+                if case .startTLS = event {
+                    startInBandTLS()
+                    continue
+                }
+                sink?.handle(event, handler: self)
+            }
+            events = engine.takeEvents()
+        }
+    }
+
+    private func flushOutput() {
+        guard let context, engine.hasOutput else { return }
+        let buffer = engine.consumeOutput { raw -> ByteBuffer in
+            var buffer = context.channel.allocator.buffer(capacity: raw.count)
+            buffer.writeBytes(raw)
+            return buffer
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func closeChannelAfterFlush() {
+        guard !closing, let context else { return }
+        closing = true
+        tickTask?.cancel()
+        // Writes are ordered: closing after an empty write closes after everything queued.
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { _ in boundContext.value.close(promise: nil) }
+    }
+
+    private func scheduleTick() {
+        guard tickTask == nil else { return }
+        let deadline = engine.tick(now: Self.now())
+        afterTick()
+        guard let deadline, !engine.isFinished else { return }
+        let delay = deadline &- Self.now()
+        // Wake at the deadline, at least every 10 ms, at most every 30 s.
+        let nanoseconds = Int64(clamping: min(max(delay, 10_000_000), 30_000_000_000))
+        let boundSelf = NIOLoopBound(self, eventLoop: eventLoop)
+        tickTask = eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+            let handler = boundSelf.value
+            handler.tickTask = nil
+            _ = handler.engine.tick(now: ConnectionHandler.now())
+            handler.afterEngineStep()
+        }
+    }
+
+    private func afterTick() {
+        // A tick may have produced a heartbeat or a close.
+        deliverEvents()
+        if engine.hasOutput { flushOutput() }
+        if engine.isFinished { closeChannelAfterFlush() }
+    }
+
+    /// Closes the socket at once (after a failure the engine cannot express).
+    func closeNow() {
+        context?.close(promise: nil)
+    }
+
+    // MARK: In-band TLS
+
+    private func startInBandTLS() {
+        guard let context, let settings = tlsConfigurationForInBandTLS, let configuration = settings.client else {
+            // No TLS configuration: the engine only asks when we asked for in-band TLS.
+            context?.close(promise: nil)
+            return
+        }
+        do {
+            let sslContext = try NIOSSLContext(configuration: configuration)
+            let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: settings.serverHostname)
+            try context.pipeline.syncOperations.addHandler(tls, position: .before(self))
+        } catch {
+            context.close(promise: nil)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionHandler: Sendable {}
