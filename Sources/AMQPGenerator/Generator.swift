@@ -17,8 +17,9 @@ public struct GeneratorOptions: Hashable, Sendable {
     public enum Layout: Hashable, Sendable {
         /// One file per `<section>` (`Transport.Performatives.swift`), as committed in `Generated/`.
         case filePerSection
-        /// One file per spec file (`Transport.swift`): the build-tool plugin must name its outputs
-        /// before the tool runs, and it can only know the input files.
+        /// One file per spec file, named after it (`telemetry.xml` → `telemetry.swift`): the
+        /// build-tool plugin must name its outputs before the tool runs, and it only knows the
+        /// input files' names.
         case filePerDocument
     }
 
@@ -64,7 +65,7 @@ public enum AMQPSwiftGenerator {
                     parts.main.append(.mark("\(section.name)"))
                     parts.append(sectionParts)
                 }
-                files.append(file(Naming.fileName(document: document.name), sources: [document.fileName], note: "Spec file \"\(document.name)\".", parts))
+                files.append(file(Naming.fileName(documentFile: document.fileName), sources: [document.fileName], note: "Spec file \"\(document.name)\".", parts))
             }
         }
         let shared = try emitter.emitShared()

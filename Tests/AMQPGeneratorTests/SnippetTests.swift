@@ -416,7 +416,7 @@ extension Lamp: AMQPDescribedType {
 
     @Test func documentLayoutWritesOneFilePerSpecFileAndAlwaysTheArchetypesFile() throws {
         let files = try generate(Self.docsXML, fileName: "docs.xml", layout: .filePerDocument)
-        #expect(Set(files.keys) == ["Demo.swift", "Archetypes.swift"])
-        #expect(files["Demo.swift"]?.contains("// MARK: - documented\n\n/// `lamp`") == true)
+        #expect(Set(files.keys) == ["docs.swift", "Archetypes.swift"])
+        #expect(files["docs.swift"]?.contains("// MARK: - documented\n\n/// `lamp`") == true)
     }
 }
