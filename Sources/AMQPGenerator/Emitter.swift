@@ -453,6 +453,12 @@ struct Emitter {
             SwitchCase(patterns: Self.descriptorPatterns(Naming.typeName(type.name)), body: [.return(.metatype(.named(Naming.typeName(type.name))))])
         }
         cases.append(SwitchCase(patterns: [], body: [.return(.nil)]))
+        var nameCases = described.map { type in
+            SwitchCase(
+                patterns: Self.descriptorPatterns(Naming.typeName(type.name)),
+                body: [.return(.tuple([.string(type.name), .array(type.fields.map { .string($0.name) })]))])
+        }
+        nameCases.append(SwitchCase(patterns: [], body: [.return(.nil)]))
         return .documented(
             ["Every described type generated from the spec files, and the lookup from a descriptor (code or symbol) to its type."],
             .enumeration(TypeDeclaration(access: .public, name: Naming.describedTypesRegistry, inherits: [], members: [
@@ -464,6 +470,14 @@ struct Emitter {
                     parameters: [.init(label: "for", name: "descriptor", type: .named("DescriptorValue"))],
                     throwsType: nil, returnType: .optional(.named("(\("any (AMQPDescribedType & Hashable & Sendable).Type"))")),
                     body: [.switch(.identifier("descriptor"), cases)]))),
+                .documented([
+                    "The names the spec files give the type `descriptor` names and its fields, in order, for",
+                    "printing values the way the specification spells them; `nil` if no spec file defines it.",
+                ], .function(FunctionDeclaration(
+                    access: .public, isStatic: true, kind: .function("specNames"),
+                    parameters: [.init(label: "for", name: "descriptor", type: .named("DescriptorValue"))],
+                    throwsType: nil, returnType: .optional(.named("(type: String, fields: [String])")),
+                    body: [.switch(.identifier("descriptor"), nameCases)]))),
             ])))
     }
 }
