@@ -77,6 +77,27 @@ public enum AMQPSwiftGenerator {
         return files
     }
 
+    /// What differs between `generated` and the files of an output folder (`existing`, by file
+    /// name): each line names a missing, stale (with a line diff) or extra file. Empty when the
+    /// folder is exactly what the generator makes. Used by `amqp-gen --check` and the drift test.
+    public static func differences(between generated: [GeneratedFile], and existing: [String: String]) -> [String] {
+        var problems: [String] = []
+        for file in generated {
+            guard let committed = existing[file.name] else {
+                problems.append("missing: \(file.name)")
+                continue
+            }
+            if committed != file.contents {
+                problems.append("stale: \(file.name): " + LineDiff.summary(from: committed, to: file.contents))
+            }
+        }
+        let names = Set(generated.map(\.name))
+        for name in existing.keys.sorted() where !names.contains(name) {
+            problems.append("not generated: \(name)")
+        }
+        return problems
+    }
+
     private static func file(_ name: String, sources: [String], note: String, _ parts: Emitter.Parts) -> GeneratedFile {
         var declarations: [Declaration] = [
             .comment(["Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again."]),

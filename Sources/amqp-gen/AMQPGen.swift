@@ -123,21 +123,12 @@ struct AMQPGen: ParsableCommand {
     }
 
     static func compare(_ files: [GeneratedFile], with directory: URL) throws -> [String] {
-        var problems: [String] = []
-        for file in files {
-            let url = directory.appendingPathComponent(file.name)
-            guard let data = FileManager.default.contents(atPath: url.path) else {
-                problems.append("  missing: \(file.name)")
-                continue
-            }
-            let committed = String(decoding: data, as: UTF8.self)
-            if committed != file.contents {
-                problems.append("  stale: \(file.name): " + LineDiff.summary(from: committed, to: file.contents))
+        var existing: [String: String] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".swift") {
+            if let data = FileManager.default.contents(atPath: directory.appendingPathComponent(name).path) {
+                existing[name] = String(decoding: data, as: UTF8.self)
             }
         }
-        for url in staleGeneratedFiles(in: directory, keeping: Set(files.map(\.name))) {
-            problems.append("  no longer generated: \(url.lastPathComponent)")
-        }
-        return problems
+        return AMQPSwiftGenerator.differences(between: files, and: existing).map { "  " + $0 }
     }
 }
