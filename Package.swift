@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "AMQPGenerator", targets: ["AMQPGenerator"]),
         .executable(name: "amqp-gen", targets: ["amqp-gen"]),
         .executable(name: "amqp", targets: ["amqp"]),
+        .plugin(name: "GenerateAMQPTypes", targets: ["GenerateAMQPTypes"]),
+        .plugin(name: "AMQPTypeGenerator", targets: ["AMQPTypeGenerator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -90,6 +92,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // `swift package --allow-writing-to-package-directory generate-amqp-types` regenerates Generated/.
+        .plugin(
+            name: "GenerateAMQPTypes",
+            capability: .command(
+                intent: .custom(verb: "generate-amqp-types", description: "Regenerate Generated/AMQPTypes from the AMQP 1.0 XML and spec/"),
+                permissions: [.writeToPackageDirectory(reason: "Writes Swift sources into Generated/AMQPTypes")]
+            ),
+            dependencies: ["amqp-gen"]
+        ),
+        // Attach to a target holding AMQP type-definition XML to generate its Swift types at build time.
+        .plugin(name: "AMQPTypeGenerator", capability: .buildTool(), dependencies: ["amqp-gen"]),
         .testTarget(
             name: "AMQPGeneratorTests",
             dependencies: [

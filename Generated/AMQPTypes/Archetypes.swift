@@ -434,6 +434,198 @@ public enum AMQPDescribedTypes {
             return nil
         }
     }
+
+    /// The names the spec files give the type `descriptor` names and its fields, in order, for
+    /// printing values the way the specification spells them; `nil` if no spec file defines it.
+    public static func specNames(for descriptor: DescriptorValue) -> (type: String, fields: [String])? {
+        switch descriptor {
+        case .code(Open.descriptor.code), .symbol(Open.descriptor.symbol):
+            return ("open", [
+                "container-id",
+                "hostname",
+                "max-frame-size",
+                "channel-max",
+                "idle-time-out",
+                "outgoing-locales",
+                "incoming-locales",
+                "offered-capabilities",
+                "desired-capabilities",
+                "properties",
+            ])
+        case .code(Begin.descriptor.code), .symbol(Begin.descriptor.symbol):
+            return ("begin", [
+                "remote-channel",
+                "next-outgoing-id",
+                "incoming-window",
+                "outgoing-window",
+                "handle-max",
+                "offered-capabilities",
+                "desired-capabilities",
+                "properties",
+            ])
+        case .code(Attach.descriptor.code), .symbol(Attach.descriptor.symbol):
+            return ("attach", [
+                "name",
+                "handle",
+                "role",
+                "snd-settle-mode",
+                "rcv-settle-mode",
+                "source",
+                "target",
+                "unsettled",
+                "incomplete-unsettled",
+                "initial-delivery-count",
+                "max-message-size",
+                "offered-capabilities",
+                "desired-capabilities",
+                "properties",
+            ])
+        case .code(Flow.descriptor.code), .symbol(Flow.descriptor.symbol):
+            return ("flow", [
+                "next-incoming-id",
+                "incoming-window",
+                "next-outgoing-id",
+                "outgoing-window",
+                "handle",
+                "delivery-count",
+                "link-credit",
+                "available",
+                "drain",
+                "echo",
+                "properties",
+            ])
+        case .code(Transfer.descriptor.code), .symbol(Transfer.descriptor.symbol):
+            return ("transfer", [
+                "handle",
+                "delivery-id",
+                "delivery-tag",
+                "message-format",
+                "settled",
+                "more",
+                "rcv-settle-mode",
+                "state",
+                "resume",
+                "aborted",
+                "batchable",
+            ])
+        case .code(Disposition.descriptor.code), .symbol(Disposition.descriptor.symbol):
+            return ("disposition", ["role", "first", "last", "settled", "state", "batchable"])
+        case .code(Detach.descriptor.code), .symbol(Detach.descriptor.symbol):
+            return ("detach", ["handle", "closed", "error"])
+        case .code(End.descriptor.code), .symbol(End.descriptor.symbol):
+            return ("end", ["error"])
+        case .code(Close.descriptor.code), .symbol(Close.descriptor.symbol):
+            return ("close", ["error"])
+        case .code(AMQPError.descriptor.code), .symbol(AMQPError.descriptor.symbol):
+            return ("error", ["condition", "description", "info"])
+        case .code(Header.descriptor.code), .symbol(Header.descriptor.symbol):
+            return ("header", ["durable", "priority", "ttl", "first-acquirer", "delivery-count"])
+        case .code(DeliveryAnnotations.descriptor.code), .symbol(DeliveryAnnotations.descriptor.symbol):
+            return ("delivery-annotations", [])
+        case .code(MessageAnnotations.descriptor.code), .symbol(MessageAnnotations.descriptor.symbol):
+            return ("message-annotations", [])
+        case .code(Properties.descriptor.code), .symbol(Properties.descriptor.symbol):
+            return ("properties", [
+                "message-id",
+                "user-id",
+                "to",
+                "subject",
+                "reply-to",
+                "correlation-id",
+                "content-type",
+                "content-encoding",
+                "absolute-expiry-time",
+                "creation-time",
+                "group-id",
+                "group-sequence",
+                "reply-to-group-id",
+            ])
+        case .code(ApplicationProperties.descriptor.code), .symbol(ApplicationProperties.descriptor.symbol):
+            return ("application-properties", [])
+        case .code(DataSection.descriptor.code), .symbol(DataSection.descriptor.symbol):
+            return ("data", [])
+        case .code(AMQPSequenceSection.descriptor.code), .symbol(AMQPSequenceSection.descriptor.symbol):
+            return ("amqp-sequence", [])
+        case .code(AMQPValueSection.descriptor.code), .symbol(AMQPValueSection.descriptor.symbol):
+            return ("amqp-value", [])
+        case .code(Footer.descriptor.code), .symbol(Footer.descriptor.symbol):
+            return ("footer", [])
+        case .code(Received.descriptor.code), .symbol(Received.descriptor.symbol):
+            return ("received", ["section-number", "section-offset"])
+        case .code(Accepted.descriptor.code), .symbol(Accepted.descriptor.symbol):
+            return ("accepted", [])
+        case .code(Rejected.descriptor.code), .symbol(Rejected.descriptor.symbol):
+            return ("rejected", ["error"])
+        case .code(Released.descriptor.code), .symbol(Released.descriptor.symbol):
+            return ("released", [])
+        case .code(Modified.descriptor.code), .symbol(Modified.descriptor.symbol):
+            return ("modified", ["delivery-failed", "undeliverable-here", "message-annotations"])
+        case .code(Source.descriptor.code), .symbol(Source.descriptor.symbol):
+            return ("source", [
+                "address",
+                "durable",
+                "expiry-policy",
+                "timeout",
+                "dynamic",
+                "dynamic-node-properties",
+                "distribution-mode",
+                "filter",
+                "default-outcome",
+                "outcomes",
+                "capabilities",
+            ])
+        case .code(Target.descriptor.code), .symbol(Target.descriptor.symbol):
+            return ("target", [
+                "address",
+                "durable",
+                "expiry-policy",
+                "timeout",
+                "dynamic",
+                "dynamic-node-properties",
+                "capabilities",
+            ])
+        case .code(DeleteOnClose.descriptor.code), .symbol(DeleteOnClose.descriptor.symbol):
+            return ("delete-on-close", [])
+        case .code(DeleteOnNoLinks.descriptor.code), .symbol(DeleteOnNoLinks.descriptor.symbol):
+            return ("delete-on-no-links", [])
+        case .code(DeleteOnNoMessages.descriptor.code), .symbol(DeleteOnNoMessages.descriptor.symbol):
+            return ("delete-on-no-messages", [])
+        case .code(DeleteOnNoLinksOrMessages.descriptor.code), .symbol(DeleteOnNoLinksOrMessages.descriptor.symbol):
+            return ("delete-on-no-links-or-messages", [])
+        case .code(SASLMechanisms.descriptor.code), .symbol(SASLMechanisms.descriptor.symbol):
+            return ("sasl-mechanisms", ["sasl-server-mechanisms"])
+        case .code(SASLInit.descriptor.code), .symbol(SASLInit.descriptor.symbol):
+            return ("sasl-init", ["mechanism", "initial-response", "hostname"])
+        case .code(SASLChallenge.descriptor.code), .symbol(SASLChallenge.descriptor.symbol):
+            return ("sasl-challenge", ["challenge"])
+        case .code(SASLResponse.descriptor.code), .symbol(SASLResponse.descriptor.symbol):
+            return ("sasl-response", ["response"])
+        case .code(SASLOutcome.descriptor.code), .symbol(SASLOutcome.descriptor.symbol):
+            return ("sasl-outcome", ["code", "additional-data"])
+        case .code(Coordinator.descriptor.code), .symbol(Coordinator.descriptor.symbol):
+            return ("coordinator", ["capabilities"])
+        case .code(Declare.descriptor.code), .symbol(Declare.descriptor.symbol):
+            return ("declare", ["global-id"])
+        case .code(Discharge.descriptor.code), .symbol(Discharge.descriptor.symbol):
+            return ("discharge", ["txn-id", "fail"])
+        case .code(Declared.descriptor.code), .symbol(Declared.descriptor.symbol):
+            return ("declared", ["txn-id"])
+        case .code(TransactionalState.descriptor.code), .symbol(TransactionalState.descriptor.symbol):
+            return ("transactional-state", ["txn-id", "outcome"])
+        case .code(LegacyAMQPDirectBinding.descriptor.code), .symbol(LegacyAMQPDirectBinding.descriptor.symbol):
+            return ("legacy-amqp-direct-binding", [])
+        case .code(LegacyAMQPTopicBinding.descriptor.code), .symbol(LegacyAMQPTopicBinding.descriptor.symbol):
+            return ("legacy-amqp-topic-binding", [])
+        case .code(LegacyAMQPHeadersBinding.descriptor.code), .symbol(LegacyAMQPHeadersBinding.descriptor.symbol):
+            return ("legacy-amqp-headers-binding", [])
+        case .code(NoLocalFilter.descriptor.code), .symbol(NoLocalFilter.descriptor.symbol):
+            return ("no-local-filter", [])
+        case .code(SelectorFilter.descriptor.code), .symbol(SelectorFilter.descriptor.symbol):
+            return ("selector-filter", [])
+        default:
+            return nil
+        }
+    }
 }
 
 /// Constants the specification defines with `<definition>` (ports, versions, limits); each section's file adds its own.

@@ -204,36 +204,25 @@ struct Emitter {
         encode.append(.expression(.call(.member(.identifier("encoder"), "endComposite"), [Argument(composite)])))
 
         let codec = Declaration.extension(ExtensionDeclaration(access: nil, extendedType: name, conformances: ["AMQPDescribedType"], members: [
-            Self.decodeBodyInitializer(decode),
-            Self.encodeBodyFunction(encode),
+            Self.decodingInitializer("describedBodyFrom", decode),
+            Self.encodingFunction("encodeDescribedBody", encode),
         ]))
         return Parts(main: [.documented(Docs.lines(Docs.summary(of: type, model: model), type.docs, label: type.label), declaration)], encoding: [codec])
     }
 
-    static func decodeBodyInitializer(_ body: [Statement]) -> Declaration {
+    /// `init(<label> decoder: inout AMQPDecoder) throws(AMQPDecodingError)`: `from` for
+    /// `AMQPDecodable`, `describedBodyFrom` for `AMQPDescribedType`.
+    static func decodingInitializer(_ label: String, _ body: [Statement]) -> Declaration {
         .function(FunctionDeclaration(
             access: .public, kind: .initializer(failable: false),
-            parameters: [.init(label: "describedBodyFrom", name: "decoder", type: .named("AMQPDecoder"), isInout: true)],
+            parameters: [.init(label: label, name: "decoder", type: .named("AMQPDecoder"), isInout: true)],
             throwsType: "AMQPDecodingError", returnType: nil, body: body))
     }
 
-    static func encodeBodyFunction(_ body: [Statement]) -> Declaration {
+    /// `func <name>(to encoder: inout AMQPEncoder)`: `encode` or `encodeDescribedBody`.
+    static func encodingFunction(_ name: String, _ body: [Statement]) -> Declaration {
         .function(FunctionDeclaration(
-            access: .public, kind: .function("encodeDescribedBody"),
-            parameters: [.init(label: "to", name: "encoder", type: .named("AMQPEncoder"), isInout: true)],
-            throwsType: nil, returnType: nil, body: body))
-    }
-
-    static func decodeInitializer(_ body: [Statement]) -> Declaration {
-        .function(FunctionDeclaration(
-            access: .public, kind: .initializer(failable: false),
-            parameters: [.init(label: "from", name: "decoder", type: .named("AMQPDecoder"), isInout: true)],
-            throwsType: "AMQPDecodingError", returnType: nil, body: body))
-    }
-
-    static func encodeFunction(_ body: [Statement]) -> Declaration {
-        .function(FunctionDeclaration(
-            access: .public, kind: .function("encode"),
+            access: .public, kind: .function(name),
             parameters: [.init(label: "to", name: "encoder", type: .named("AMQPEncoder"), isInout: true)],
             throwsType: nil, returnType: nil, body: body))
     }
@@ -267,8 +256,8 @@ struct Emitter {
             ? .call(.member(.identifier("encoder"), "encode"), [Argument("list", value)])
             : .call(.member(value, "encode"), [Argument("to", .inOut(.identifier("encoder")))])
         let codec = Declaration.extension(ExtensionDeclaration(access: nil, extendedType: name, conformances: ["AMQPDescribedType"], members: [
-            Self.decodeBodyInitializer([.expression(.assignment(value, .try(decode)))]),
-            Self.encodeBodyFunction([.expression(encode)]),
+            Self.decodingInitializer("describedBodyFrom", [.expression(.assignment(value, .try(decode)))]),
+            Self.encodingFunction("encodeDescribedBody", [.expression(encode)]),
         ]))
         return Parts(main: [.documented(Docs.lines(Docs.summary(of: type, model: model), type.docs, label: type.label), declaration)], encoding: [codec])
     }
@@ -382,11 +371,11 @@ struct Emitter {
                 patterns: [.call(.member(nil, Naming.unknownCase), [Argument(.letBinding("descriptor", nil)), Argument(.letBinding("value", nil))])],
                 body: [.expression(.call(.member(.call(.member(.type(.named("AMQPValue")), "described"), [Argument("descriptor", .member(descriptor, "value")), Argument("value", value)]), "encode"), [Argument("to", .inOut(encoder))]))]))
             codec = ExtensionDeclaration(access: nil, extendedType: name, conformances: ["AMQPCodable"], members: [
-                Self.decodeInitializer([
+                Self.decodingInitializer("from", [
                     .binding(isMutable: false, name: "descriptor", value: .try(.call(.member(.identifier("decoder"), "readDescriptor"), []))),
                     .switch(descriptor, cases),
                 ]),
-                Self.encodeFunction([.switch(.self, encodeCases)]),
+                Self.encodingFunction("encode", [.switch(.self, encodeCases)]),
             ])
         case .symbolic:
             summary = "A symbol of any set that provides `\(archetype.name)`: one case per set, and `unknown` for symbols none of them names."
@@ -426,11 +415,11 @@ struct Emitter {
             cases.append(SwitchCase(patterns: [], body: [.expression(.assignment(.self, .call(.member(nil, Naming.unknownCase), [Argument(value)])))]))
             encodeCases.append(SwitchCase(patterns: [.call(.member(nil, Naming.unknownCase), [Argument(.letBinding("value", nil))])], body: [.expression(encodeValue)]))
             codec = ExtensionDeclaration(access: nil, extendedType: name, conformances: ["AMQPCodable"], members: [
-                Self.decodeInitializer([
+                Self.decodingInitializer("from", [
                     .binding(isMutable: false, name: "value", value: .try(.call(.member(.identifier("decoder"), "decodeValue"), []))),
                     .switch(value, cases),
                 ]),
-                Self.encodeFunction([.switch(.self, encodeCases)]),
+                Self.encodingFunction("encode", [.switch(.self, encodeCases)]),
             ])
         }
         let declaration = Declaration.enumeration(TypeDeclaration(access: .public, name: name, inherits: inherits, members: members))
@@ -453,6 +442,12 @@ struct Emitter {
             SwitchCase(patterns: Self.descriptorPatterns(Naming.typeName(type.name)), body: [.return(.metatype(.named(Naming.typeName(type.name))))])
         }
         cases.append(SwitchCase(patterns: [], body: [.return(.nil)]))
+        var nameCases = described.map { type in
+            SwitchCase(
+                patterns: Self.descriptorPatterns(Naming.typeName(type.name)),
+                body: [.return(.tuple([.string(type.name), .array(type.fields.map { .string($0.name) })]))])
+        }
+        nameCases.append(SwitchCase(patterns: [], body: [.return(.nil)]))
         return .documented(
             ["Every described type generated from the spec files, and the lookup from a descriptor (code or symbol) to its type."],
             .enumeration(TypeDeclaration(access: .public, name: Naming.describedTypesRegistry, inherits: [], members: [
@@ -464,6 +459,14 @@ struct Emitter {
                     parameters: [.init(label: "for", name: "descriptor", type: .named("DescriptorValue"))],
                     throwsType: nil, returnType: .optional(.named("(\("any (AMQPDescribedType & Hashable & Sendable).Type"))")),
                     body: [.switch(.identifier("descriptor"), cases)]))),
+                .documented([
+                    "The names the spec files give the type `descriptor` names and its fields, in order, for",
+                    "printing values the way the specification spells them; `nil` if no spec file defines it.",
+                ], .function(FunctionDeclaration(
+                    access: .public, isStatic: true, kind: .function("specNames"),
+                    parameters: [.init(label: "for", name: "descriptor", type: .named("DescriptorValue"))],
+                    throwsType: nil, returnType: .optional(.named("(type: String, fields: [String])")),
+                    body: [.switch(.identifier("descriptor"), nameCases)]))),
             ])))
     }
 }

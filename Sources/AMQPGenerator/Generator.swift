@@ -17,8 +17,9 @@ public struct GeneratorOptions: Hashable, Sendable {
     public enum Layout: Hashable, Sendable {
         /// One file per `<section>` (`Transport.Performatives.swift`), as committed in `Generated/`.
         case filePerSection
-        /// One file per spec file (`Transport.swift`): the build-tool plugin must name its outputs
-        /// before the tool runs, and it can only know the input files.
+        /// One file per spec file, named after it (`telemetry.xml` → `telemetry.swift`): the
+        /// build-tool plugin must name its outputs before the tool runs, and it only knows the
+        /// input files' names.
         case filePerDocument
     }
 
@@ -64,7 +65,7 @@ public enum AMQPSwiftGenerator {
                     parts.main.append(.mark("\(section.name)"))
                     parts.append(sectionParts)
                 }
-                files.append(file(Naming.fileName(document: document.name), sources: [document.fileName], note: "Spec file \"\(document.name)\".", parts))
+                files.append(file(Naming.fileName(documentFile: document.fileName), sources: [document.fileName], note: "Spec file \"\(document.name)\".", parts))
             }
         }
         let shared = try emitter.emitShared()
@@ -74,6 +75,27 @@ public enum AMQPSwiftGenerator {
                 note: "Archetypes (one enum per `provides` name), the described-type registry and the definitions namespace.", shared))
         }
         return files
+    }
+
+    /// What differs between `generated` and the files of an output folder (`existing`, by file
+    /// name): each line names a missing, stale (with a line diff) or extra file. Empty when the
+    /// folder is exactly what the generator makes. Used by `amqp-gen --check` and the drift test.
+    public static func differences(between generated: [GeneratedFile], and existing: [String: String]) -> [String] {
+        var problems: [String] = []
+        for file in generated {
+            guard let committed = existing[file.name] else {
+                problems.append("missing: \(file.name)")
+                continue
+            }
+            if committed != file.contents {
+                problems.append("stale: \(file.name): " + LineDiff.summary(from: committed, to: file.contents))
+            }
+        }
+        let names = Set(generated.map(\.name))
+        for name in existing.keys.sorted() where !names.contains(name) {
+            problems.append("not generated: \(name)")
+        }
+        return problems
     }
 
     private static func file(_ name: String, sources: [String], note: String, _ parts: Emitter.Parts) -> GeneratedFile {

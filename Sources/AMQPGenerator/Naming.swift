@@ -116,8 +116,10 @@ enum Naming {
         upperCamel(document) + "." + upperCamel(section) + ".swift"
     }
 
-    static func fileName(document: String) -> String {
-        upperCamel(document) + ".swift"
+    /// The output for a whole spec file: its name with `.swift` for `.xml`. The build-tool plugin
+    /// computes the same names before the generator runs.
+    static func fileName(documentFile: String) -> String {
+        (documentFile.hasSuffix(".xml") ? String(documentFile.dropLast(4)) : documentFile) + ".swift"
     }
 
     static let archetypesFileName = "Archetypes.swift"

@@ -33,6 +33,9 @@ struct AMQPGen: ParsableCommand {
     @Option(help: "section: one file per spec section; document: one file per spec file (for build-tool plugins, whose outputs are named in advance).")
     var layout: Layout = .section
 
+    @Flag(name: .customLong("write-all"), help: "Write every file even when its bytes are unchanged (build-tool plugins: outputs must be newer than inputs).")
+    var writeAll = false
+
     @Flag(help: "Write nothing; exit 1 with a summary of the differences if --output is not what would be generated.")
     var check = false
 
@@ -78,7 +81,7 @@ struct AMQPGen: ParsableCommand {
                 throw ExitCode(1)
             }
         } else {
-            try Self.write(generated, to: output)
+            try Self.write(generated, to: output, always: writeAll)
         }
     }
 
@@ -104,13 +107,13 @@ struct AMQPGen: ParsableCommand {
         }
     }
 
-    static func write(_ files: [GeneratedFile], to directory: URL) throws {
+    static func write(_ files: [GeneratedFile], to directory: URL, always: Bool) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var written = 0
         for file in files {
             let url = directory.appendingPathComponent(file.name)
             let bytes = Data(file.contents.utf8)
-            if FileManager.default.contents(atPath: url.path) == bytes { continue }
+            if !always && FileManager.default.contents(atPath: url.path) == bytes { continue }
             try bytes.write(to: url, options: .atomic)
             written += 1
         }
@@ -120,21 +123,12 @@ struct AMQPGen: ParsableCommand {
     }
 
     static func compare(_ files: [GeneratedFile], with directory: URL) throws -> [String] {
-        var problems: [String] = []
-        for file in files {
-            let url = directory.appendingPathComponent(file.name)
-            guard let data = FileManager.default.contents(atPath: url.path) else {
-                problems.append("  missing: \(file.name)")
-                continue
-            }
-            let committed = String(decoding: data, as: UTF8.self)
-            if committed != file.contents {
-                problems.append("  stale: \(file.name): " + LineDiff.summary(from: committed, to: file.contents))
+        var existing: [String: String] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".swift") {
+            if let data = FileManager.default.contents(atPath: directory.appendingPathComponent(name).path) {
+                existing[name] = String(decoding: data, as: UTF8.self)
             }
         }
-        for url in staleGeneratedFiles(in: directory, keeping: Set(files.map(\.name))) {
-            problems.append("  no longer generated: \(url.lastPathComponent)")
-        }
-        return problems
+        return AMQPSwiftGenerator.differences(between: files, and: existing).map { "  " + $0 }
     }
 }

@@ -321,6 +321,19 @@ public enum AMQPDescribedTypes {
             return nil
         }
     }
+
+    /// The names the spec files give the type `descriptor` names and its fields, in order, for
+    /// printing values the way the specification spells them; `nil` if no spec file defines it.
+    public static func specNames(for descriptor: DescriptorValue) -> (type: String, fields: [String])? {
+        switch descriptor {
+        case .code(Note.descriptor.code), .symbol(Note.descriptor.symbol):
+            return ("note", [])
+        case .code(Batch.descriptor.code), .symbol(Batch.descriptor.symbol):
+            return ("batch", [])
+        default:
+            return nil
+        }
+    }
 }
 
 /// Constants the specification defines with `<definition>` (ports, versions, limits); each section's file adds its own.
@@ -416,7 +429,7 @@ extension Lamp: AMQPDescribedType {
 
     @Test func documentLayoutWritesOneFilePerSpecFileAndAlwaysTheArchetypesFile() throws {
         let files = try generate(Self.docsXML, fileName: "docs.xml", layout: .filePerDocument)
-        #expect(Set(files.keys) == ["Demo.swift", "Archetypes.swift"])
-        #expect(files["Demo.swift"]?.contains("// MARK: - documented\n\n/// `lamp`") == true)
+        #expect(Set(files.keys) == ["docs.swift", "Archetypes.swift"])
+        #expect(files["docs.swift"]?.contains("// MARK: - documented\n\n/// `lamp`") == true)
     }
 }

@@ -143,3 +143,15 @@ func h(_ text: String) -> [UInt8] { HexEncoding.bytes(text)! }
         #expect(AMQPDefinitions.minMaxFrameSize == 512)
     }
 }
+
+@Suite struct SpecNameTests {
+    @Test func performativesAndFieldsAsTheSpecSpellsThem() throws {
+        let names = try #require(AMQPDescribedTypes.specNames(for: .code(0x10)))
+        #expect(names.type == "open")
+        #expect(names.fields.first == "container-id")
+        #expect(names.fields.count == 10)
+        #expect(AMQPDescribedTypes.specNames(for: .symbol("amqp:sasl-init:list"))?.fields == ["mechanism", "initial-response", "hostname"])
+        #expect(AMQPDescribedTypes.specNames(for: .code(0x0000_468C_0000_0004))?.type == "selector-filter")
+        #expect(AMQPDescribedTypes.specNames(for: .code(0x99)) == nil)
+    }
+}

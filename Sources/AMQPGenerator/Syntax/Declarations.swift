@@ -139,6 +139,8 @@ indirect enum Expression: Sendable {
     case array([Expression])
     /// `\.name`
     case keyPath(String)
+    /// `(a, b)`
+    case tuple([Expression])
 
     static func call(_ name: String, _ arguments: [Argument]) -> Expression {
         .call(.identifier(name), arguments)

@@ -255,6 +255,8 @@ struct SwiftPrinter {
             return "[\n" + items.map { indent + Self.indentUnit + $0 + ",\n" }.joined() + indent + "]"
         case .keyPath(let name):
             return "\\." + escaped(name)
+        case .tuple(let elements):
+            return "(" + elements.map { render($0, indent: indent) }.joined(separator: ", ") + ")"
         }
     }
 
