@@ -57,11 +57,14 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "amqp", dependencies: ["AMQPCommandLine"]),
+        // What several test targets share: paths to ../shared, the Proton oracle.
+        .target(name: "AMQPTestSupport", dependencies: ["AMQPCodec", "AMQPTypedJSON"]),
         .testTarget(
             name: "AMQPCodecTests",
             dependencies: [
                 "AMQPCodec",
                 "AMQPTypedJSON",
+                "AMQPTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -118,6 +121,7 @@ let package = Package(
                 "AMQPTypes",
                 "AMQPMessage",
                 "AMQPSpecModel",
+                "AMQPTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

@@ -11,3 +11,10 @@ swift test --skip-build --parallel
 
 # AMQPCodec must not depend on Foundation: other projects embed it.
 scripts/check-foundation-free.sh
+
+# Committed Generated/ must match the generator's output (the drift test checks it too; this
+# prints a readable diff summary when it fails).
+swift run --skip-build amqp-gen --extensions spec --output Generated/AMQPTypes --check
+
+# A user's package that generates its own types with the build-tool plugin.
+scripts/test-example-package.sh

@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPTestSupport
 import Foundation
 import Testing
 

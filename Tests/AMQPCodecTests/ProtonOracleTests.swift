@@ -1,41 +1,8 @@
 import AMQPCodec
 import AMQPTypedJSON
 import Foundation
+import AMQPTestSupport
 import Testing
-
-/// Runs `scripts/proton-oracle.py MODE` (Qpid Proton's Python binding, an independent codec)
-/// over `lines` and returns one output line per value. Fails, never skips, when Proton is missing.
-func protonOracle(_ mode: String, _ lines: [String]) throws -> [String] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = [TestPaths.packageRoot.appendingPathComponent("scripts/proton-oracle.py").path, mode]
-    let input = Pipe()
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    // Feed stdin from another thread so a full output pipe cannot deadlock us.
-    let text = Data((lines.joined(separator: "\n") + "\n").utf8)
-    let writer = Thread {
-        input.fileHandleForWriting.write(text)
-        try? input.fileHandleForWriting.close()
-    }
-    writer.start()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw OracleError(message: "proton-oracle.py \(mode) exited \(process.terminationStatus): \(String(decoding: err, as: UTF8.self)) — install python3-qpid-proton (see README)")
-    }
-    return String(decoding: out, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
-}
-
-struct OracleError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
 
 @Suite("Qpid Proton as an independent oracle")
 struct ProtonOracleTests {
@@ -51,7 +18,7 @@ struct ProtonOracleTests {
     func swiftToProton() throws {
         for policy in [EncodingPolicy.compact, .full] {
             let hexLines = Self.values.map { HexEncoding.string(AMQPEncoder.encode($0, policy: policy)) }
-            let results = try protonOracle("decode", hexLines)
+            let results = try ProtonOracle.run("decode", hexLines)
             try #require(results.count == Self.values.count)
             for (value, line) in zip(Self.values, results) {
                 #expect(!line.hasPrefix("{\"error\""), "Proton rejected \(TypedJSON.string(for: value)): \(line)")
@@ -63,7 +30,7 @@ struct ProtonOracleTests {
 
     @Test("values encoded by Proton decode in Swift to the same values")
     func protonToSwift() throws {
-        let results = try protonOracle("encode", Self.values.map { TypedJSON.string(for: $0, floatsAsBits: true) })
+        let results = try ProtonOracle.run("encode", Self.values.map { TypedJSON.string(for: $0, floatsAsBits: true) })
         try #require(results.count == Self.values.count)
         for (value, line) in zip(Self.values, results) {
             let encoded = try #require(HexEncoding.bytes(line))
@@ -78,7 +45,7 @@ struct ProtonOracleTests {
     func interopVectorsAgree() throws {
         let files = try TestPaths.files(in: TestPaths.corpus("proton-interop-vectors"))
         let hexLines = try files.map { HexEncoding.string(try TestPaths.bytes($0)) }
-        let protonValues = try protonOracle("decode", hexLines).map { try TypedJSON.value(from: $0) }
+        let protonValues = try ProtonOracle.run("decode", hexLines).map { try TypedJSON.value(from: $0) }
         var swiftValues = [AMQPValue]()
         for file in files {
             var decoder = AMQPDecoder(try TestPaths.bytes(file))
