@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "AMQPCodec", targets: ["AMQPCodec"]),
+        .library(name: "AMQPTransport", targets: ["AMQPTransport"]),
+        .library(name: "AMQPEventHubs", targets: ["AMQPEventHubs"]),
+        .library(name: "AMQPEventHubsEmulator", targets: ["AMQPEventHubsEmulator"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
         .library(name: "AMQPSpecModel", targets: ["AMQPSpecModel"]),
@@ -46,6 +49,35 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Azure Event Hubs over AMQP: connection strings, SAS tokens, the client.
+        .target(
+            name: "AMQPEventHubs",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPTransport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A local Event Hubs endpoint on the listener side, for development and tests.
+        .target(
+            name: "AMQPEventHubsEmulator",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPProtocol",
+                "AMQPTransport",
+                "AMQPEventHubs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The typed-JSON form of values that the CLI, tests and the Proton oracle exchange.
         .target(name: "AMQPTypedJSON", dependencies: ["AMQPCodec"]),
         .target(
@@ -55,6 +87,9 @@ let package = Package(
                 "AMQPTypes",
                 "AMQPProtocol",
                 "AMQPTypedJSON",
+                "AMQPEventHubs",
+                "AMQPEventHubsEmulator",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
