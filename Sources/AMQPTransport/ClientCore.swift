@@ -316,6 +316,13 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         }
     }
 
+    /// Ends a pending `receive` without a delivery: with `nil` (a timeout) or an error (cancellation).
+    func abandonWait(_ id: LinkID, record fallback: LinkRecord?, with error: (any Error)?) {
+        guard let record = links[id] ?? fallback, let waiter = record.receiveWaiter else { return }
+        record.receiveWaiter = nil
+        if let error { waiter.fail(error) } else { waiter.succeed(nil) }
+    }
+
     /// Prefetch: keeps credit plus buffered deliveries near the prefetch count, topping credit up
     /// once half of it is used (§2.6.7 leaves the policy to the receiver).
     func replenishCredit(_ id: LinkID, _ record: LinkRecord) {
