@@ -111,6 +111,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         deliverEvents()
         steppingDepth -= 1
         guard steppingDepth == 0 else { return }
+        // The sink has reacted to every event (sent what it had for a drain): answer drains now.
+        engine.answerDrains()
         flushOutput()
         if engine.isFinished {
             closeChannelAfterFlush()

@@ -121,6 +121,30 @@ struct LinkTests {
         #expect(pair.server.credit(of: receiver) == 0)
     }
 
+    @Test("drain: a sender that sends in answer to the drain's credit is drained after those messages")
+    func drainAnsweredAfterTheApplicationSends() throws {
+        // Found with Qpid Proton's Python receiver against our broker: the engine answered the
+        // drain inside the flow, before the broker saw the credit, so the queued messages stayed
+        // behind and the receiver got nothing.
+        var pair = EnginePair.plain()
+        let (receiver, sender) = try pair.openReceiverLink()
+        pair.serverPolicy = { engine, event in
+            EnginePair.acceptEverything(&engine, event)
+            if case .creditGranted(sender, let credit, true) = event {
+                #expect(credit == 10)
+                for _ in 0..<2 { _ = try? engine.send(on: sender, payload: Self.message[...]) }
+            }
+        }
+        try pair.client.setCredit(10, drain: true, on: receiver)
+        pair.run()
+        #expect(pair.deliveries(pair.clientEvents).count == 2)
+        let drained = pair.clientEvents.lastIndex { if case .drained(receiver) = $0 { return true } else { return false } }
+        let lastDelivery = pair.clientEvents.lastIndex { if case .delivery = $0 { return true } else { return false } }
+        #expect(drained != nil && lastDelivery != nil && drained! > lastDelivery!)
+        #expect(pair.server.credit(of: sender) == 0)
+        #expect(pair.client.credit(of: receiver) == 0)
+    }
+
     @Test("a refused link: attach without a terminus, then detach with the error (§2.6.3)")
     func refusedLink() throws {
         var pair = EnginePair.plain()

@@ -253,7 +253,8 @@ extension ConnectionEngine {
             sessions[channel] = session
             events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
             pump(channel)
-            finishDrainIfNeeded(channel, local)
+            // Answered in answerDrains(), once the application has seen the credit and sent what it has.
+            if link.drain { pendingDrains.insert(link.id) }
             if flow.echo { writeLinkFlow(channel, local) }
         } else {
             // The sender reports its delivery-count and what it has available; a drain it
@@ -275,17 +276,18 @@ extension ConnectionEngine {
         }
     }
 
-    /// A sender asked to drain uses up its credit by advancing delivery-count and says so.
-    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) {
-        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain,
-              link.queue.isEmpty
-        else { return }
+    /// A sender asked to drain uses up its credit by advancing delivery-count and says so, once
+    /// nothing is queued. Returns whether the link still has a drain to answer later.
+    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) -> Bool {
+        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain else { return false }
+        guard link.queue.isEmpty else { return true }
         link.deliveryCount += link.credit
         link.credit = 0
         link.drain = false
         session.links[local] = link
         sessions[channel] = session
         writeLinkFlow(channel, local, drain: true)
+        return false
     }
 
     mutating func writeSessionFlow(_ channel: UInt16) {
@@ -510,9 +512,6 @@ extension ConnectionEngine {
             }
         }
         sessions[channel] = session
-        for handle in session.linkOrder {
-            finishDrainIfNeeded(channel, handle)
-        }
     }
 
     /// Writes the frames of the link's first queued delivery that the window allows. Returns

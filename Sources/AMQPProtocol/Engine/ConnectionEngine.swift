@@ -70,6 +70,8 @@ public struct ConnectionEngine: Sendable {
     var nextSessionSerial: UInt64 = 0
     var nextLinkSerial: UInt64 = 0
     var nextDeliverySerial: UInt64 = 0
+    /// Sender links whose peer asked to drain, until ``answerDrains()`` answers.
+    var pendingDrains: Set<LinkID> = []
 
     // Time
     var now: UInt64 = 0
