@@ -196,12 +196,8 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
             connection.withEngine { $0.refuseLink(link, error: AMQPError(condition: .amqp(.invalidField), description: "the broker needs an address")) }
             return
         }
-        connection.withEngine { engine in
-            try? engine.acceptLink(link, source: attach.source, target: attach.target)
-            if attach.role == .sender {
-                try? engine.setCredit(Self.creditWindow, on: link)
-            }
-        }
+        // Register the link before accepting it: accepting reports credit the peer pipelined
+        // with its attach, and that event arrives while acceptLink runs.
         if attach.role == .sender {
             incoming[link] = address
         } else {
@@ -215,6 +211,12 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
                 return id
             }
             outgoing[link] = (address, consumer)
+        }
+        connection.withEngine { engine in
+            try? engine.acceptLink(link, source: attach.source, target: attach.target)
+            if attach.role == .sender {
+                try? engine.setCredit(Self.creditWindow, on: link)
+            }
         }
     }
 

@@ -121,6 +121,12 @@ extension ConnectionEngine {
             ),
             channel: channel
         )
+        // Credit the peer granted together with its attach (pipelined) is usable now.
+        if link.isSender && (link.credit > 0 || link.drain) {
+            events.append(.creditGranted(id, credit: link.credit, drain: link.drain))
+            if link.drain { pendingDrains.insert(id) }
+            pump(channel)
+        }
     }
 
     /// Refuses a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: answers with an `attach` without

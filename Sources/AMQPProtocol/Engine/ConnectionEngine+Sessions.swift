@@ -240,7 +240,10 @@ extension ConnectionEngine {
             endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
             return
         }
-        guard link.phase == .attached || link.phase == .detachSent else { return }
+        // A peer may send its flow right after its attach, before we answered it (pipelining):
+        // the credit is kept and reported once the application accepts the link.
+        let awaitingOurAttach = link.phase == .attachReceived
+        guard link.phase == .attached || link.phase == .detachSent || awaitingOurAttach else { return }
         if link.isSender {
             // §2.6.7: link-credit(sender) = delivery-count(flow) + link-credit(flow) - delivery-count(sender).
             // RabbitMQ 3.10 omits delivery-count: then the receiver has seen all we sent.
@@ -251,6 +254,7 @@ extension ConnectionEngine {
             link.drain = flow.drain
             session.links[local] = link
             sessions[channel] = session
+            if awaitingOurAttach { return }
             events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
             pump(channel)
             // Answered in answerDrains(), once the application has seen the credit and sent what it has.
@@ -272,7 +276,7 @@ extension ConnectionEngine {
             session.links[local] = link
             sessions[channel] = session
             if drained { events.append(.drained(link.id)) }
-            if flow.echo { writeLinkFlow(channel, local) }
+            if flow.echo && !awaitingOurAttach { writeLinkFlow(channel, local) }
         }
     }
 
