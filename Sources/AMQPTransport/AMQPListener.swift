@@ -186,7 +186,7 @@ final class ServerConnectionAdapter: ConnectionEventSink {
         delegate.handle(event, on: connection)
     }
 
-    func channelClosed(handler: ConnectionHandler, error: Error?) {
+    func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?) {
         guard let connection else { return }
         delegate.connectionClosed(connection)
         self.connection = nil

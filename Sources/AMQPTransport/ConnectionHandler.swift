@@ -10,7 +10,7 @@ import NIOTLS
 protocol ConnectionEventSink: AnyObject {
     func handle(_ event: ConnectionEvent, handler: ConnectionHandler)
     /// The socket closed (after the engine finished, or abruptly).
-    func channelClosed(handler: ConnectionHandler, error: Error?)
+    func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?)
 }
 
 /// The one channel handler of an AMQP connection: bytes from the socket go into the
@@ -73,14 +73,31 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         tickTask = nil
         // Events the engine produced before the socket went away still matter.
         deliverEvents()
-        sink?.channelClosed(handler: self, error: nil)
+        sink?.channelClosed(handler: self, error: firstError)
         context.fireChannelInactive()
     }
+
+    /// The first error the pipeline reported (a failed TLS handshake, a reset), for the sink.
+    private var firstError: (any Error & Sendable)?
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A broken pipe after the peer's abrupt close (the Python SDK drops TCP right after its
         // close frame) is an ordinary end; anything else closes the connection too.
+        if firstError == nil { firstError = Self.sendable(error) }
         context.close(promise: nil)
+    }
+
+    /// The errors a pipeline raises, as they are (they are all Sendable); anything else by its
+    /// description.
+    static func sendable(_ error: Error) -> any Error & Sendable {
+        switch error {
+        case let error as NIOSSLError: return error
+        case let error as NIOSSLExtraError: return error
+        case let error as BoringSSLError: return error
+        case let error as IOError: return error
+        case let error as ChannelError: return error
+        default: return TransportError(description: String(describing: error))
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -205,3 +222,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
 @available(*, unavailable)
 extension ConnectionHandler: Sendable {}
+
+/// An error from the channel pipeline of a type this package does not know, by its description.
+struct TransportError: Error, Sendable, CustomStringConvertible {
+    var description: String
+}
