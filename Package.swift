@@ -96,6 +96,7 @@ let package = Package(
                 "AMQPEventHubs",
                 "AMQPEventHubsEmulator",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

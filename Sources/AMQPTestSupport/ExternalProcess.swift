@@ -34,10 +34,11 @@ public final class ExternalProcess: @unchecked Sendable {
     /// The raw `waitpid` status, once reaped.
     private var reapedStatus: Int32?
 
-    /// Starts `executable` with `arguments`. Output goes to files in a fresh temporary folder.
+    /// Starts `executable` with `arguments`. Output goes to files in a fresh temporary folder;
+    /// standard input comes from the file `standardInput` (or /dev/null).
     public init(
         _ executable: String, _ arguments: [String], name: String? = nil, environment: [String: String]? = nil,
-        currentDirectory: URL? = nil
+        currentDirectory: URL? = nil, standardInput: String? = nil
     ) throws {
         let name = name ?? URL(fileURLWithPath: executable).lastPathComponent
         guard FileManager.default.isExecutableFile(atPath: executable) else {
@@ -51,7 +52,7 @@ public final class ExternalProcess: @unchecked Sendable {
         if let environment { fullEnvironment.merge(environment) { $1 } }
         pid = try Self.spawn(
             executable, arguments, environment: fullEnvironment, currentDirectory: currentDirectory?.path,
-            standardOutput: outputFile.path, standardError: errorFile.path
+            standardInput: standardInput ?? "/dev/null", standardOutput: outputFile.path, standardError: errorFile.path
         )
         Self.guardAgainstOrphaning(pid: pid)
     }
@@ -64,16 +65,16 @@ public final class ExternalProcess: @unchecked Sendable {
         }
     }
 
-    /// `posix_spawn` with every signal unblocked and at its default action, standard input from
-    /// /dev/null and the outputs into files.
+    /// `posix_spawn` with every signal unblocked and at its default action, and the standard
+    /// streams from and into files.
     static func spawn(
         _ executable: String, _ arguments: [String], environment: [String: String], currentDirectory: String?,
-        standardOutput: String, standardError: String
+        standardInput: String = "/dev/null", standardOutput: String, standardError: String
     ) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, standardInput, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         var attributes = posix_spawnattr_t()
@@ -106,9 +107,10 @@ public final class ExternalProcess: @unchecked Sendable {
     @discardableResult
     public static func run(
         _ executable: String, _ arguments: [String], name: String? = nil, environment: [String: String]? = nil,
-        currentDirectory: URL? = nil, timeout: Duration
+        currentDirectory: URL? = nil, standardInput: String? = nil, timeout: Duration
     ) async throws -> ExternalProcess {
-        let process = try ExternalProcess(executable, arguments, name: name, environment: environment, currentDirectory: currentDirectory)
+        let process = try ExternalProcess(
+            executable, arguments, name: name, environment: environment, currentDirectory: currentDirectory, standardInput: standardInput)
         _ = try await process.waitForExit(timeout: timeout)
         return process
     }
