@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "AMQPEventHubsEmulator", targets: ["AMQPEventHubsEmulator"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
+        .library(name: "AMQPMessageJSON", targets: ["AMQPMessageJSON"]),
         .library(name: "AMQPSpecModel", targets: ["AMQPSpecModel"]),
         .library(name: "AMQPGenerator", targets: ["AMQPGenerator"]),
         .executable(name: "amqp-gen", targets: ["amqp-gen"]),
@@ -80,6 +81,8 @@ let package = Package(
         ),
         // The typed-JSON form of values that the CLI, tests and the Proton oracle exchange.
         .target(name: "AMQPTypedJSON", dependencies: ["AMQPCodec"]),
+        // The JSON form of whole messages (`amqp send --messages`, `amqp receive --json`).
+        .target(name: "AMQPMessageJSON", dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPTypedJSON"]),
         .target(
             name: "AMQPCommandLine",
             dependencies: [
@@ -87,9 +90,13 @@ let package = Package(
                 "AMQPTypes",
                 "AMQPProtocol",
                 "AMQPTypedJSON",
+                "AMQPMessage",
+                "AMQPMessageJSON",
+                "AMQPTransport",
                 "AMQPEventHubs",
                 "AMQPEventHubsEmulator",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -106,8 +113,29 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AMQPProtocolTests", dependencies: ["AMQPProtocol"]),
-        .testTarget(name: "AMQPCommandLineTests", dependencies: ["AMQPCommandLine", "AMQPTestSupport", "AMQPTypedJSON"]),
+        .testTarget(
+            name: "AMQPCommandLineTests",
+            dependencies: [
+                "AMQPCommandLine", "AMQPTestSupport", "AMQPTypedJSON", "AMQPMessageJSON", "AMQPMessage", "AMQPTypes",
+                "AMQPCodec", "AMQPTransport",
+            ]
+        ),
         .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport"]),
+        // Our client and listener against real peers (Qpid Proton C and Python, RabbitMQ), TLS
+        // and hostile bytes through real sockets. Peers are started by the tests; a missing
+        // peer fails the test.
+        .testTarget(
+            name: "AMQPPeerTests",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPProtocol",
+                "AMQPTransport",
+                "AMQPTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .testTarget(
             name: "AMQPEventHubsEmulatorTests",
             dependencies: [

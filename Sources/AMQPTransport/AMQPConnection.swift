@@ -262,16 +262,27 @@ public final class AMQPConnection: Sendable {
         return AMQPSession(connection: self, id: id)
     }
 
-    /// The session used by ``openSender(to:options:)`` and ``openReceiver(from:options:)``.
+    /// The session used by ``openSender(to:options:)`` and ``openReceiver(from:options:)``. When
+    /// the peer ended it (RabbitMQ answers an unknown address by ending the session), the next
+    /// call begins a new one.
     public func session() async throws -> AMQPSession {
-        let future: EventLoopFuture<AMQPSession> = defaultSession.withLockedValue { current in
-            if let current { return current }
-            let promise = core.eventLoop.makePromise(of: AMQPSession.self)
-            promise.completeWithTask { try await self.openSession() }
-            current = promise.futureResult
-            return promise.futureResult
+        while true {
+            let future: EventLoopFuture<AMQPSession> = defaultSession.withLockedValue { current in
+                if let current { return current }
+                let promise = core.eventLoop.makePromise(of: AMQPSession.self)
+                promise.completeWithTask { try await self.openSession() }
+                current = promise.futureResult
+                return promise.futureResult
+            }
+            let session = try await future.get()
+            let id = session.id
+            if try await onLoop({ core in core.sessions[id] != nil }) { return session }
+            // It ended: forget it (unless another caller already replaced it) and begin another.
+            defaultSession.withLockedValue { current in
+                if current === future { current = nil }
+            }
+            try await onLoop { core in try core.checkUsable() }
         }
-        return try await future.get()
     }
 
     /// Opens a sender on the connection's default session.

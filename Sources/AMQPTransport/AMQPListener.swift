@@ -119,12 +119,19 @@ public final class AMQPListener: Sendable {
     /// The port the listener is bound to.
     public let port: Int
     public let host: String
+    let liveConnections: NIOLockedValueBox<Int>
 
-    init(channel: Channel, host: String, port: Int) {
+    init(channel: Channel, host: String, port: Int, liveConnections: NIOLockedValueBox<Int>) {
         self.channel = channel
         self.host = host
         self.port = port
+        self.liveConnections = liveConnections
     }
+
+    /// How many accepted connections are open now: counted when a connection is accepted, and
+    /// no longer once its socket is closed, whatever closed it (a clean close, a protocol error,
+    /// a failed TLS handshake, the peer going away).
+    public var connectionCount: Int { liveConnections.withLockedValue { $0 } }
 
     /// Binds and starts accepting. `makeDelegate` is called on the new connection's event loop
     /// for each connection.
@@ -135,12 +142,15 @@ public final class AMQPListener: Sendable {
     ) async throws -> AMQPListener {
         let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
         let engineConfiguration = configuration.engineConfiguration()
+        let liveConnections = NIOLockedValueBox(0)
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                liveConnections.withLockedValue { $0 += 1 }
+                channel.closeFuture.whenComplete { _ in liveConnections.withLockedValue { $0 -= 1 } }
+                return channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
@@ -157,7 +167,7 @@ public final class AMQPListener: Sendable {
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         let port = channel.localAddress?.port ?? configuration.port
-        return AMQPListener(channel: channel, host: configuration.host, port: port)
+        return AMQPListener(channel: channel, host: configuration.host, port: port, liveConnections: liveConnections)
     }
 
     /// Stops accepting; open connections are not touched.
@@ -181,7 +191,7 @@ final class ServerConnectionAdapter: ConnectionEventSink {
         delegate.handle(event, on: connection)
     }
 
-    func channelClosed(handler: ConnectionHandler, error: Error?) {
+    func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?) {
         guard let connection else { return }
         delegate.connectionClosed(connection)
         self.connection = nil

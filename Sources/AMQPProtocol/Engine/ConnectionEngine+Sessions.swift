@@ -242,7 +242,10 @@ extension ConnectionEngine {
             endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
             return
         }
-        guard link.phase == .attached || link.phase == .detachSent else { return }
+        // A peer may send its flow right after its attach, before we answered it (pipelining):
+        // the credit is kept and reported once the application accepts the link.
+        let awaitingOurAttach = link.phase == .attachReceived
+        guard link.phase == .attached || link.phase == .detachSent || awaitingOurAttach else { return }
         if link.isSender {
             // §2.6.7: link-credit(sender) = delivery-count(flow) + link-credit(flow) - delivery-count(sender).
             // RabbitMQ 3.10 omits delivery-count: then the receiver has seen all we sent.
@@ -253,9 +256,11 @@ extension ConnectionEngine {
             link.drain = flow.drain
             session.links[local] = link
             sessions[channel] = session
+            if awaitingOurAttach { return }
             events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
             pump(channel)
-            finishDrainIfNeeded(channel, local)
+            // Answered in answerDrains(), once the application has seen the credit and sent what it has.
+            if link.drain { pendingDrains.insert(link.id) }
             if flow.echo { writeLinkFlow(channel, local) }
         } else {
             // The sender reports its delivery-count and what it has available; a drain it
@@ -273,21 +278,22 @@ extension ConnectionEngine {
             session.links[local] = link
             sessions[channel] = session
             if drained { events.append(.drained(link.id)) }
-            if flow.echo { writeLinkFlow(channel, local) }
+            if flow.echo && !awaitingOurAttach { writeLinkFlow(channel, local) }
         }
     }
 
-    /// A sender asked to drain uses up its credit by advancing delivery-count and says so.
-    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) {
-        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain,
-              link.queue.isEmpty
-        else { return }
+    /// A sender asked to drain uses up its credit by advancing delivery-count and says so, once
+    /// nothing is queued. Returns whether the link still has a drain to answer later.
+    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) -> Bool {
+        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain else { return false }
+        guard link.queue.isEmpty else { return true }
         link.deliveryCount += link.credit
         link.credit = 0
         link.drain = false
         session.links[local] = link
         sessions[channel] = session
         writeLinkFlow(channel, local, drain: true)
+        return false
     }
 
     mutating func writeSessionFlow(_ channel: UInt16) {
@@ -512,9 +518,6 @@ extension ConnectionEngine {
             }
         }
         sessions[channel] = session
-        for handle in session.linkOrder {
-            finishDrainIfNeeded(channel, handle)
-        }
     }
 
     /// Writes the frames of the link's first queued delivery that the window allows. Returns

@@ -73,6 +73,8 @@ public struct ConnectionEngine: Sendable {
     var nextSessionSerial: UInt64 = 0
     var nextLinkSerial: UInt64 = 0
     var nextDeliverySerial: UInt64 = 0
+    /// Sender links whose peer asked to drain, until ``answerDrains()`` answers.
+    var pendingDrains: Set<LinkID> = []
 
     // Time
     var now: UInt64 = 0
@@ -301,8 +303,21 @@ public struct ConnectionEngine: Sendable {
             // The AMQP layer is up: tell the peer why before hanging up (§2.8.15).
             closeForViolation(.connection(.framingError), error.description)
         } else {
+            if error.kind == .invalidProtocolHeader, configuration.role == .server, case .awaitingHeader = phase {
+                // Bytes that are not a protocol header at all (HTTP, TLS without AMQP's TLS
+                // header, noise) get the header we support before we hang up, like a header
+                // of a version we do not speak (§2.2).
+                writeHeader(serverPreferredHeader)
+            }
             fail(.framing(error))
         }
+    }
+
+    /// The header a server answers with when it cannot accept the client's (§2.2): SASL while
+    /// SASL is offered and not done, else AMQP.
+    var serverPreferredHeader: ProtocolHeader {
+        if case .server = configuration.sasl, !saslDone { return .sasl }
+        return .amqp
     }
 
     /// Closes the connection because the peer broke the protocol.
@@ -374,7 +389,7 @@ public struct ConnectionEngine: Sendable {
         }
         // What we would answer with if we could not accept this header (§2.2: reply with the
         // header we support, then close).
-        let preferred: ProtocolHeader = saslOffered && !saslDone ? .sasl : .amqp
+        let preferred = serverPreferredHeader
         guard header.isVersion1_0_0 else {
             writeHeader(preferred)
             fail(.protocolHeaderMismatch(received: header, expected: preferred))
