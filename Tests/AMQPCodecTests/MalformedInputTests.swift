@@ -196,6 +196,37 @@ struct LimitTests {
         #expect(throws: AMQPDecodingError.self) { try AMQPDecoder.decode(AMQPValue.self, from: over) }
     }
 
+    /// Found by fuzz-value: five 4-byte arrays of 252 `false` elements each decoded into 1,260
+    /// values, and an array of such arrays multiplies them (255 × 1,024 values from ~800 bytes).
+    @Test("zero-width elements are bounded per input, not per array: repeated and nested arrays")
+    func zeroWidthElementsPerInput() throws {
+        // Repeated in one decoder (a message's sections share one): 4 × 252 fit, the fifth does not.
+        let repeated = [UInt8](repeating: 0, count: 5).flatMap { _ in [0xE0, 0x02, 0xFC, 0x42] as [UInt8] }
+        var decoder = AMQPDecoder(repeated)
+        for _ in 0..<4 { _ = try decoder.decodeValue() }
+        do {
+            let value = try decoder.decodeValue()
+            Issue.record("decoded \(value.description.prefix(80))")
+        } catch {
+            #expect(error.kind == .limitExceeded && error.offset == 19, "\(error)")
+        }
+        // Nested: an array of 255 arrays of 5 uint0 elements each passes a per-array limit, but
+        // its 1,275 elements exceed the total.
+        let inner: [UInt8] = [0x02, 0x05, 0x43]
+        let nested: [UInt8] = [0xF0] + be32(UInt32(4 + 1 + 255 * inner.count)) + be32(255) + [0xE0] + (0..<255).flatMap { _ in inner }
+        do {
+            let value = try AMQPDecoder.decode(AMQPValue.self, from: nested)
+            Issue.record("decoded \(value.description.prefix(80))")
+        } catch {
+            #expect(error.kind == .limitExceeded, "\(error)")
+        }
+        // Exactly the limit over several arrays still decodes.
+        let split: [UInt8] = [0xC0, 0x0F, 0x02] + [0xF0] + be32(5) + be32(1000) + [0x43] + [0xE0, 0x02, 24, 0x45]
+        #expect(throws: Never.self) { try AMQPDecoder.decode(AMQPValue.self, from: split) }
+        let over = split.prefix(split.count - 2) + [25, 0x45]
+        #expect(throws: AMQPDecodingError.self) { try AMQPDecoder.decode(AMQPValue.self, from: Array(over)) }
+    }
+
     @Test("memory stays proportional: a 6-byte array cannot declare more elements than bytes")
     func proportionalCounts() {
         for code: UInt8 in [0x50, 0x70, 0x80, 0x98, 0xA1, 0xC0, 0xD0, 0xE0] {

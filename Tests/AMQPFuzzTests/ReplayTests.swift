@@ -42,6 +42,11 @@ struct ReplayTests {
         #expect(throws: Never.self, "\(input.testDescription)") { try input.target.check(bytes) }
     }
 
+    @Test("the regression folder holds inputs")
+    func regressionFolderIsNotEmpty() throws {
+        #expect(try Self.regressions().count >= 1)
+    }
+
     @Test("the seeds each target generates pass its oracle", arguments: FuzzTarget.allCases)
     func seeds(_ target: FuzzTarget) {
         let seeds = FuzzSeeds.seeds(for: target)
