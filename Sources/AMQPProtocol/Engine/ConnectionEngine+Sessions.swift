@@ -496,7 +496,7 @@ extension ConnectionEngine {
     /// Writes as many queued transfers of the session as the peer's incoming window and each
     /// link's credit allow, taking links in turn.
     mutating func pump(_ channel: UInt16) {
-        guard var session = sessions[channel], session.phase == .mapped, isOpen || (openSent && remoteOpen != nil) else { return }
+        guard var session = sessions[channel], session.phase == .mapped, isOpen else { return }
         var progressed = true
         while progressed && session.remoteIncomingWindow > 0 {
             progressed = false

@@ -177,7 +177,7 @@ public struct ConnectionEngine: Sendable {
             }
             next = lastReceivedAt + limit
         }
-        if case .amqp = phase, openSent, let remote = remoteIdleTimeout, remote > 0 {
+        if case .amqp = phase, openSent, !closeSent, let remote = remoteIdleTimeout, remote > 0 {
             let interval = UInt64(remote) * 1_000_000 / 2
             if now &- lastOutputActivityAt >= interval {
                 FrameEncoder.writeHeartbeat(into: &output)
@@ -248,8 +248,11 @@ public struct ConnectionEngine: Sendable {
         noteOutput()
     }
 
-    /// Writes an AMQP performative, or queues it until our `open` is out.
+    /// Writes an AMQP performative, or queues it until our `open` is out. Nothing is written after
+    /// our `close` (§2.7.9: its sender sends nothing more) or once the connection is finished,
+    /// whatever the application still calls.
     mutating func write<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        guard !closeSent, !isFinished else { return }
         if openSent {
             FrameEncoder.write(performative, channel: channel, into: &output)
             noteOutput()
@@ -319,9 +322,9 @@ public struct ConnectionEngine: Sendable {
 
     mutating func closeConnection(_ error: AMQPError?) {
         guard !closeSent else { return }
-        closeSent = true
         localCloseError = error
         write(Close(error: error), channel: 0)
+        closeSent = true
     }
 
     // MARK: Protocol headers
@@ -509,8 +512,8 @@ public struct ConnectionEngine: Sendable {
     mutating func receiveClose(_ close: Close) {
         closeReceived = true
         if !closeSent {
-            closeSent = true
             write(Close(), channel: 0)
+            closeSent = true
         }
         events.append(.closed(error: close.error, byPeer: true))
         isFinished = true
