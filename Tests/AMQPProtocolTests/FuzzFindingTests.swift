@@ -79,3 +79,60 @@ struct FuzzFindingTests {
         #expect(pair.client.takeOutput().isEmpty)
     }
 }
+
+@Suite("Connection engine: nothing on a session after our end")
+struct NothingAfterEndTests {
+    func frame<P: AMQPEncodable>(_ p: P, channel: UInt16 = 0) -> [UInt8] {
+        var e = AMQPEncoder()
+        FrameEncoder.write(p, channel: channel, into: &e)
+        return e.bytes
+    }
+
+    /// fuzz-client: begin, attach a receiver, end the session, then grant credit: the flow went
+    /// out on a channel whose session we had ended.
+    @Test("late application calls write nothing on an ended session")
+    func lateCalls() throws {
+        var client = ConnectionEngine(configuration: ConnectionConfiguration(role: .client, containerID: "c"))
+        client.start(now: 0)
+        let session = try client.beginSession()
+        let receiver = try client.attachLink(on: session, .init(name: "r", role: .receiver, source: .source(Source(address: .string("q")))))
+        client.endSession(session)
+        let before = try performatives(in: client.takeOutput()).map(\.performative)
+        guard case .end? = before.last else {
+            Issue.record("no end: \(before)")
+            return
+        }
+        _ = try? client.setCredit(10, on: receiver)
+        _ = try? client.settle(0, on: receiver, state: .accepted(Accepted()))
+        client.detachLink(receiver)
+        #expect(client.takeOutput().isEmpty)
+    }
+
+    /// The peer's flow (asking for an echo), detach and disposition cross our end: none is answered.
+    @Test("frames the peer sent before it saw our end are not answered")
+    func framesInFlight() throws {
+        var server = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s"))
+        server.start(now: 0)
+        let attach = Attach(name: "l", handle: 0, role: .receiver, source: .source(Source(address: .string("q"))))
+        server.receive(ProtocolHeader.amqp.bytes + frame(Open(containerID: "peer")) + frame(Begin(nextOutgoingID: 0, incomingWindow: 10, outgoingWindow: 10)) + frame(attach), now: 0)
+        var session: SessionID?
+        for event in server.takeEvents() {
+            if case .linkAttachRequested(let s, let id, let a) = event {
+                session = s
+                try server.acceptLink(id, source: a.source, target: a.target)
+            }
+        }
+        server.endSession(try #require(session))
+        _ = server.takeOutput()
+        server.receive(
+            frame(Flow(nextIncomingID: 0, incomingWindow: 10, nextOutgoingID: 0, outgoingWindow: 10, handle: 0, deliveryCount: 0, linkCredit: 5, echo: true))
+                + frame(Flow(nextIncomingID: 0, incomingWindow: 10, nextOutgoingID: 0, outgoingWindow: 10, echo: true))
+                + frame(Disposition(role: .receiver, first: 0, last: 3, settled: true, state: .accepted(Accepted())))
+                + frame(Detach(handle: 0, closed: true)),
+            now: 0)
+        #expect(server.takeOutput().isEmpty)
+        #expect(!server.isFinished)
+        server.receive(frame(End()), now: 0)
+        #expect(server.takeEvents().contains { if case .sessionEnded(_, nil, false) = $0 { return true } else { return false } })
+    }
+}

@@ -190,7 +190,7 @@ extension ConnectionEngine {
         }
         let byPeer = link.phase != .detachSent
         if byPeer {
-            write(Detach(handle: local, closed: detach.closed), channel: channel)
+            writeOnSession(Detach(handle: local, closed: detach.closed), channel: channel)
         }
         removeLink(channel, local, error: byPeer ? detach.error : (detach.error ?? link.localError), closed: detach.closed, byPeer: byPeer)
     }
@@ -217,7 +217,7 @@ extension ConnectionEngine {
         link.partial = nil
         session.links[local] = link
         sessions[channel] = session
-        write(Detach(handle: local, closed: true, error: error), channel: channel)
+        writeOnSession(Detach(handle: local, closed: true, error: error), channel: channel)
     }
 
     // MARK: Flow (§2.6.7, §2.7.4)
@@ -290,7 +290,7 @@ extension ConnectionEngine {
 
     mutating func writeSessionFlow(_ channel: UInt16) {
         guard let session = sessions[channel] else { return }
-        write(
+        writeOnSession(
             Flow(nextIncomingID: session.nextIncomingID, incomingWindow: session.incomingWindow,
                  nextOutgoingID: session.nextOutgoingID, outgoingWindow: .max),
             channel: channel
@@ -299,7 +299,7 @@ extension ConnectionEngine {
 
     mutating func writeLinkFlow(_ channel: UInt16, _ local: Handle, drain: Bool? = nil, echo: Bool = false) {
         guard let session = sessions[channel], let link = session.links[local] else { return }
-        write(
+        writeOnSession(
             Flow(nextIncomingID: session.remoteChannel == nil ? nil : session.nextIncomingID, incomingWindow: session.incomingWindow,
                  nextOutgoingID: session.nextOutgoingID, outgoingWindow: .max, handle: local,
                  deliveryCount: link.deliveryCount, linkCredit: link.credit, available: link.isSender ? UInt32(clamping: link.queue.count) : nil,
@@ -486,7 +486,7 @@ extension ConnectionEngine {
                 index += 1
                 last = ids[index]
             }
-            write(Disposition(role: role, first: first, last: last == first ? nil : last, settled: settled, state: state), channel: channel)
+            writeOnSession(Disposition(role: role, first: first, last: last == first ? nil : last, settled: settled, state: state), channel: channel)
             index += 1
         }
     }

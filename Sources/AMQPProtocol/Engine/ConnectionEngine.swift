@@ -261,6 +261,16 @@ public struct ConnectionEngine: Sendable {
         }
     }
 
+    /// Writes a frame of a session's links (attach, flow, disposition, detach). Nothing is written
+    /// on a session once our `end` is out (§2.5, ending a session): the peer may already have
+    /// unmapped the channel, and a frame on it would be a framing error there. Late calls, and
+    /// answers to frames the peer sent before it saw our `end`, are dropped; the peer's `end`
+    /// detaches everything.
+    mutating func writeOnSession<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        guard let session = sessions[channel], session.phase != .endSent else { return }
+        write(performative, channel: channel)
+    }
+
     mutating func writeSASL<P: AMQPEncodable>(_ performative: P) {
         FrameEncoder.write(performative, channel: 0, type: .sasl, into: &output)
         noteOutput()
