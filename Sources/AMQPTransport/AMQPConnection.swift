@@ -3,6 +3,7 @@ import AMQPMessage
 import AMQPProtocol
 import AMQPTypes
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -89,6 +90,9 @@ public struct AMQPConnectionOptions: Sendable {
     public var connectTimeout: TimeAmount
     /// The largest message a receiver accepts.
     public var maxMessageSize: UInt64?
+    /// Where the connection logs: opens, closes, attaches and errors at debug and notice, every
+    /// delivery at trace. Never credentials or message contents.
+    public var logger: Logger
 
     public init(
         host: String, port: Int? = nil, tls: TLS = .disabled, authentication: Authentication = .anonymous,
@@ -111,6 +115,7 @@ public struct AMQPConnectionOptions: Sendable {
         ]
         self.connectTimeout = .seconds(10)
         self.maxMessageSize = 256 << 20
+        self.logger = Logger(label: "swift-amqp.connection")
     }
 
     /// Parses `amqp://[user:password@]host[:port][/vhost]` or `amqps://…` (TLS, verified).
@@ -209,7 +214,9 @@ public final class AMQPConnection: Sendable {
                         let sni = Self.isIPAddress(serverName) ? nil : serverName
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: sni))
                     }
-                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core)
+                    var logger = options.logger
+                    logger[metadataKey: "amqp.host"] = "\(options.host):\(options.port)"
+                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core, logger: logger)
                     core.handler = handler
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }

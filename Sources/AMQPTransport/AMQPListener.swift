@@ -1,6 +1,7 @@
 import AMQPCodec
 import AMQPProtocol
 import AMQPTypes
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -81,6 +82,8 @@ public final class AMQPListener: Sendable {
         /// How performatives are written: every field by default, which the strictest clients need.
         public var encodingPolicy: EncodingPolicy
         public var offeredCapabilities: [Symbol]
+        /// Where connections log (see ``AMQPConnectionOptions/logger``).
+        public var logger: Logger
 
         public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
                     saslMechanisms: [any SASLServerMechanism] = [AnonymousMechanism()], saslRequired: Bool = false,
@@ -98,6 +101,7 @@ public final class AMQPListener: Sendable {
             self.properties = nil
             self.encodingPolicy = .full
             self.offeredCapabilities = []
+            self.logger = Logger(label: "swift-amqp.listener")
         }
 
         func engineConfiguration() -> ConnectionConfiguration {
@@ -141,7 +145,8 @@ public final class AMQPListener: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
                     let adapter = ServerConnectionAdapter(delegate: makeDelegate())
-                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: adapter)
+                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop,
+                                                    sink: adapter, logger: configuration.logger)
                     adapter.connection = AMQPServerConnection(handler: handler, remoteAddress: channel.remoteAddress)
                     // The adapter lives as long as the channel: the pipeline holds the handler, the
                     // handler holds the adapter only weakly, so the channel's close future keeps it.

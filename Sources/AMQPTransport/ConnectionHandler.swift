@@ -1,6 +1,7 @@
 import AMQPCodec
 import AMQPProtocol
 import AMQPTypes
+import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -22,6 +23,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private(set) var engine: ConnectionEngine
     let eventLoop: EventLoop
+    var logger: Logger
     weak var sink: (any ConnectionEventSink)?
     private var context: ChannelHandlerContext?
     private var tickTask: Scheduled<Void>?
@@ -29,10 +31,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Set by TLS handshake completion for in-band TLS.
     var tlsConfigurationForInBandTLS: (client: TLSConfiguration?, serverHostname: String?)?
 
-    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?) {
+    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?, logger: Logger) {
         self.engine = engine
         self.eventLoop = eventLoop
         self.sink = sink
+        self.logger = logger
     }
 
     var channel: Channel? { context?.channel }
@@ -43,6 +46,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if let remote = context.channel.remoteAddress { logger[metadataKey: "amqp.peer"] = "\(remote)" }
         if context.channel.isActive { start() }
     }
 
@@ -78,6 +82,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("channel error: \(error)")
         // A broken pipe after the peer's abrupt close (the Python SDK drops TCP right after its
         // close frame) is an ordinary end; anything else closes the connection too.
         context.close(promise: nil)
@@ -123,6 +128,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         var events = engine.takeEvents()
         while !events.isEmpty {
             for event in events {
+                logger.log(level: event.logLevel, "\(event.logSummary)")
                 if case .startTLS = event {
                     startInBandTLS()
                     continue

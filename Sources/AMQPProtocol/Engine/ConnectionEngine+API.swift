@@ -97,16 +97,30 @@ extension ConnectionEngine {
 
     /// Answers a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: the link is attached with these
     /// termini (usually the ones the peer asked for).
+    ///
+    /// - Parameters:
+    ///   - maxMessageSize: for a receiving link, the `max-message-size` we advertise (the
+    ///     configuration's by default); for a sending link, informative only.
+    ///   - enforcedMaxMessageSize: for a receiving link, where reassembly stops and the link is
+    ///     detached with `amqp:link:message-size-exceeded`; the advertised size by default. A
+    ///     larger value lets the application reject an oversized message instead (as Event Hubs does).
+    ///   - senderSettleMode: for a sending link, the mode we use (the peer's request by default),
+    ///     e.g. `.settled` to send pre-settled whatever the receiver asked.
     public mutating func acceptLink(
         _ id: LinkID, source: LinkSource?, target: LinkTarget?, maxMessageSize: UInt64? = nil,
+        enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,
         properties: Fields? = nil, offeredCapabilities: [Symbol] = []
     ) throws(ConnectionUsageError) {
         guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
               link.phase == .attachReceived
         else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
         link.phase = .attached
+        var advertised = maxMessageSize
         if link.role == .receiver {
-            link.localMaxMessageSize = maxMessageSize ?? configuration.maxMessageSize
+            advertised = maxMessageSize ?? configuration.maxMessageSize
+            link.localMaxMessageSize = enforcedMaxMessageSize ?? advertised
+        } else if let senderSettleMode {
+            link.senderSettleMode = senderSettleMode
         }
         session.links[handle] = link
         sessions[channel] = session
@@ -116,7 +130,7 @@ extension ConnectionEngine {
                 sndSettleMode: link.senderSettleMode, rcvSettleMode: link.receiverSettleMode,
                 source: source, target: target,
                 initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil,
-                maxMessageSize: link.role == .receiver ? link.localMaxMessageSize : maxMessageSize,
+                maxMessageSize: advertised,
                 offeredCapabilities: offeredCapabilities, properties: properties
             ),
             channel: channel
