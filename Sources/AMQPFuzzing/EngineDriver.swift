@@ -110,6 +110,8 @@ struct EngineDriver {
     var ourAttaches: Set<LinkID> = []
     var detachedLinks: Set<LinkID> = []
     var pendingAttaches: [(id: LinkID, attach: Attach)] = []
+    /// The message size a receiving link we accepted enforces (the configuration's otherwise).
+    var messageSizeLimits: [LinkID: UInt64?] = [:]
     var unsettled: [(link: LinkID, delivery: DeliveryNumber)] = []
     var opened = false
     var terminated = false
@@ -211,7 +213,8 @@ struct EngineDriver {
             case .tick:
                 try driver.tick(by: tickSteps[Int(argument)])
             case .accept:
-                try driver.acceptOldest(withTermini: argument & 1 == 0, smallMaxMessageSize: argument & 2 != 0)
+                try driver.acceptOldest(withTermini: argument & 1 == 0, smallMaxMessageSize: argument & 2 != 0,
+                                        enforcesLarger: argument & 4 != 0, sendsSettled: argument & 8 != 0)
             case .refuse:
                 try driver.refuseOldest()
             case .credit:
@@ -331,18 +334,29 @@ struct EngineDriver {
         try settle()
     }
 
-    mutating func acceptOldest(withTermini: Bool, smallMaxMessageSize: Bool) throws(FuzzFinding) {
+    mutating func acceptOldest(withTermini: Bool, smallMaxMessageSize: Bool, enforcesLarger: Bool, sendsSettled: Bool) throws(FuzzFinding) {
         guard !pendingAttaches.isEmpty else { return }
         let (id, attach) = pendingAttaches.removeFirst()
-        try accept(id, attach, withTermini: withTermini, smallMaxMessageSize: smallMaxMessageSize)
+        try accept(id, attach, withTermini: withTermini, smallMaxMessageSize: smallMaxMessageSize,
+                   enforcesLarger: enforcesLarger, sendsSettled: sendsSettled)
         try settle()
     }
 
-    mutating func accept(_ id: LinkID, _ attach: Attach, withTermini: Bool, smallMaxMessageSize: Bool) throws(FuzzFinding) {
+    /// Answers a peer's attach. A receiving link may advertise 100 bytes as its max-message-size
+    /// and enforce 1,000 (an application that rejects oversized messages itself); a sending link
+    /// may send pre-settled whatever the peer asked.
+    mutating func accept(_ id: LinkID, _ attach: Attach, withTermini: Bool, smallMaxMessageSize: Bool = false,
+                         enforcesLarger: Bool = false, sendsSettled: Bool = false) throws(FuzzFinding) {
         calls += 1
+        let advertised: UInt64? = smallMaxMessageSize ? 100 : nil
+        let enforced: UInt64? = enforcesLarger ? 1_000 : nil
+        if attach.role == .sender {
+            messageSizeLimits[id] = enforced ?? advertised ?? engine.configuration.maxMessageSize
+        }
         do {
             try engine.acceptLink(id, source: withTermini ? attach.source : nil, target: withTermini ? attach.target : nil,
-                                  maxMessageSize: smallMaxMessageSize ? 100 : nil)
+                                  maxMessageSize: advertised, enforcedMaxMessageSize: enforced,
+                                  senderSettleMode: sendsSettled ? .settled : nil)
         } catch {
             // Only a link that is no longer waiting (detached meanwhile) may be refused.
             try expect(detachedLinks.contains(id) || terminated || appClosed, "acceptLink(\(id)) failed: \(error)")
@@ -478,7 +492,7 @@ struct EngineDriver {
             try expect(!links.contains { $0.id == id }, "\(id) requested twice")
             links.append((id, attach.role == .receiver))
             if autoAccept {
-                try accept(id, attach, withTermini: true, smallMaxMessageSize: false)
+                try accept(id, attach, withTermini: true)
                 if attach.role == .sender && autoCredit { _ = try? engine.setCredit(10, on: id) }
             } else {
                 pendingAttaches.append((id, attach))
@@ -496,7 +510,7 @@ struct EngineDriver {
             }
         case .delivery(let id, let delivery):
             try checkLink(id, isSender: false, event)
-            if let limit = engine.configuration.maxMessageSize {
+            if let limit = messageSizeLimits[id] ?? engine.configuration.maxMessageSize {
                 try expect(UInt64(delivery.payload.count) <= limit, "a \(delivery.payload.count)-byte delivery over max-message-size \(limit)")
             }
             if !delivery.isSettled {
