@@ -9,8 +9,9 @@
 # (Tests/FuzzRegressions/<target>), the captures and Qpid Proton corpora in ../shared/corpora
 # (read from there, never copied into the repository) and, for spec-xml, the OASIS XML.
 #
-# Exits non-zero when any target found a crash, an oracle violation, a leak, a timeout or an
-# out-of-memory; the failing input is printed (hex and base64) and left in
+# Exits non-zero when any target found a crash, an oracle violation, a leak, a timeout (10 s for
+# one input) or an out-of-memory (2.5 GB resident, or one allocation of 64 MB: no input of at most
+# 16 KB may ask for that much); the failing input is printed (hex and base64) and left in
 # .build-fuzz/artifacts/<target>/. Reproduce it with a plain build:
 #   swift run fuzz-<target> .build-fuzz/artifacts/<target>/crash-…
 set -euo pipefail
@@ -105,7 +106,7 @@ for target in "${targets[@]}"; do
   SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \
     "$exe" "$corpus" "$seeds" \
     -dict="$(dictionary "$target")" -max_len="$(max_len "$target")" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -detect_leaks=1 \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=64 -detect_leaks=1 \
     -artifact_prefix="$artifacts/" -print_final_stats=1 "$@" >"$log" 2>&1 || status=$?
 
   runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
