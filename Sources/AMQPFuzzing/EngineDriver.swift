@@ -89,6 +89,7 @@ struct EngineDriver {
     // What went in.
     var fedBytes = 0
     var lastFeedCount = 0
+    var bufferedBeforeLastFeed = 0
     /// The engine asked for in-band TLS and the application has not said it is established.
     var tlsRequested = false
     var calls = 0
@@ -298,6 +299,7 @@ struct EngineDriver {
         if tracing { printError("feed \(bytes.count): \(HexEncoding.string(bytes.prefix(64)))") }
         fedBytes += bytes.count
         lastFeedCount = bytes.count
+        bufferedBeforeLastFeed = engine.footprint.bufferedBytes
         engine.receive(bytes, now: now)
         try settle()
     }
@@ -465,10 +467,11 @@ struct EngineDriver {
         let footprint = engine.footprint
         let configuration = engine.configuration
         // A reading engine holds at most one frame that has not fully arrived. One that stopped
-        // reading (finished, or waiting for the transport's TLS handshake) keeps what was left of
-        // the bytes it was given last, and takes no more.
+        // reading (finished, or waiting for the transport's TLS handshake) keeps what it held and
+        // what was left of the bytes it was given last, and takes no more.
         let stoppedReading = engine.isFinished || tlsRequested
-        try expect(footprint.bufferedBytes <= max(Int(configuration.maxFrameSize), 8) || (stoppedReading && footprint.bufferedBytes <= lastFeedCount),
+        let bound = stoppedReading ? bufferedBeforeLastFeed + lastFeedCount : max(Int(configuration.maxFrameSize), 8)
+        try expect(footprint.bufferedBytes <= bound,
                    "\(footprint.bufferedBytes) bytes buffered with max-frame-size \(configuration.maxFrameSize) (last read: \(lastFeedCount) bytes)")
         try expect(footprint.partialDeliveryBytes <= fedBytes, "\(footprint.partialDeliveryBytes) bytes of partial deliveries from \(fedBytes) bytes read")
         // Every session, link and delivery came from a frame of at least 8 bytes or from a call.
