@@ -39,14 +39,17 @@ scratch=.build-fuzz
 shared=../shared/corpora
 [ -d "$shared" ] || { echo "fuzz.sh needs ../shared/corpora beside the checkout (seeds)" >&2; exit 1; }
 
+# The recipe of ../shared/TOOLCHAIN.md, plus -DFUZZING (the executables' replay mains are left
+# out) and lld, which links the sanitizer runtime without gold's spurious warning.
+build_flags=(-c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
+  --scratch-path "$scratch")
 # One build per product; after the first, the shared modules are up to date and only the small
 # executable is compiled and linked.
 for target in "${targets[@]}"; do
   echo "== building fuzz-$target" >&2
-  swift build -c release --product "fuzz-$target" --sanitize=fuzzer \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --scratch-path "$scratch" >&2
+  swift build "${build_flags[@]}" --product "fuzz-$target" >&2
 done
-bin="$(swift build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --scratch-path "$scratch" --show-bin-path)"
+bin="$(swift build "${build_flags[@]}" --show-bin-path)"
 
 # What each target is seeded with from ../shared and elsewhere, besides its generated seeds and
 # regression inputs; how long one input may be; which dictionary it uses.
@@ -113,11 +116,11 @@ for target in "${targets[@]}"; do
   if [ "$status" -ne 0 ] || [ -n "$(ls -A "$artifacts")" ]; then
     failed+=("$target")
     echo "!! fuzz-$target FAILED (exit $status) after ${runs:-?} executions; log: $log" >&2
-    grep -v '^#[0-9]' "$log" | tail -60 >&2
+    grep -v "^#[0-9]" "$log" | tail -60 >&2 || true
     for artifact in "$artifacts"/*; do
       [ -e "$artifact" ] || continue
       echo "-- $artifact ($(stat -c %s "$artifact") bytes)" >&2
-      xxd "$artifact" | head -64 >&2
+      od -A x -t x1z -v "$artifact" | head -64 >&2 || true
       echo "base64: $(base64 -w0 "$artifact")" >&2
       echo "replay: swift run fuzz-$target $artifact" >&2
     done
