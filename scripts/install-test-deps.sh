@@ -17,3 +17,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Microsoft's Event Hubs SDK (pure Python), unpatched, in a venv of the system interpreter.
+venv="$(dirname "$0")/../.venv-eventhubs"
+if ! "$venv/bin/python" -c 'import azure.eventhub, sys; sys.exit(0 if azure.eventhub.__version__ == "5.15.1" else 1)' 2>/dev/null; then
+  echo "Creating $venv with azure-eventhub==5.15.1" >&2
+  python3_system=/usr/bin/python3
+  "$python3_system" -m venv "$venv" 2>/dev/null || {
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+    "$python3_system" -m venv "$venv"
+  }
+  "$venv/bin/pip" install -q azure-eventhub==5.15.1
+fi

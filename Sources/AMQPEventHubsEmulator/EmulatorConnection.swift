@@ -191,7 +191,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             if case .source(let s)? = attach.source, case .string(let a)? = s.address { rawAddress = a } else { rawAddress = nil }
         }
         guard let rawAddress, let address = EntityAddress(rawAddress) else {
-            refuse(link, connection, .amqp(.notFound), "no entity at \(rawAddress ?? "an empty address")")
+            refuse(link, attach, connection, .amqp(.notFound), "no entity at \(rawAddress ?? "an empty address")")
             return
         }
         switch (address, clientSends) {
@@ -205,19 +205,19 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             accept(link, attach, connection, credit: nil, presettled: true)
         case (.hub(let hub), true), (.partition(let hub, _), true):
             guard let config = store.hub(hub) else {
-                refuse(link, connection, .amqp(.notFound), "event hub \(hub) does not exist")
+                refuse(link, attach, connection, .amqp(.notFound), "event hub \(hub) does not exist")
                 return
             }
             var partition: Int? = nil
             if case .partition(_, let id) = address {
                 guard id < config.partitionCount else {
-                    refuse(link, connection, .amqp(.notFound), "event hub \(hub) has no partition \(id)")
+                    refuse(link, attach, connection, .amqp(.notFound), "event hub \(hub) has no partition \(id)")
                     return
                 }
                 partition = id
             }
             guard isAuthorized(address.authorizationPath) else {
-                refuse(link, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub): put one on $cbs first")
+                refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub): put one on $cbs first")
                 return
             }
             links[link] = .producer(hub: config.name, partition: partition)
@@ -225,12 +225,20 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         case (.consumer(let hub, let group, let partition), false):
             attachConsumer(link, attach, connection, hub: hub, group: group, partition: partition, address: address)
         default:
-            refuse(link, connection, .amqp(.notAllowed), "\(rawAddress) cannot be \(clientSends ? "sent to" : "received from")")
+            refuse(link, attach, connection, .amqp(.notAllowed), "\(rawAddress) cannot be \(clientSends ? "sent to" : "received from")")
         }
     }
 
-    func refuse(_ link: LinkID, _ connection: AMQPServerConnection, _ condition: ErrorCondition, _ description: String) {
-        connection.withEngine { $0.refuseLink(link, error: AMQPError(condition: condition, description: description)) }
+    /// Refuses with both termini echoed, as Azure does: the Python SDK cannot read a refusal
+    /// without them and would retry instead of reporting the error.
+    func refuse(_ link: LinkID, _ attach: Attach, _ connection: AMQPServerConnection, _ condition: ErrorCondition, _ description: String) {
+        refuse(link, attach, connection, AMQPError(condition: condition, description: description))
+    }
+
+    func refuse(_ link: LinkID, _ attach: Attach, _ connection: AMQPServerConnection, _ error: AMQPError) {
+        connection.withEngine {
+            $0.refuseLink(link, error: error, source: attach.source ?? .source(Source()), target: attach.target ?? .target(Target()))
+        }
     }
 
     func accept(_ link: LinkID, _ attach: Attach, _ connection: AMQPServerConnection, credit: UInt32?, presettled: Bool = false,
@@ -431,19 +439,19 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     func attachConsumer(_ link: LinkID, _ attach: Attach, _ connection: AMQPServerConnection,
                         hub hubName: String, group: String, partition: Int, address: EntityAddress) {
         guard let hub = store.hub(hubName) else {
-            refuse(link, connection, .amqp(.notFound), "event hub \(hubName) does not exist")
+            refuse(link, attach, connection, .amqp(.notFound), "event hub \(hubName) does not exist")
             return
         }
         guard let groupName = hub.allConsumerGroups.first(where: { $0.lowercased() == group.lowercased() }) else {
-            refuse(link, connection, .amqp(.notFound), "event hub \(hub.name) has no consumer group \(group)")
+            refuse(link, attach, connection, .amqp(.notFound), "event hub \(hub.name) has no consumer group \(group)")
             return
         }
         guard let log = store.partition(hub: hub.name, id: partition) else {
-            refuse(link, connection, .amqp(.notFound), "event hub \(hub.name) has no partition \(partition)")
+            refuse(link, attach, connection, .amqp(.notFound), "event hub \(hub.name) has no partition \(partition)")
             return
         }
         guard isAuthorized(address.authorizationPath) else {
-            refuse(link, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub.name)/ConsumerGroups/\(groupName): put one on $cbs first")
+            refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub.name)/ConsumerGroups/\(groupName): put one on $cbs first")
             return
         }
         var position = EventPosition.earliest
@@ -453,7 +461,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                       descriptor == .symbol(EventHubsNames.selectorFilter) || descriptor == .ulong(EventHubsNames.selectorFilterCode)
                 else { continue }
                 guard let parsed = EventPosition(selectorExpression: expression) else {
-                    refuse(link, connection, .amqp(.invalidField), "cannot read the selector \(expression)")
+                    refuse(link, attach, connection, .amqp(.invalidField), "cannot read the selector \(expression)")
                     return
                 }
                 position = parsed
@@ -477,7 +485,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
         switch admission {
         case .refused(let error):
-            connection.withEngine { $0.refuseLink(link, error: error) }
+            refuse(link, attach, connection, error)
             return
         case .admitted(let id):
             consumer.admission = id

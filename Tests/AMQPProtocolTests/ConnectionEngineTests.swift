@@ -305,3 +305,28 @@ struct IdleTimeoutTests {
         #expect(c.error?.condition == .amqp(.resourceLimitExceeded))
     }
 }
+
+@Suite("Connection engine: peers that close in a hurry")
+struct HurriedCloseTests {
+    func frame<P: AMQPEncodable>(_ p: P, channel: UInt16 = 0) -> [UInt8] {
+        var e = AMQPEncoder()
+        FrameEncoder.write(p, channel: channel, into: &e)
+        return e.bytes
+    }
+
+    @Test("frames after the peer's end on that channel are dropped (the Python SDK pipelines end before detach)")
+    func framesAfterEnd() throws {
+        var s = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s"))
+        s.start(now: 0)
+        let attach = Attach(name: "l", handle: 0, role: .sender, target: .target(Target(address: .string("q"))), initialDeliveryCount: 0)
+        s.receive(ProtocolHeader.amqp.bytes + frame(Open(containerID: "p")) + frame(Begin(nextOutgoingID: 0, incomingWindow: 10, outgoingWindow: 10), channel: 1)
+                  + frame(attach, channel: 1), now: 0)
+        for event in s.takeEvents() {
+            if case .linkAttachRequested(_, let id, let a) = event { try s.acceptLink(id, source: a.source, target: a.target) }
+        }
+        s.receive(frame(End(), channel: 1) + frame(Detach(handle: 0, closed: true), channel: 1) + frame(Close()), now: 0)
+        let events = s.takeEvents()
+        #expect(events.contains { if case .closed(nil, true) = $0 { return true } else { return false } })
+        #expect(!events.contains { if case .closed(.some, false) = $0 { return true } else { return false } })
+    }
+}

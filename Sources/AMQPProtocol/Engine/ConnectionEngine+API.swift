@@ -137,9 +137,14 @@ extension ConnectionEngine {
         )
     }
 
-    /// Refuses a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: answers with an `attach` without
-    /// the requested terminus, then detaches with `error` (§2.6.3).
-    public mutating func refuseLink(_ id: LinkID, error: AMQPError) {
+    /// Refuses a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: answers with an `attach`, then
+    /// detaches with `error` (§2.6.3).
+    ///
+    /// By default the answering `attach` carries no terminus, which is how the specification says
+    /// "refused". Some clients (Microsoft's Python `pyamqp`) cannot read an `attach` without both
+    /// termini and would retry for ever instead of reporting the error; pass the peer's termini
+    /// to answer them the way Azure does.
+    public mutating func refuseLink(_ id: LinkID, error: AMQPError, source: LinkSource? = nil, target: LinkTarget? = nil) {
         guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
               link.phase == .attachReceived
         else { return }
@@ -150,7 +155,7 @@ extension ConnectionEngine {
         sessions[channel] = session
         writeOnSession(
             Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
-                   rcvSettleMode: link.receiverSettleMode,
+                   rcvSettleMode: link.receiverSettleMode, source: source, target: target,
                    initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
             channel: channel
         )

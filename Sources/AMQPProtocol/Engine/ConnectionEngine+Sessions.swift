@@ -9,6 +9,7 @@ extension ConnectionEngine {
             closeForViolation(.connection(.framingError), "begin on channel \(channel), which already has a session")
             return
         }
+        endedRemoteChannels.remove(channel)
         guard channel <= configuration.channelMax else {
             closeForViolation(.connection(.framingError), "channel \(channel) exceeds channel-max \(configuration.channelMax)")
             return
@@ -82,6 +83,7 @@ extension ConnectionEngine {
         if session.phase != .endSent {
             write(End(), channel: local)
         }
+        endedRemoteChannels.insert(channel)
         removeSession(local, error: end.error ?? session.localError, byPeer: session.phase != .endSent)
     }
 

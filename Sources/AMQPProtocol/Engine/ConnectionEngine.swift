@@ -66,6 +66,9 @@ public struct ConnectionEngine: Sendable {
     var sessions: [UInt16: SessionState] = [:]
     var sessionChannels: [SessionID: UInt16] = [:]
     var remoteChannels: [UInt16: UInt16] = [:]
+    /// Channels whose session the peer ended: frames it still sends on them (Microsoft's
+    /// Python client pipelines detach, end and close out of order) are dropped, not fatal.
+    var endedRemoteChannels: Set<UInt16> = []
     var linkLocations: [LinkID: (channel: UInt16, handle: Handle)] = [:]
     var nextSessionSerial: UInt64 = 0
     var nextLinkSerial: UInt64 = 0
@@ -480,6 +483,7 @@ public struct ConnectionEngine: Sendable {
         case .begin(let begin):
             receiveBegin(begin, channel: channel)
         case .end(let end):
+            if remoteChannels[channel] == nil && endedRemoteChannels.contains(channel) { return }
             receiveEnd(end, channel: channel)
         case .attach(let attach):
             withSession(channel) { engine, channel in engine.receiveAttach(attach, channel: channel) }
@@ -500,6 +504,7 @@ public struct ConnectionEngine: Sendable {
     /// closes the connection when there is none.
     mutating func withSession(_ remoteChannel: UInt16, _ body: (inout ConnectionEngine, UInt16) -> Void) {
         guard let local = remoteChannels[remoteChannel], sessions[local] != nil else {
+            if endedRemoteChannels.contains(remoteChannel) { return }
             closeForViolation(.connection(.framingError), "frame on channel \(remoteChannel), which has no session")
             return
         }
