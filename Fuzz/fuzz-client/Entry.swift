@@ -1,19 +1,10 @@
 import AMQPFuzzing
 
-// libFuzzer's entry points; scripts/fuzz.sh builds them with -DFUZZING and -sanitize=fuzzer.
+// libFuzzer's entry point (scripts/fuzz.sh builds with -DFUZZING and -sanitize=fuzzer); a plain
+// build replays files instead: `swift run fuzz-client FILE...`.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzTarget.client.fuzzOneInput(data, size)
-}
-
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> CInt {
-    FuzzTarget.client.fuzzInitialize()
-}
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { FuzzTarget.client.fuzzOneInput(data, size) }
 
 #if !FUZZING
-// A plain build replays files: `swift run fuzz-client FILE...`.
-@main enum Replay {
-    static func main() { FuzzTarget.client.replayMain() }
-}
+@main enum Replay { static func main() { FuzzTarget.client.replayMain() } }
 #endif

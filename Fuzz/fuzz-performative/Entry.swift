@@ -1,19 +1,10 @@
 import AMQPFuzzing
 
-// libFuzzer's entry points; scripts/fuzz.sh builds them with -DFUZZING and -sanitize=fuzzer.
+// libFuzzer's entry point (scripts/fuzz.sh builds with -DFUZZING and -sanitize=fuzzer); a plain
+// build replays files instead: `swift run fuzz-performative FILE...`.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzTarget.performative.fuzzOneInput(data, size)
-}
-
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> CInt {
-    FuzzTarget.performative.fuzzInitialize()
-}
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { FuzzTarget.performative.fuzzOneInput(data, size) }
 
 #if !FUZZING
-// A plain build replays files: `swift run fuzz-performative FILE...`.
-@main enum Replay {
-    static func main() { FuzzTarget.performative.replayMain() }
-}
+@main enum Replay { static func main() { FuzzTarget.performative.replayMain() } }
 #endif

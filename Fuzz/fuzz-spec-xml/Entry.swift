@@ -1,19 +1,10 @@
 import AMQPFuzzing
 
-// libFuzzer's entry points; scripts/fuzz.sh builds them with -DFUZZING and -sanitize=fuzzer.
+// libFuzzer's entry point (scripts/fuzz.sh builds with -DFUZZING and -sanitize=fuzzer); a plain
+// build replays files instead: `swift run fuzz-spec-xml FILE...`.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzTarget.specXML.fuzzOneInput(data, size)
-}
-
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> CInt {
-    FuzzTarget.specXML.fuzzInitialize()
-}
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { FuzzTarget.specXML.fuzzOneInput(data, size) }
 
 #if !FUZZING
-// A plain build replays files: `swift run fuzz-spec-xml FILE...`.
-@main enum Replay {
-    static func main() { FuzzTarget.specXML.replayMain() }
-}
+@main enum Replay { static func main() { FuzzTarget.specXML.replayMain() } }
 #endif

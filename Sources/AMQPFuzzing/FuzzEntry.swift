@@ -6,8 +6,8 @@ import Glibc
 import Darwin
 #endif
 
-/// What the fuzz executables call: each one's `LLVMFuzzerTestOneInput`, `LLVMFuzzerInitialize`
-/// and, in a build without `-DFUZZING`, its `main`.
+/// What the fuzz executables call: each one's `LLVMFuzzerTestOneInput` and, in a build without
+/// `-DFUZZING`, its `main`.
 extension FuzzTarget {
     /// Runs one input from libFuzzer. A finding stops the process with its description, which
     /// libFuzzer reports as a crash and saves the input for.
@@ -17,16 +17,6 @@ extension FuzzTarget {
             try check(bytes)
         } catch {
             fatalError("\(self) finding: \(error)\ninput (\(bytes.count) bytes): \(HexEncoding.string(bytes.prefix(4096)))")
-        }
-        return 0
-    }
-
-    /// libFuzzer's initialization hook: with `AMQP_FUZZ_WRITE_SEEDS=<folder>` in the environment,
-    /// writes this target's generated seeds into the folder and exits, so that `scripts/fuzz.sh`
-    /// needs no second build to make them.
-    public func fuzzInitialize() -> CInt {
-        if let folder = getenv("AMQP_FUZZ_WRITE_SEEDS") {
-            exit(writeSeeds(to: String(cString: folder)) ? 0 : 1)
         }
         return 0
     }
@@ -77,6 +67,20 @@ extension FuzzTarget {
         }
         return true
     }
+}
+
+/// libFuzzer's initialization hook, shared by the fuzz executables, which are named after their
+/// target: with `AMQP_FUZZ_WRITE_SEEDS=<folder>` in the environment, writes the target's generated
+/// seeds into the folder and exits, so that `scripts/fuzz.sh` needs no second build to make them.
+@_cdecl("LLVMFuzzerInitialize")
+public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> CInt {
+    guard let folder = getenv("AMQP_FUZZ_WRITE_SEEDS") else { return 0 }
+    let program = argv?.pointee?.pointee.map { String(cString: $0) } ?? ""
+    guard let target = FuzzTarget(rawValue: String(program.split(separator: "/").last ?? "")) else {
+        printError("AMQP_FUZZ_WRITE_SEEDS: \(program) is not named after a fuzz target")
+        exit(1)
+    }
+    exit(target.writeSeeds(to: String(cString: folder)) ? 0 : 1)
 }
 
 func printError(_ text: String) {

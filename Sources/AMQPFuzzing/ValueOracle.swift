@@ -46,26 +46,6 @@ enum ValueOracle {
         }
     }
 
-    static func roundTrip(_ value: AMQPValue, consumed: Int) throws(FuzzFinding) {
-        for (name, policy) in policies {
-            let encoded = AMQPEncoder.encode(value, policy: policy)
-            let again: AMQPValue
-            do {
-                again = try AMQPDecoder.decode(AMQPValue.self, from: encoded)
-            } catch {
-                throw FuzzFinding("the \(name) encoding of \(brief(value)) does not decode: \(error)\nencoding: \(HexEncoding.string(encoded))")
-            }
-            try expect(again == value, "\(name) round trip changed \(brief(value)) into \(brief(again))")
-            try expect(again.hashValue == value.hashValue, "equal values \(brief(value)) hash differently")
-            let twice = AMQPEncoder.encode(again, policy: policy)
-            try expect(twice == encoded, "\(name) encoding is not stable: \(HexEncoding.string(encoded)) then \(HexEncoding.string(twice))")
-            if name == "compact" {
-                try expect(encoded.count <= compactSizeBound(consumed: consumed),
-                           "\(consumed) bytes re-encode to \(encoded.count) bytes")
-            }
-        }
-    }
-
     /// `skipValue` checks structure but not string contents: it must accept whatever
     /// `decodeValue` accepts, ending at the same byte.
     static func checkSkip(_ skipper: inout AMQPDecoder, agreesWithSuccessUntil end: Int) throws(FuzzFinding) {
@@ -271,11 +251,13 @@ enum ValueOracle {
             try expect(again == value, "\(name) round trip changed \(T.self) \(brief(value)) into \(brief(again))")
             try expect(again.hashValue == value.hashValue, "equal \(T.self) values hash differently")
             try expect(AMQPEncoder.encode(again, policy: policy) == encoded, "\(name) encoding of \(T.self) is not stable")
-            // Every encoding we write is a legal AMQP value.
-            do {
-                _ = try AMQPDecoder.decode(AMQPValue.self, from: encoded)
-            } catch {
-                throw FuzzFinding("the \(name) encoding of \(T.self) is not a valid AMQP value: \(error)")
+            // Every encoding we write is a legal AMQP value (for an AMQPValue, the decode above says so).
+            if T.self != AMQPValue.self {
+                do {
+                    _ = try AMQPDecoder.decode(AMQPValue.self, from: encoded)
+                } catch {
+                    throw FuzzFinding("the \(name) encoding of \(T.self) is not a valid AMQP value: \(error)")
+                }
             }
             if name == "compact" {
                 try expect(encoded.count <= compactSizeBound(consumed: consumed),

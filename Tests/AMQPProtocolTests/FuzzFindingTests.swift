@@ -82,11 +82,8 @@ struct FuzzFindingTests {
 
 @Suite("Connection engine: nothing on a session after our end")
 struct NothingAfterEndTests {
-    func frame<P: AMQPEncodable>(_ p: P, channel: UInt16 = 0) -> [UInt8] {
-        var e = AMQPEncoder()
-        FrameEncoder.write(p, channel: channel, into: &e)
-        return e.bytes
-    }
+    /// Frames as a peer writes them.
+    let peer = ProtocolViolationTests()
 
     /// fuzz-client: begin, attach a receiver, end the session, then grant credit: the flow went
     /// out on a channel whose session we had ended.
@@ -114,7 +111,7 @@ struct NothingAfterEndTests {
         var server = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s"))
         server.start(now: 0)
         let attach = Attach(name: "l", handle: 0, role: .receiver, source: .source(Source(address: .string("q"))))
-        server.receive(ProtocolHeader.amqp.bytes + frame(Open(containerID: "peer")) + frame(Begin(nextOutgoingID: 0, incomingWindow: 10, outgoingWindow: 10)) + frame(attach), now: 0)
+        server.receive(ProtocolHeader.amqp.bytes + peer.frame(Open(containerID: "peer")) + peer.frame(Begin(nextOutgoingID: 0, incomingWindow: 10, outgoingWindow: 10)) + peer.frame(attach), now: 0)
         var session: SessionID?
         for event in server.takeEvents() {
             if case .linkAttachRequested(let s, let id, let a) = event {
@@ -125,14 +122,14 @@ struct NothingAfterEndTests {
         server.endSession(try #require(session))
         _ = server.takeOutput()
         server.receive(
-            frame(Flow(nextIncomingID: 0, incomingWindow: 10, nextOutgoingID: 0, outgoingWindow: 10, handle: 0, deliveryCount: 0, linkCredit: 5, echo: true))
-                + frame(Flow(nextIncomingID: 0, incomingWindow: 10, nextOutgoingID: 0, outgoingWindow: 10, echo: true))
-                + frame(Disposition(role: .receiver, first: 0, last: 3, settled: true, state: .accepted(Accepted())))
-                + frame(Detach(handle: 0, closed: true)),
+            peer.frame(Flow(nextIncomingID: 0, incomingWindow: 10, nextOutgoingID: 0, outgoingWindow: 10, handle: 0, deliveryCount: 0, linkCredit: 5, echo: true))
+                + peer.frame(Flow(nextIncomingID: 0, incomingWindow: 10, nextOutgoingID: 0, outgoingWindow: 10, echo: true))
+                + peer.frame(Disposition(role: .receiver, first: 0, last: 3, settled: true, state: .accepted(Accepted())))
+                + peer.frame(Detach(handle: 0, closed: true)),
             now: 0)
         #expect(server.takeOutput().isEmpty)
         #expect(!server.isFinished)
-        server.receive(frame(End()), now: 0)
+        server.receive(peer.frame(End()), now: 0)
         #expect(server.takeEvents().contains { if case .sessionEnded(_, nil, false) = $0 { return true } else { return false } })
     }
 }
