@@ -198,6 +198,25 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+
+        // Fuzzing (issue 7): the oracles, one libFuzzer executable per entry point (built by
+        // scripts/fuzz.sh with -sanitize=fuzzer; a plain build replays files), and the tests that
+        // replay the regression inputs and the Proton corpora. Only the fast targets: no NIO, no TLS.
+        .target(
+            name: "AMQPFuzzing",
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPSpecModel"]
+        ),
+        .executableTarget(name: "fuzz-value", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-value"),
+        .executableTarget(name: "fuzz-message", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-message"),
+        .executableTarget(name: "fuzz-frames", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-frames"),
+        .executableTarget(name: "fuzz-performative", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-performative"),
+        .executableTarget(name: "fuzz-listener", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-listener"),
+        .executableTarget(name: "fuzz-client", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-client"),
+        .executableTarget(name: "fuzz-spec-xml", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-spec-xml"),
+        .testTarget(
+            name: "AMQPFuzzTests",
+            dependencies: ["AMQPFuzzing", "AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPSpecModel", "AMQPTestSupport"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

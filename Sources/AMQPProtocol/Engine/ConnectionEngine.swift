@@ -182,7 +182,7 @@ public struct ConnectionEngine: Sendable {
             }
             next = lastReceivedAt + limit
         }
-        if case .amqp = phase, openSent, let remote = remoteIdleTimeout, remote > 0 {
+        if case .amqp = phase, openSent, !closeSent, let remote = remoteIdleTimeout, remote > 0 {
             let interval = UInt64(remote) * 1_000_000 / 2
             if now &- lastOutputActivityAt >= interval {
                 FrameEncoder.writeHeartbeat(into: &output)
@@ -253,14 +253,27 @@ public struct ConnectionEngine: Sendable {
         noteOutput()
     }
 
-    /// Writes an AMQP performative, or queues it until our `open` is out.
+    /// Writes an AMQP performative, or queues it until our `open` is out. Nothing is written after
+    /// our `close` (§2.7.9: its sender sends nothing more) or once the connection is finished,
+    /// whatever the application still calls.
     mutating func write<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        guard !closeSent, !isFinished else { return }
         if openSent {
             FrameEncoder.write(performative, channel: channel, into: &output)
             noteOutput()
         } else {
             FrameEncoder.write(performative, channel: channel, into: &deferred)
         }
+    }
+
+    /// Writes a frame of a session's links (attach, flow, disposition, detach). Nothing is written
+    /// on a session once our `end` is out (§2.5, ending a session): the peer may already have
+    /// unmapped the channel, and a frame on it would be a framing error there. Late calls, and
+    /// answers to frames the peer sent before it saw our `end`, are dropped; the peer's `end`
+    /// detaches everything.
+    mutating func writeOnSession<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        guard let session = sessions[channel], session.phase != .endSent else { return }
+        write(performative, channel: channel)
     }
 
     mutating func writeSASL<P: AMQPEncodable>(_ performative: P) {
@@ -337,9 +350,9 @@ public struct ConnectionEngine: Sendable {
 
     mutating func closeConnection(_ error: AMQPError?) {
         guard !closeSent else { return }
-        closeSent = true
         localCloseError = error
         write(Close(error: error), channel: 0)
+        closeSent = true
     }
 
     // MARK: Protocol headers
@@ -529,8 +542,8 @@ public struct ConnectionEngine: Sendable {
     mutating func receiveClose(_ close: Close) {
         closeReceived = true
         if !closeSent {
-            closeSent = true
             write(Close(), channel: 0)
+            closeSent = true
         }
         events.append(.closed(error: close.error, byPeer: true))
         isFinished = true
