@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "AMQPGenerator", targets: ["AMQPGenerator"]),
         .executable(name: "amqp-gen", targets: ["amqp-gen"]),
         .executable(name: "amqp", targets: ["amqp"]),
+        .executable(name: "amqp-bench", targets: ["amqp-bench"]),
         .plugin(name: "GenerateAMQPTypes", targets: ["GenerateAMQPTypes"]),
         .plugin(name: "AMQPTypeGenerator", targets: ["AMQPTypeGenerator"]),
     ],
@@ -57,6 +58,14 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "amqp", dependencies: ["AMQPCommandLine"]),
+        // Codec micro-benchmarks (`amqp-bench codec`, release build). Only the codec layers, so the
+        // allocation gate in scripts/test.sh builds it in release without NIO or TLS.
+        .executableTarget(
+            name: "amqp-bench",
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "CMallocCounter"]
+        ),
+        // Replaces malloc and friends to count allocations per thread. Benchmark executables only.
+        .target(name: "CMallocCounter"),
         // What several test targets share: paths to ../shared, the Proton oracle.
         .target(name: "AMQPTestSupport", dependencies: ["AMQPCodec", "AMQPTypedJSON"]),
         .testTarget(

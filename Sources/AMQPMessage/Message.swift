@@ -8,7 +8,7 @@ import AMQPTypes
 /// Each part is a generated section type (``Header``, ``Properties``, ``DataSection``, …). On the
 /// wire the sections follow one another in a fixed order; ``init(decoding:)`` checks that order and
 /// ``encoded(policy:)`` writes it.
-public struct Message: Sendable, Hashable {
+public struct Message: Sendable, Hashable, AMQPCodable {
     /// Transport headers: durability, priority, time to live, delivery count.
     public var header: Header?
     /// Annotations for the next hop only.

@@ -204,6 +204,19 @@ public enum FrameEncoder {
         endFrame(start: start, into: &encoder)
     }
 
+    /// Appends one frame holding `performative` followed by `payload` encoded in place (a
+    /// transfer and its message): the payload needs no buffer of its own.
+    @inlinable
+    public static func write<Performative: AMQPEncodable, Payload: AMQPEncodable>(
+        _ performative: Performative, encoding payload: Payload, channel: UInt16, type: FrameType = .amqp,
+        into encoder: inout AMQPEncoder
+    ) {
+        let start = beginFrame(channel: channel, type: type, into: &encoder)
+        performative.encode(to: &encoder)
+        payload.encode(to: &encoder)
+        endFrame(start: start, into: &encoder)
+    }
+
     /// Appends one frame holding `performative` and no payload.
     @inlinable
     public static func write<Performative: AMQPEncodable>(
