@@ -32,7 +32,7 @@ struct TransferFrameBenchmark: CodecBenchmark {
     static func encodeFrame(_ transfer: Transfer, _ message: Message) -> [UInt8] {
         var encoder = AMQPEncoder()
         FrameEncoder.write(transfer, encoding: message, channel: 0, into: &encoder)
-        return encoder.bytes
+        return encoder.takeBytes()
     }
 
     func encode() -> Int {

@@ -8,9 +8,11 @@ import Glibc
 #endif
 
 let usage = """
-    usage: amqp-bench codec [--allocations-only] [--quick] [--fixture NAME]...
+    usage: amqp-bench codec [--allocations-only] [--quick] [--fixture NAME]... [--loop N [encode|decode]]
       --allocations-only  count allocations, skip timing (encode_ns and decode_ns print 0)
       --quick             fewer, shorter timing batches
+      --loop N OP         no measurement: run OP (encode or decode) N times per fixture, for
+                          profilers (valgrind --tool=callgrind, perf record)
       --fixture NAME      only this fixture (repeatable); names: \(codecBenchmarks.map(\.name).joined(separator: ", "))
     """
 
@@ -26,10 +28,14 @@ arguments.removeFirst()
 var allocationsOnly = false
 var quick = false
 var only: [String] = []
+var loop: (count: Int, decode: Bool)? = nil
 while let argument = arguments.popFirst() {
     switch argument {
     case "--allocations-only": allocationsOnly = true
     case "--quick": quick = true
+    case "--loop":
+        guard let n = arguments.popFirst().flatMap({ Int($0) }), let op = arguments.popFirst(), op == "encode" || op == "decode" else { fail(usage) }
+        loop = (n, op == "decode")
     case "--fixture":
         guard let name = arguments.popFirst(), codecBenchmarks.contains(where: { $0.name == name }) else { fail(usage) }
         only.append(name)
@@ -58,10 +64,21 @@ func run<Benchmark: CodecBenchmark>(_ benchmark: Benchmark, allocationsOnly: Boo
     return sink
 }
 
+/// Runs one operation `count` times and nothing else, for a profiler to look at.
+func runLoop<Benchmark: CodecBenchmark>(_ benchmark: Benchmark, count: Int, decode: Bool) throws -> Int {
+    var sink = 0
+    for _ in 0..<count { sink &+= decode ? try benchmark.decode() : benchmark.encode() }
+    return sink
+}
+
 var sink = 0
 for benchmark in codecBenchmarks where only.isEmpty || only.contains(benchmark.name) {
     do {
-        sink &+= try run(benchmark, allocationsOnly: allocationsOnly, quick: quick)
+        if let loop {
+            sink &+= try runLoop(benchmark, count: loop.count, decode: loop.decode)
+        } else {
+            sink &+= try run(benchmark, allocationsOnly: allocationsOnly, quick: quick)
+        }
     } catch {
         fail("\(benchmark.name): \(error)")
     }
