@@ -121,6 +121,11 @@ extension ConnectionEngine {
             ),
             channel: channel
         )
+        if link.isSender && link.credit > 0 {
+            // Credit that came with the attach (see `receiveFlow`).
+            events.append(.creditGranted(id, credit: link.credit, drain: link.drain))
+            pump(channel)
+        }
     }
 
     /// Refuses a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: answers with an `attach` without

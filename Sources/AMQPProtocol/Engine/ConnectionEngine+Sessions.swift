@@ -240,7 +240,10 @@ extension ConnectionEngine {
             endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
             return
         }
-        guard link.phase == .attached || link.phase == .detachSent else { return }
+        // A sender may get credit before we answer its attach: peers pipeline the flow with the
+        // attach (Proton's receive does). Keep it, and report it once the link is accepted.
+        let awaitingAnswer = link.phase == .attachReceived && link.isSender
+        guard link.phase == .attached || link.phase == .detachSent || awaitingAnswer else { return }
         if link.isSender {
             // §2.6.7: link-credit(sender) = delivery-count(flow) + link-credit(flow) - delivery-count(sender).
             // RabbitMQ 3.10 omits delivery-count: then the receiver has seen all we sent.
@@ -251,6 +254,7 @@ extension ConnectionEngine {
             link.drain = flow.drain
             session.links[local] = link
             sessions[channel] = session
+            if awaitingAnswer { return }
             events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
             pump(channel)
             finishDrainIfNeeded(channel, local)
