@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "amqp-gen", targets: ["amqp-gen"]),
         .executable(name: "amqp", targets: ["amqp"]),
         .executable(name: "amqp-bench", targets: ["amqp-bench"]),
+        .executable(name: "amqp-bench-e2e", targets: ["amqp-bench-e2e"]),
         .plugin(name: "GenerateAMQPTypes", targets: ["GenerateAMQPTypes"]),
         .plugin(name: "AMQPTypeGenerator", targets: ["AMQPTypeGenerator"]),
     ],
@@ -63,6 +64,11 @@ let package = Package(
         .executableTarget(
             name: "amqp-bench",
             dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "CMallocCounter"]
+        ),
+        // End-to-end throughput over loopback (scripts/bench.sh): our client, our in-memory broker.
+        .executableTarget(
+            name: "amqp-bench-e2e",
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPTransport"]
         ),
         // Replaces malloc and friends to count allocations per thread. Benchmark executables only.
         .target(name: "CMallocCounter"),
