@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "AMQPGenerator", targets: ["AMQPGenerator"]),
         .executable(name: "amqp-gen", targets: ["amqp-gen"]),
         .executable(name: "amqp", targets: ["amqp"]),
+        .executable(name: "amqp-bench", targets: ["amqp-bench"]),
+        .executable(name: "amqp-bench-e2e", targets: ["amqp-bench-e2e"]),
         .plugin(name: "GenerateAMQPTypes", targets: ["GenerateAMQPTypes"]),
         .plugin(name: "AMQPTypeGenerator", targets: ["AMQPTypeGenerator"]),
     ],
@@ -101,6 +103,19 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "amqp", dependencies: ["AMQPCommandLine"]),
+        // Codec micro-benchmarks (`amqp-bench codec`, release build). Only the codec layers, so the
+        // allocation gate in scripts/test.sh builds it in release without NIO or TLS.
+        .executableTarget(
+            name: "amqp-bench",
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "CMallocCounter"]
+        ),
+        // End-to-end throughput over loopback (scripts/bench.sh): our client, our in-memory broker.
+        .executableTarget(
+            name: "amqp-bench-e2e",
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPTransport"]
+        ),
+        // Replaces malloc and friends to count allocations per thread. Benchmark executables only.
+        .target(name: "CMallocCounter"),
         // What several test targets share: paths to ../shared, the Proton oracle.
         .target(name: "AMQPTestSupport", dependencies: ["AMQPCodec", "AMQPTypedJSON"]),
         .testTarget(

@@ -545,13 +545,13 @@ extension ConnectionEngine {
             )
             let start = FrameEncoder.beginFrame(channel: channel, type: .amqp, into: &output)
             transfer.encode(to: &output)
-            var room = frameLimit - (output.bytes.count - start)
+            var room = frameLimit - (output.count - start)
             if remaining > room {
                 // Does not fit: write it again with more=true, then fill the frame.
-                output.bytes.removeSubrange((start + 8)...)
+                output.truncate(to: start + 8)
                 transfer.more = true
                 transfer.encode(to: &output)
-                room = frameLimit - (output.bytes.count - start)
+                room = frameLimit - (output.count - start)
             }
             let chunk = min(remaining, max(room, 0))
             let from = delivery.payload.startIndex + delivery.offset

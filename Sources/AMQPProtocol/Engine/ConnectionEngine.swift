@@ -210,21 +210,20 @@ public struct ConnectionEngine: Sendable {
 
     /// Bytes to write to the peer since the last call.
     public mutating func takeOutput() -> [UInt8] {
-        guard !output.bytes.isEmpty else { return [] }
-        let bytes = output.bytes
-        output.bytes = []
-        output.bytes.reserveCapacity(min(bytes.count, 1 << 16))
+        guard output.count > 0 else { return [] }
+        let bytes = output.takeBytes()
+        output.reserveCapacity(min(bytes.count, 1 << 16))
         return bytes
     }
 
     /// Lends the pending output to `body` (to copy it into a socket buffer), then clears it,
     /// keeping the buffer's capacity.
     public mutating func consumeOutput<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        defer { output.bytes.removeAll(keepingCapacity: true) }
-        return try output.bytes.withUnsafeBytes(body)
+        defer { output.removeAll() }
+        return try output.withUnsafeBytes(body)
     }
 
-    public var hasOutput: Bool { !output.bytes.isEmpty }
+    public var hasOutput: Bool { output.count > 0 }
 
     /// Events since the last call, in order.
     public mutating func takeEvents() -> [ConnectionEvent] {
@@ -295,9 +294,8 @@ public struct ConnectionEngine: Sendable {
         )
         FrameEncoder.write(open, channel: 0, into: &output)
         openSent = true
-        if !deferred.bytes.isEmpty {
-            output.writeBytes(deferred.bytes)
-            deferred.bytes = []
+        if deferred.count > 0 {
+            output.writeBytes(deferred.takeBytes())
         }
         noteOutput()
     }
