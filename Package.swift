@@ -115,7 +115,10 @@ let package = Package(
         .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport"]),
         .testTarget(
             name: "AMQPEventHubsEmulatorTests",
-            dependencies: ["AMQPEventHubs", "AMQPEventHubsEmulator", "AMQPTransport", "AMQPMessage", "AMQPTestSupport"]
+            dependencies: [
+                "AMQPEventHubs", "AMQPEventHubsEmulator", "AMQPTransport", "AMQPProtocol", "AMQPMessage", "AMQPTestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         // The Event Hubs client against the in-process emulator (and a WebSocket bridge to it).
         .testTarget(

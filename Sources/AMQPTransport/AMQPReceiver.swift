@@ -60,7 +60,12 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     /// later, to settle through it. Set once, on the event loop, before any delivery is handed out.
     final class Reference: @unchecked Sendable {
         weak var receiver: AMQPReceiver?
+        /// The link's record, kept after the connection forgets a detached link so that the
+        /// consumer still learns how the link ended. Touched on the event loop only.
+        var record: ClientCore.LinkRecord?
     }
+
+    let reference: Reference
 
     public let connection: AMQPConnection
     let link: LinkID
@@ -70,7 +75,8 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     public let peerAttach: Attach
     public let creditMode: CreditMode
 
-    init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, credit: CreditMode) {
+    init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, credit: CreditMode, reference: Reference) {
+        self.reference = reference
         self.connection = connection
         self.link = link
         self.name = name
@@ -82,7 +88,8 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     /// The next delivery, or `nil` once the link is closed.
     public func receive() async throws -> AMQPDelivery? {
         let link = self.link
-        return try await connection.onLoopFuture { core in core.nextDelivery(link) }
+        let reference = self.reference
+        return try await connection.onLoopFuture { core in core.nextDelivery(link, record: reference.record) }
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {

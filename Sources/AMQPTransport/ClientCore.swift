@@ -16,6 +16,10 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     var terminalError: AMQPClientError?
     var sessions: [SessionID: SessionRecord] = [:]
     var links: [LinkID: LinkRecord] = [:]
+    /// Attach replies of this engine step: completed at its end, unless a detach came right
+    /// behind (Azure, and our emulator for the Python SDK's sake, refuse by answering with both
+    /// termini and detaching at once).
+    var attachedThisStep: [LinkID: Attach] = [:]
 
     struct SessionRecord {
         var begun: EventLoopPromise<Void>?
@@ -41,7 +45,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         var receiveWaiter: EventLoopPromise<AMQPDelivery?>?
         var prefetch: UInt32?
         var drainWaiters: [EventLoopPromise<Void>] = []
-        var receiver: AMQPReceiver.Reference?
+        weak var receiver: AMQPReceiver.Reference?
 
         init(role: Role, address: String?) {
             self.role = role
@@ -133,12 +137,9 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
                 record.refused = true
                 return
             }
-            record.attached?.succeed(attach)
-            record.attached = nil
-            if record.role == .receiver, let prefetch = record.prefetch {
-                handler.withEngine { try? $0.setCredit(prefetch, on: id) }
-            }
+            attachedThisStep[id] = attach
         case .linkDetached(let id, let error, _, let byPeer):
+            attachedThisStep.removeValue(forKey: id)
             let failure: AMQPClientError
             if let record = links[id], record.refused || record.attached != nil {
                 failure = AMQPClientError(.linkRefused, amqpError: error, detail: "the peer refused the link\(record.address.map { " to \($0)" } ?? "")")
@@ -165,6 +166,20 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             for waiter in waiters { waiter.succeed(()) }
         case .deliveryAborted, .settledByPeer, .authenticated, .startTLS:
             break
+        }
+    }
+
+    func eventBatchEnded(handler: ConnectionHandler) {
+        guard !attachedThisStep.isEmpty else { return }
+        let attached = attachedThisStep
+        attachedThisStep.removeAll()
+        for (id, attach) in attached {
+            guard let record = links[id] else { continue }
+            record.attached?.succeed(attach)
+            record.attached = nil
+            if record.role == .receiver, let prefetch = record.prefetch {
+                handler.withEngine { try? $0.setCredit(prefetch, on: id) }
+            }
         }
     }
 
@@ -280,8 +295,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         }
     }
 
-    func nextDelivery(_ id: LinkID) -> EventLoopFuture<AMQPDelivery?> {
-        guard let record = links[id] else {
+    func nextDelivery(_ id: LinkID, record fallback: LinkRecord?) -> EventLoopFuture<AMQPDelivery?> {
+        guard let record = links[id] ?? fallback else {
             return eventLoop.makeSucceededFuture(nil)
         }
         switch record.buffer.next() {
