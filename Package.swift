@@ -56,6 +56,7 @@ let package = Package(
                 "AMQPCodec",
                 "AMQPTypes",
                 "AMQPMessage",
+                "AMQPProtocol",
                 "AMQPTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

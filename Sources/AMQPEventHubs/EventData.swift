@@ -4,22 +4,16 @@ import AMQPTypes
 import Foundation
 
 /// An event to publish: a body of bytes and the properties Event Hubs carries with it.
+///
+/// It is a view of the AMQP ``message`` that is sent; set that directly for anything the
+/// named properties do not cover (a `group-id`, a header, an `amqp-value` body).
 public struct EventData: Sendable, Hashable {
-    /// The body, sent as one AMQP `data` section.
-    public var body: [UInt8]
-    /// `properties.content-type`, e.g. `application/json`.
-    public var contentType: String?
-    /// `properties.correlation-id`.
-    public var correlationID: String?
-    /// `properties.message-id`.
-    public var messageID: String?
-    /// Application properties: string keys, simple AMQP values (strings, numbers, booleans,
-    /// timestamps, UUIDs, binary).
-    public var properties: [String: AMQPValue]
+    /// The AMQP message sent for this event (the partition key annotation is added on sending).
+    public var message: Message
 
     public init<Bytes: Sequence>(body: Bytes, contentType: String? = nil, correlationID: String? = nil, messageID: String? = nil,
                                  properties: [String: AMQPValue] = [:]) where Bytes.Element == UInt8 {
-        self.body = Array(body)
+        self.message = Message(body: .data([DataSection(Binary(Array(body)))]))
         self.contentType = contentType
         self.correlationID = correlationID
         self.messageID = messageID
@@ -31,28 +25,61 @@ public struct EventData: Sendable, Hashable {
         self.init(body: Array(text.utf8), contentType: contentType, properties: properties)
     }
 
-    /// The AMQP message of this event, with `partitionKey` in its annotations when given.
-    func message(partitionKey: String?) -> Message {
-        var message = Message(body: .data([DataSection(Binary(body))]))
-        if contentType != nil || correlationID != nil || messageID != nil {
-            message.properties = Properties(
-                messageID: messageID.map { .string($0) }, correlationID: correlationID.map { .string($0) },
-                contentType: contentType.flatMap { Symbol($0) })
-        }
-        if !properties.isEmpty {
-            // Sorted, so that an event always encodes to the same bytes.
-            let entries = properties.sorted { $0.key < $1.key }.map { AMQPMap.Entry(key: .string($0.key), value: $0.value) }
-            message.applicationProperties = ApplicationProperties(AMQPMap(entries))
-        }
-        if let partitionKey {
-            message.messageAnnotations = MessageAnnotations([.symbol(EventHubsNames.partitionKey): .string(partitionKey)])
-        }
-        return message
+    /// An event that is this AMQP message.
+    public init(message: Message) {
+        self.message = message
     }
 
-    /// The encoding sent: every composite field written, which the strictest readers need.
+    /// The body: the bytes of the message's `data` sections (one section when set).
+    public var body: [UInt8] {
+        get { ReceivedEventData.bodyBytes(of: message) }
+        set { message.body = .data([DataSection(Binary(newValue))]) }
+    }
+
+    /// `properties.content-type`, e.g. `application/json`.
+    public var contentType: String? {
+        get { message.properties?.contentType?.stringValue }
+        set { updateProperties { $0.contentType = newValue.flatMap { Symbol($0) } } }
+    }
+
+    /// `properties.correlation-id`.
+    public var correlationID: String? {
+        get { message.properties?.correlationID.map(ReceivedEventData.text(of:)) }
+        set { updateProperties { $0.correlationID = newValue.map { .string($0) } } }
+    }
+
+    /// `properties.message-id`.
+    public var messageID: String? {
+        get { message.properties?.messageID.map(ReceivedEventData.text(of:)) }
+        set { updateProperties { $0.messageID = newValue.map { .string($0) } } }
+    }
+
+    /// Application properties: string keys, simple AMQP values (strings, numbers, booleans,
+    /// timestamps, UUIDs, binary). Written sorted by key, so an event always encodes the same.
+    public var properties: [String: AMQPValue] {
+        get { ReceivedEventData.stringKeyed(message.applicationProperties) }
+        set {
+            let entries = newValue.sorted { $0.key < $1.key }.map { AMQPMap.Entry(key: .string($0.key), value: $0.value) }
+            message.applicationProperties = entries.isEmpty ? nil : ApplicationProperties(AMQPMap(entries))
+        }
+    }
+
+    private mutating func updateProperties(_ change: (inout Properties) -> Void) {
+        var properties = message.properties ?? Properties()
+        change(&properties)
+        message.properties = properties == Properties() ? nil : properties
+    }
+
+    /// The encoding sent, with `partitionKey` in the message annotations when given: every
+    /// composite field written, which the strictest readers need.
     func encoded(partitionKey: String?) -> [UInt8] {
-        message(partitionKey: partitionKey).encoded(policy: .full)
+        var message = self.message
+        if let partitionKey {
+            var annotations = message.messageAnnotations?.value ?? AMQPMap()
+            annotations[symbol: EventHubsNames.partitionKey] = .string(partitionKey)
+            message.messageAnnotations = MessageAnnotations(annotations)
+        }
+        return message.encoded(policy: .full)
     }
 }
 
@@ -103,33 +130,48 @@ public struct ReceivedEventData: Sendable, Hashable {
             enqueuedTime = Date(timeIntervalSince1970: 0)
         }
         if case .string(let key)? = annotations[symbol: EventHubsNames.partitionKey] { partitionKey = key } else { partitionKey = nil }
-        switch message.body {
-        case .data(let sections):
-            body = sections.count == 1 ? Array(sections[0].value.bytes) : sections.flatMap { $0.value.bytes }
-        case .value(let section):
-            switch section.value {
-            case .binary(let b): body = Array(b.bytes)
-            case .string(let s): body = Array(s.utf8)
-            default: body = AMQPEncoder.encode(section.value)
-            }
-        case .sequence(let sections):
-            body = sections.flatMap { AMQPEncoder.encode(AMQPValue.list($0.value)) }
-        }
+        body = Self.bodyBytes(of: message)
         contentType = message.properties?.contentType?.stringValue
         correlationID = message.properties?.correlationID.map(Self.text(of:))
         messageID = message.properties?.messageID.map(Self.text(of:))
-        var properties: [String: AMQPValue] = [:]
-        for entry in message.applicationProperties?.value ?? AMQPMap() {
-            if case .string(let key) = entry.key { properties[key] = entry.value }
-        }
-        self.properties = properties
+        properties = Self.stringKeyed(message.applicationProperties)
         systemProperties = annotations
         self.message = message
     }
 
-    /// The event as one to publish again: body and properties.
+    /// The event as one to publish again: the message without what the service added
+    /// (annotations, delivery annotations, header).
     public var eventData: EventData {
-        EventData(body: body, contentType: contentType, correlationID: correlationID, messageID: messageID, properties: properties)
+        var message = self.message
+        message.header = nil
+        message.deliveryAnnotations = nil
+        message.messageAnnotations = nil
+        return EventData(message: message)
+    }
+
+    /// The bytes of a body: its `data` sections (or an `amqp-value` string or binary; other
+    /// bodies encoded).
+    static func bodyBytes(of message: Message) -> [UInt8] {
+        switch message.body {
+        case .data(let sections):
+            return sections.count == 1 ? Array(sections[0].value.bytes) : sections.flatMap { $0.value.bytes }
+        case .value(let section):
+            switch section.value {
+            case .binary(let b): return Array(b.bytes)
+            case .string(let s): return Array(s.utf8)
+            default: return AMQPEncoder.encode(section.value)
+            }
+        case .sequence(let sections):
+            return sections.flatMap { AMQPEncoder.encode(AMQPValue.list($0.value)) }
+        }
+    }
+
+    static func stringKeyed(_ properties: ApplicationProperties?) -> [String: AMQPValue] {
+        var out: [String: AMQPValue] = [:]
+        for entry in properties?.value ?? AMQPMap() {
+            if case .string(let key) = entry.key { out[key] = entry.value }
+        }
+        return out
     }
 
     static func integer(_ value: AMQPValue?) -> Int64? {

@@ -1,3 +1,4 @@
+import AMQPProtocol
 import AMQPTransport
 import AMQPTypes
 
@@ -147,6 +148,10 @@ enum FailureClassification {
                 return EventHubsError(kind(ofTransient: condition), condition: condition, detail: detail, isTransient: true, underlying: error)
             }
             return EventHubsError(permanentConditions[condition] ?? .service, condition: condition, detail: detail, underlying: error)
+        }
+        if case .sasl(let failure)? = error.underlying as? ConnectionFailure {
+            // The credentials were refused at SASL: no retry changes that.
+            return EventHubsError(.authentication, detail: "SASL: \(failure)", underlying: error)
         }
         switch error.kind {
         case .connectionFailed, .connectionClosed, .sessionEnded:

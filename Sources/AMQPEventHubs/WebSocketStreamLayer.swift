@@ -118,7 +118,11 @@ final class UpgradeRequestHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // Only a response that is not an upgrade reaches this far.
-        if case .head(let head) = unwrapInboundIn(data) { status = head.status }
+        guard case .head(let head) = unwrapInboundIn(data) else { return }
+        status = head.status
+        finish(.failure(WebSocketStreamLayer.HandshakeFailure(
+            description: "the server answered the WebSocket upgrade with HTTP \(head.status.code) \(head.status.reasonPhrase)")))
+        context.close(promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -80,6 +80,9 @@ public final class EventHubsEmulator: Sendable {
         store.close()
     }
 
+    /// How many client connections are open now.
+    public var connectionCount: Int { listener.connectionCount }
+
     /// How many events a partition holds now.
     public func eventCount(hub: String, partition: Int) -> Int {
         store.partition(hub: hub, id: partition)?.count ?? 0

@@ -140,7 +140,12 @@ public final class AMQPListener: Sendable {
         }
 
         var all: [Channel] { channels.withLockedValue { Array($0.values) } }
+        var count: Int { channels.withLockedValue { $0.count } }
     }
+
+    /// How many accepted connections are open now: counted when a connection is accepted, and
+    /// no longer once its socket is closed, whatever closed it.
+    public var connectionCount: Int { accepted.count }
 
     /// Binds and starts accepting. `makeDelegate` is called on the new connection's event loop
     /// for each connection.
