@@ -86,22 +86,35 @@ public final class EventHubProducer: Sendable {
         return EventDataBatch(maximumSizeInBytes: limit, options: options)
     }
 
-    private func send(payload: [UInt8], format: MessageFormat, count: Int, options: SendEventOptions) async throws(EventHubsError) {
+    /// Hands `event` to the link and returns as soon as it is queued there, before the service
+    /// answers: events enqueued from one task go out in that order, many in flight at once.
+    /// Await ``PendingSend/accepted()`` for the answer (and the retries a ``send(_:options:)``
+    /// would make). Suspends while the link has more queued than its credit allows.
+    public func enqueue(_ event: EventData, options: SendEventOptions = .init()) async throws(EventHubsError) -> PendingSend {
+        try options.validate()
+        let payload = event.encoded(partitionKey: options.partitionKey)
+        let target = options.target(hub: eventHubName)
+        let (link, task) = try await retry.run({ try await self.link(for: target) })
+        do {
+            let delivery = try await link.sender.enqueue(encoded: payload, messageFormat: 0)
+            return PendingSend(producer: self, payload: payload, options: options, first: .queued(delivery, link, task))
+        } catch {
+            if FailureClassification.invalidatesLink(error) { await discard(target, link, task) }
+            let failure = FailureClassification.classify(error)
+            guard failure.isTransient else { throw failure }
+            // The link broke under us: accepted() sends again, with the usual retries.
+            return PendingSend(producer: self, payload: payload, options: options, first: .failed(failure))
+        }
+    }
+
+    private func send(payload: [UInt8], format: MessageFormat, count: Int, options: SendEventOptions,
+                      retry: EventHubsRetryOptions? = nil) async throws(EventHubsError) {
         let target = options.target(hub: eventHubName)
         let logger = scope.logger
-        try await retry.run({
+        try await (retry ?? self.retry).run({
             let (link, task) = try await self.link(for: target)
             do {
-                switch try await link.sender.send(encoded: payload, messageFormat: format) {
-                case .accepted:
-                    return
-                case .rejected(let error):
-                    throw AMQPClientError(.rejected, amqpError: error, detail: "the service rejected \(count == 1 ? "the event" : "\(count) events")")
-                case .released:
-                    throw AMQPClientError(.released, detail: "the service released the events unprocessed")
-                case .modified, .settled, .other:
-                    throw AMQPClientError(.rejected, detail: "the service settled the events without accepting them")
-                }
+                try Self.check(try await link.sender.send(encoded: payload, messageFormat: format), count: count)
             } catch {
                 if FailureClassification.invalidatesLink(error) { await self.discard(target, link, task) }
                 throw error
@@ -109,6 +122,37 @@ public final class EventHubProducer: Sendable {
         }, onFailure: { error in
             logger.debug("send to \(target) failed: \(FailureClassification.classify(error))")
         })
+    }
+
+    /// Turns anything but `accepted` into the error it means.
+    static func check(_ outcome: DeliveryOutcome, count: Int) throws {
+        switch outcome {
+        case .accepted:
+            return
+        case .rejected(let error):
+            throw AMQPClientError(.rejected, amqpError: error, detail: "the service rejected \(count == 1 ? "the event" : "\(count) events")")
+        case .released:
+            throw AMQPClientError(.released, detail: "the service released the events unprocessed")
+        case .modified, .settled, .other:
+            throw AMQPClientError(.rejected, detail: "the service settled the events without accepting them")
+        }
+    }
+
+    /// The first attempt of an enqueued send failed: what ``PendingSend`` does next.
+    func resend(_ payload: [UInt8], options: SendEventOptions, after failure: EventHubsError) async throws(EventHubsError) {
+        guard failure.isTransient, retry.maxRetries > 0 else { throw failure }
+        do {
+            try await Task.sleep(for: retry.delay(beforeRetry: 0))
+        } catch {
+            throw EventHubsError(.clientClosed, detail: "cancelled while waiting to retry: \(failure.detail)")
+        }
+        var remaining = retry
+        remaining.maxRetries -= 1
+        try await send(payload: payload, format: 0, count: 1, options: options, retry: remaining)
+    }
+
+    func discardIfBroken(_ error: any Error, target: String, link: SenderLink, task: Task<SenderLink, any Error>) async {
+        if FailureClassification.invalidatesLink(error) { await discard(target, link, task) }
     }
 
     // MARK: Links
@@ -168,5 +212,37 @@ public final class EventHubProducer: Sendable {
                 try? await link.session.end()
             }
         }
+    }
+}
+
+/// An event handed to the link by ``EventHubProducer/enqueue(_:options:)``, not yet answered.
+public struct PendingSend: Sendable {
+    enum First: Sendable {
+        case queued(PendingDelivery, EventHubProducer.SenderLink, Task<EventHubProducer.SenderLink, any Error>)
+        case failed(EventHubsError)
+    }
+
+    let producer: EventHubProducer
+    let payload: [UInt8]
+    let options: SendEventOptions
+    let first: First
+
+    /// Returns once the service accepted the event; a transient failure sends it again, with the
+    /// producer's retries, and what cannot be fixed throws.
+    public func accepted() async throws(EventHubsError) {
+        let failure: EventHubsError
+        switch first {
+        case .failed(let error):
+            failure = error
+        case .queued(let delivery, let link, let task):
+            do {
+                try EventHubProducer.check(try await delivery.outcome(), count: 1)
+                return
+            } catch {
+                await producer.discardIfBroken(error, target: options.target(hub: producer.eventHubName), link: link, task: task)
+                failure = FailureClassification.classify(error)
+            }
+        }
+        try await producer.resend(payload, options: options, after: failure)
     }
 }

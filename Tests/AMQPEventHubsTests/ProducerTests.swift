@@ -124,6 +124,34 @@ struct ProducerTests {
         }
     }
 
+    @Test("enqueue: many in flight from one task, stored in the order enqueued")
+    func enqueueInOrder() async throws {
+        try await withEmulator { fixture, client in
+            let producer = client.makeProducer()
+            var pending: [PendingSend] = []
+            for i in 0..<300 { pending.append(try await producer.enqueue(EventData("q-\(i)"), options: .partition("1"))) }
+            for send in pending { try await send.accepted() }
+            let received = try await take(300, from: client.makePartitionReceiver(partitionID: "1", startingAt: .earliest))
+            #expect(received.map(\.text) == (0..<300).map { "q-\($0)" })
+        }
+    }
+
+    @Test("enqueue: a busy answer to an enqueued event is retried by accepted()")
+    func enqueueRetries() async throws {
+        let rejections = Counter()
+        try await withEmulator(configure: { configuration in
+            configuration.publishFault = { _ in
+                rejections.increment() <= 2 ? AMQPError(condition: .unknown("com.microsoft:server-busy"), description: "busy") : nil
+            }
+        }) { fixture, client in
+            let producer = client.makeProducer()
+            let pending = try await producer.enqueue(EventData("eventually"), options: .partition("0"))
+            try await pending.accepted()
+            #expect(rejections.value == 3)
+            #expect(fixture.emulator.eventCount(hub: "eh1", partition: 0) == 1)
+        }
+    }
+
     @Test("com.microsoft:server-busy is retried with backoff until the service accepts")
     func retriesServerBusy() async throws {
         let rejections = Counter()
