@@ -38,12 +38,15 @@ struct ManagementTests {
         }
     }
 
-    @Test("producers, receivers and management share one connection; after it is lost the next call reconnects")
+    @Test("producers, receivers and management share one connection; after it is lost the next call reconnects, the producer too")
     func sharedConnection() async throws {
         let fixture = try await EmulatorFixture.start()
         let port = fixture.port
-        let client = try fixture.client()
-        try await client.makeProducer().send(EventData("a"), options: .partition("0"))
+        var options = EventHubsClientOptions.fastRetries
+        options.retry.maxRetries = 10
+        let client = try fixture.client(options: options)
+        let producer = client.makeProducer()
+        try await producer.send(EventData("a"), options: .partition("0"))
         _ = try await client.eventHubProperties()
         let receiver = client.makePartitionReceiver(partitionID: "0", startingAt: .earliest)
         _ = try await take(1, from: receiver)
@@ -51,7 +54,9 @@ struct ManagementTests {
         try await fixture.stop()
         let restarted = try await EmulatorFixture.start(configure: { $0.port = port })
         #expect(try await client.partitionIDs() == ["0", "1", "2", "3"])
-        try await client.makeProducer().send(EventData("b"), options: .partition("2"))
+        // The producer's link died with the old connection: it attaches again on the new one.
+        try await producer.send(EventData("b"), options: .partition("0"))
+        #expect(restarted.emulator.eventCount(hub: "eh1", partition: 0) == 1)
         #expect(restarted.emulator.connectionCount == 1)
         await client.close()
         try await restarted.stop()
