@@ -59,7 +59,13 @@ let package = Package(
                 "AMQPCodec",
                 "AMQPTypes",
                 "AMQPMessage",
+                "AMQPProtocol",
                 "AMQPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -156,6 +162,25 @@ let package = Package(
             dependencies: [
                 "AMQPEventHubs", "AMQPEventHubsEmulator", "AMQPTransport", "AMQPProtocol", "AMQPMessage", "AMQPTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        // The Event Hubs client against the in-process emulator (and a WebSocket bridge to it).
+        .testTarget(
+            name: "AMQPEventHubsTests",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPTransport",
+                "AMQPEventHubs",
+                "AMQPEventHubsEmulator",
+                "AMQPTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
 
