@@ -69,3 +69,73 @@ public enum EventHubsSDK {
         return json
     }
 }
+
+/// A program that runs beside a test (a server), with its output collected as it comes.
+public final class BackgroundProcess: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var collected = ""
+
+    /// Starts `executable`; its standard output and error are collected together.
+    public init(_ executable: String, _ arguments: [String]) throws {
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw Subprocess.Failure(description: "\(executable) is missing (build it first)")
+        }
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let handle = pipe.fileHandleForReading
+        Thread { [weak self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { return }
+                guard let self else { return }
+                self.lock.lock()
+                self.collected += String(decoding: data, as: UTF8.self)
+                self.lock.unlock()
+            }
+        }.start()
+    }
+
+    public var output: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return collected
+    }
+
+    public var processIdentifier: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Waits until the output matches `pattern` (a regular expression) and returns the first
+    /// capture group (or the whole match); fails after `timeout` seconds or if the process exits.
+    public func waitForOutput(_ pattern: String, timeout: TimeInterval = 30) async throws -> String {
+        let regex = try NSRegularExpression(pattern: pattern)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let text = output
+            if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) {
+                let range = match.numberOfRanges > 1 ? match.range(at: 1) : match.range
+                return String(text[Range(range, in: text)!])
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw Subprocess.Failure(description: "no output matching \(pattern) within \(timeout) s; got:\n\(output.suffix(2000))")
+    }
+
+    /// Sends `signal` (SIGKILL by default: no chance to clean up) and waits for the exit.
+    public func kill(_ signal: Int32 = SIGKILL) async {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, signal)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread { self.process.waitUntilExit(); done.resume() }.start()
+        }
+    }
+
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}

@@ -364,10 +364,11 @@ public final class AMQPSession: Sendable {
             let result = try core.attach(on: id, linkOptions, address: address)
             core.links[result.0]?.prefetch = prefetch
             core.links[result.0]?.receiver = reference
+            reference.record = core.links[result.0]
             return result
         }
         let reply = try await attached.get()
-        let receiver = AMQPReceiver(connection: connection, link: link, name: name, address: address, peerAttach: reply, credit: options.credit)
+        let receiver = AMQPReceiver(connection: connection, link: link, name: name, address: address, peerAttach: reply, credit: options.credit, reference: reference)
         reference.receiver = receiver
         return receiver
     }

@@ -12,6 +12,12 @@ protocol ConnectionEventSink: AnyObject {
     func handle(_ event: ConnectionEvent, handler: ConnectionHandler)
     /// The socket closed (after the engine finished, or abruptly).
     func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?)
+    /// Every event of one engine step has been handled (one read from the socket, one call).
+    func eventBatchEnded(handler: ConnectionHandler)
+}
+
+extension ConnectionEventSink {
+    func eventBatchEnded(handler: ConnectionHandler) {}
 }
 
 /// The one channel handler of an AMQP connection: bytes from the socket go into the
@@ -156,6 +162,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             events = engine.takeEvents()
         }
+        sink?.eventBatchEnded(handler: self)
     }
 
     private func flushOutput() {

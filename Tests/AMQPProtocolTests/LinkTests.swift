@@ -29,6 +29,30 @@ struct LinkTests {
         #expect(pair.client.credit(of: sender) == 8)
     }
 
+    @Test("credit that arrives with the attach, before the server answers it, is kept (Proton's receive pipelines it)")
+    func creditBeforeAttachAnswer() throws {
+        var pair = EnginePair.plain()
+        pair.serverPolicy = { _, _ in }  // the application answers later
+        pair.start()
+        let session = try pair.client.beginSession()
+        let link = try pair.client.attachLink(on: session, .init(
+            name: "receiver", role: .receiver,
+            source: .source(Source(address: .string("queue"))), target: .target(Target(address: .string("client")))))
+        try pair.client.setCredit(5, on: link)
+        pair.run()
+        let (serverLink, attach) = try #require(pair.serverEvents.compactMap { event -> (LinkID, Attach)? in
+            if case .linkAttachRequested(_, let id, let attach) = event { return (id, attach) } else { return nil }
+        }.last)
+        try pair.server.acceptLink(serverLink, source: attach.source, target: attach.target)
+        let granted = pair.server.takeEvents().compactMap { event -> UInt32? in
+            if case .creditGranted(serverLink, let credit, _) = event { return credit } else { return nil }
+        }
+        #expect(granted == [5])
+        _ = try pair.server.send(on: serverLink, payload: Self.message[...])
+        pair.run()
+        #expect(pair.deliveries(pair.clientEvents).count == 1)
+    }
+
     @Test("receiver-settle-mode first: accepting settles; the sender sees the outcome once")
     func settleFirst() throws {
         var pair = EnginePair.plain()

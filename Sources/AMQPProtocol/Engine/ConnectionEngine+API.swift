@@ -80,7 +80,7 @@ extension ConnectionEngine {
         session.linkOrder.append(handle)
         sessions[channel] = session
         linkLocations[id] = (channel, handle)
-        write(
+        writeOnSession(
             Attach(
                 name: options.name, handle: handle, role: options.role,
                 sndSettleMode: options.senderSettleMode, rcvSettleMode: options.receiverSettleMode,
@@ -124,7 +124,7 @@ extension ConnectionEngine {
         }
         session.links[handle] = link
         sessions[channel] = session
-        write(
+        writeOnSession(
             Attach(
                 name: link.name, handle: handle, role: link.role,
                 sndSettleMode: link.senderSettleMode, rcvSettleMode: link.receiverSettleMode,
@@ -159,13 +159,13 @@ extension ConnectionEngine {
         link.localError = error
         session.links[handle] = link
         sessions[channel] = session
-        write(
+        writeOnSession(
             Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
                    rcvSettleMode: link.receiverSettleMode, source: source, target: target,
                    initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
             channel: channel
         )
-        write(Detach(handle: handle, closed: true, error: error), channel: channel)
+        writeOnSession(Detach(handle: handle, closed: true, error: error), channel: channel)
     }
 
     /// Receiver: sets the link's credit to `credit` (not adds), optionally asking the sender to
@@ -290,7 +290,7 @@ extension ConnectionEngine {
         link.queue.removeAll()
         session.links[handle] = link
         sessions[channel] = session
-        write(Detach(handle: handle, closed: closed, error: error), channel: channel)
+        writeOnSession(Detach(handle: handle, closed: closed, error: error), channel: channel)
     }
 
     /// Ends a session; ``ConnectionEvent/sessionEnded(_:error:byPeer:)`` follows when the peer answers.

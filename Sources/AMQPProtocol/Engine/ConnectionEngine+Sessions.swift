@@ -192,7 +192,7 @@ extension ConnectionEngine {
         }
         let byPeer = link.phase != .detachSent
         if byPeer {
-            write(Detach(handle: local, closed: detach.closed), channel: channel)
+            writeOnSession(Detach(handle: local, closed: detach.closed), channel: channel)
         }
         removeLink(channel, local, error: byPeer ? detach.error : (detach.error ?? link.localError), closed: detach.closed, byPeer: byPeer)
     }
@@ -219,7 +219,7 @@ extension ConnectionEngine {
         link.partial = nil
         session.links[local] = link
         sessions[channel] = session
-        write(Detach(handle: local, closed: true, error: error), channel: channel)
+        writeOnSession(Detach(handle: local, closed: true, error: error), channel: channel)
     }
 
     // MARK: Flow (§2.6.7, §2.7.4)
@@ -300,7 +300,7 @@ extension ConnectionEngine {
 
     mutating func writeSessionFlow(_ channel: UInt16) {
         guard let session = sessions[channel] else { return }
-        write(
+        writeOnSession(
             Flow(nextIncomingID: session.nextIncomingID, incomingWindow: session.incomingWindow,
                  nextOutgoingID: session.nextOutgoingID, outgoingWindow: .max),
             channel: channel
@@ -309,7 +309,7 @@ extension ConnectionEngine {
 
     mutating func writeLinkFlow(_ channel: UInt16, _ local: Handle, drain: Bool? = nil, echo: Bool = false) {
         guard let session = sessions[channel], let link = session.links[local] else { return }
-        write(
+        writeOnSession(
             Flow(nextIncomingID: session.remoteChannel == nil ? nil : session.nextIncomingID, incomingWindow: session.incomingWindow,
                  nextOutgoingID: session.nextOutgoingID, outgoingWindow: .max, handle: local,
                  deliveryCount: link.deliveryCount, linkCredit: link.credit, available: link.isSender ? UInt32(clamping: link.queue.count) : nil,
@@ -497,7 +497,7 @@ extension ConnectionEngine {
                 index += 1
                 last = ids[index]
             }
-            write(Disposition(role: role, first: first, last: last == first ? nil : last, settled: settled, state: state), channel: channel)
+            writeOnSession(Disposition(role: role, first: first, last: last == first ? nil : last, settled: settled, state: state), channel: channel)
             index += 1
         }
     }
@@ -507,7 +507,7 @@ extension ConnectionEngine {
     /// Writes as many queued transfers of the session as the peer's incoming window and each
     /// link's credit allow, taking links in turn.
     mutating func pump(_ channel: UInt16) {
-        guard var session = sessions[channel], session.phase == .mapped, isOpen || (openSent && remoteOpen != nil) else { return }
+        guard var session = sessions[channel], session.phase == .mapped, isOpen else { return }
         var progressed = true
         while progressed && session.remoteIncomingWindow > 0 {
             progressed = false
@@ -548,13 +548,13 @@ extension ConnectionEngine {
             )
             let start = FrameEncoder.beginFrame(channel: channel, type: .amqp, into: &output)
             transfer.encode(to: &output)
-            var room = frameLimit - (output.bytes.count - start)
+            var room = frameLimit - (output.count - start)
             if remaining > room {
                 // Does not fit: write it again with more=true, then fill the frame.
-                output.bytes.removeSubrange((start + 8)...)
+                output.truncate(to: start + 8)
                 transfer.more = true
                 transfer.encode(to: &output)
-                room = frameLimit - (output.bytes.count - start)
+                room = frameLimit - (output.count - start)
             }
             let chunk = min(remaining, max(room, 0))
             let from = delivery.payload.startIndex + delivery.offset

@@ -182,7 +182,7 @@ public struct ConnectionEngine: Sendable {
             }
             next = lastReceivedAt + limit
         }
-        if case .amqp = phase, openSent, let remote = remoteIdleTimeout, remote > 0 {
+        if case .amqp = phase, openSent, !closeSent, let remote = remoteIdleTimeout, remote > 0 {
             let interval = UInt64(remote) * 1_000_000 / 2
             if now &- lastOutputActivityAt >= interval {
                 FrameEncoder.writeHeartbeat(into: &output)
@@ -210,21 +210,20 @@ public struct ConnectionEngine: Sendable {
 
     /// Bytes to write to the peer since the last call.
     public mutating func takeOutput() -> [UInt8] {
-        guard !output.bytes.isEmpty else { return [] }
-        let bytes = output.bytes
-        output.bytes = []
-        output.bytes.reserveCapacity(min(bytes.count, 1 << 16))
+        guard output.count > 0 else { return [] }
+        let bytes = output.takeBytes()
+        output.reserveCapacity(min(bytes.count, 1 << 16))
         return bytes
     }
 
     /// Lends the pending output to `body` (to copy it into a socket buffer), then clears it,
     /// keeping the buffer's capacity.
     public mutating func consumeOutput<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        defer { output.bytes.removeAll(keepingCapacity: true) }
-        return try output.bytes.withUnsafeBytes(body)
+        defer { output.removeAll() }
+        return try output.withUnsafeBytes(body)
     }
 
-    public var hasOutput: Bool { !output.bytes.isEmpty }
+    public var hasOutput: Bool { output.count > 0 }
 
     /// Events since the last call, in order.
     public mutating func takeEvents() -> [ConnectionEvent] {
@@ -253,14 +252,27 @@ public struct ConnectionEngine: Sendable {
         noteOutput()
     }
 
-    /// Writes an AMQP performative, or queues it until our `open` is out.
+    /// Writes an AMQP performative, or queues it until our `open` is out. Nothing is written after
+    /// our `close` (§2.7.9: its sender sends nothing more) or once the connection is finished,
+    /// whatever the application still calls.
     mutating func write<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        guard !closeSent, !isFinished else { return }
         if openSent {
             FrameEncoder.write(performative, channel: channel, into: &output)
             noteOutput()
         } else {
             FrameEncoder.write(performative, channel: channel, into: &deferred)
         }
+    }
+
+    /// Writes a frame of a session's links (attach, flow, disposition, detach). Nothing is written
+    /// on a session once our `end` is out (§2.5, ending a session): the peer may already have
+    /// unmapped the channel, and a frame on it would be a framing error there. Late calls, and
+    /// answers to frames the peer sent before it saw our `end`, are dropped; the peer's `end`
+    /// detaches everything.
+    mutating func writeOnSession<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        guard let session = sessions[channel], session.phase != .endSent else { return }
+        write(performative, channel: channel)
     }
 
     mutating func writeSASL<P: AMQPEncodable>(_ performative: P) {
@@ -282,9 +294,8 @@ public struct ConnectionEngine: Sendable {
         )
         FrameEncoder.write(open, channel: 0, into: &output)
         openSent = true
-        if !deferred.bytes.isEmpty {
-            output.writeBytes(deferred.bytes)
-            deferred.bytes = []
+        if deferred.count > 0 {
+            output.writeBytes(deferred.takeBytes())
         }
         noteOutput()
     }
@@ -337,9 +348,9 @@ public struct ConnectionEngine: Sendable {
 
     mutating func closeConnection(_ error: AMQPError?) {
         guard !closeSent else { return }
-        closeSent = true
         localCloseError = error
         write(Close(error: error), channel: 0)
+        closeSent = true
     }
 
     // MARK: Protocol headers
@@ -529,8 +540,8 @@ public struct ConnectionEngine: Sendable {
     mutating func receiveClose(_ close: Close) {
         closeReceived = true
         if !closeSent {
-            closeSent = true
             write(Close(), channel: 0)
+            closeSent = true
         }
         events.append(.closed(error: close.error, byPeer: true))
         isFinished = true
