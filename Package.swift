@@ -103,6 +103,8 @@ let package = Package(
                 "AMQPTransport",
                 "AMQPEventHubs",
                 "AMQPEventHubsEmulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

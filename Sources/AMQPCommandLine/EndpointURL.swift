@@ -2,6 +2,7 @@ import AMQPTransport
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import NIOSSL
 
 /// `amqp://[user:password@]host[:port]/address` or `amqps://…`, as `amqp send` and `amqp receive`
@@ -119,11 +120,12 @@ struct EndpointOptions: ParsableArguments {
         return options
     }
 
-    /// Connects, turning failures into one line that names the endpoint (never its password).
-    func connect() async throws -> (AMQPConnection, EndpointURL) {
+    /// Connects on `eventLoop`'s group, turning failures into one line that names the endpoint
+    /// (never its password).
+    func connect(on eventLoop: EventLoop) async throws -> (AMQPConnection, EndpointURL) {
         let endpoint = try endpoint()
         do {
-            return (try await AMQPConnection.connect(try connectionOptions(endpoint)), endpoint)
+            return (try await AMQPConnection.connect(try connectionOptions(endpoint), eventLoopGroup: eventLoop), endpoint)
         } catch let error as AMQPClientError {
             throw CommandFailure("cannot connect to \(endpoint): \(error)")
         }

@@ -6,6 +6,7 @@ import AMQPTransport
 import AMQPTypes
 import ArgumentParser
 import Foundation
+import NIOCore
 import NIOSSL
 
 /// `amqp send`: messages to any AMQP 1.0 node.
@@ -44,15 +45,10 @@ struct SendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        do {
-            try await send()
-        } catch let failure as CommandFailure {
-            printError("error: \(failure)")
-            throw ExitCode(1)
-        }
+        try await reportingFailures { try await EventLoopTaskExecutor.run { try await send(on: $0) } }
     }
 
-    func send() async throws {
+    func send(on eventLoop: EventLoop) async throws {
         let source: AnyIterator<Result<Message, CommandFailure>>
         let total: Int?
         if let messages {
@@ -69,7 +65,7 @@ struct SendCommand: AsyncParsableCommand {
             }
             total = count
         }
-        let (connection, url) = try await endpoint.connect()
+        let (connection, url) = try await endpoint.connect(on: eventLoop)
         let meter = RateMeter(verb: "sent", total: total)
         var outcomes = OutcomeTally()
         do {
@@ -157,18 +153,13 @@ struct ReceiveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        do {
-            try await receive()
-        } catch let failure as CommandFailure {
-            printError("error: \(failure)")
-            throw ExitCode(1)
-        }
+        try await reportingFailures { try await EventLoopTaskExecutor.run { try await receive(on: $0) } }
     }
 
     static let window: UInt32 = 500
 
-    func receive() async throws {
-        let (connection, url) = try await endpoint.connect()
+    func receive(on eventLoop: EventLoop) async throws {
+        let (connection, url) = try await endpoint.connect(on: eventLoop)
         let meter = RateMeter(verb: "received", total: count)
         let out = StandardOutput()
         var received = 0
@@ -262,6 +253,16 @@ struct BrokerCommand: AsyncParsableCommand {
         fflushStdout()
         await waitForTermination()
         try await broker.stop()
+    }
+}
+
+/// Runs a command, printing a ``CommandFailure`` as one line on standard error and exiting 1.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let failure as CommandFailure {
+        printError("error: \(failure)")
+        throw ExitCode(1)
     }
 }
 

@@ -23,16 +23,9 @@ import AMQPTypes
 /// is not sent, and a message without body sections prints without `body`. Keys are printed in
 /// the order above; unknown keys are refused, so a typo does not silently drop a field.
 public enum MessageJSON {
-    /// A JSON message that does not describe a message, with where (`$.properties.to`).
-    public struct FormatError: Error, Hashable, Sendable, CustomStringConvertible {
-        public var path: String
-        public var message: String
-        public var offset: Int?
-        public var description: String {
-            if let offset { return "\(message) at offset \(offset)" }
-            return "\(message) at \(path)"
-        }
-    }
+    /// A JSON message that does not describe a message, with where (`$.properties.to`): the
+    /// same error typed JSON reports, so a bad value inside a message names its full path.
+    public typealias FormatError = TypedJSON.FormatError
 
     // MARK: Printing
 
@@ -220,11 +213,7 @@ public enum MessageJSON {
     }
 
     static func typed(_ node: JSON, _ path: String) throws(FormatError) -> AMQPValue {
-        do {
-            return try TypedJSON.value(from: node, path: path)
-        } catch {
-            throw FormatError(path: error.path, message: error.message)
-        }
+        try TypedJSON.value(from: node, path: path)
     }
 
     /// Reads the fields of one JSON object, remembering which keys it used.

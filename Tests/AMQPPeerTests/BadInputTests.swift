@@ -69,6 +69,13 @@ struct RawPeer {
         return events
     }
 
+    /// Begins a session on `channel` and reads the listener's answer.
+    mutating func begin(channel: UInt16 = 0) throws -> Begin {
+        try socket.write(Self.frame(Begin(nextOutgoingID: 0, incomingWindow: 100, outgoingWindow: 100), channel: channel))
+        guard case (_, .begin(let begun)) = try nextPerformative() else { throw PeerError("begin on channel \(channel) not answered") }
+        return begun
+    }
+
     /// The next performative and its channel.
     mutating func nextPerformative() throws -> (channel: UInt16, performative: Performative) {
         guard case .frame(let frame) = try next(count: 1)[0] else { throw PeerError("a protocol header instead of a frame") }
@@ -182,8 +189,7 @@ extension RealPeers {
             let fixture = try await Fixture.start()
             var peer = try RawPeer(port: fixture.listener.port)
             try peer.open()
-            try peer.socket.write(RawPeer.frame(Begin(nextOutgoingID: 0, incomingWindow: 100, outgoingWindow: 100)))
-            _ = try peer.nextPerformative()
+            _ = try peer.begin()
             let transfer = Transfer(handle: 0, deliveryID: 0, deliveryTag: Binary([1]), more: false)
             let frame = RawPeer.frame(transfer, payload: [UInt8](repeating: 0x55, count: 5000))
             // Only the frame header and a little more: the size alone must be enough to refuse it.
@@ -226,8 +232,7 @@ extension RealPeers {
             let fixture = try await Fixture.start()
             var peer = try RawPeer(port: fixture.listener.port)
             try peer.open()
-            try peer.socket.write(RawPeer.frame(Begin(nextOutgoingID: 0, incomingWindow: 100, outgoingWindow: 100), channel: 0))
-            guard case (0, .begin) = try peer.nextPerformative() else { throw PeerError("no begin on channel 0") }
+            _ = try peer.begin(channel: 0)
             let transfer = Transfer(handle: 9, deliveryID: 0, deliveryTag: Binary([1]), more: false)
             try peer.socket.write(RawPeer.frame(transfer, channel: 0, payload: stringMessage("lost").encoded()))
             let (channel, performative) = try peer.nextPerformative()
@@ -240,9 +245,7 @@ extension RealPeers {
             #expect(end.error?.description?.contains("handle 9") == true)
             try peer.socket.write(RawPeer.frame(End(), channel: 0))
             // The connection is still open: a new session begins, and close is answered.
-            try peer.socket.write(RawPeer.frame(Begin(nextOutgoingID: 0, incomingWindow: 100, outgoingWindow: 100), channel: 1))
-            guard case (_, .begin(let begun)) = try peer.nextPerformative() else { throw PeerError("no begin for channel 1") }
-            #expect(begun.remoteChannel == 1)
+            #expect(try peer.begin(channel: 1).remoteChannel == 1)
             try peer.socket.write(RawPeer.frame(Close()))
             guard case (_, .close(let close)) = try peer.nextPerformative() else { throw PeerError("close not answered") }
             #expect(close.error == nil)
@@ -256,8 +259,7 @@ extension RealPeers {
             let fixture = try await Fixture.start()
             var peer = try RawPeer(port: fixture.listener.port)
             try peer.open()
-            try peer.socket.write(RawPeer.frame(Begin(nextOutgoingID: 0, incomingWindow: 100, outgoingWindow: 100)))
-            _ = try peer.nextPerformative()
+            _ = try peer.begin()
             let attach = Attach(name: "greedy", handle: 0, role: .sender, source: .source(Source(address: .string("raw"))),
                                 target: .target(Target(address: .string("no-credit"))), initialDeliveryCount: 0)
             try peer.socket.write(RawPeer.frame(attach))

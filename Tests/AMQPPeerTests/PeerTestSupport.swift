@@ -61,3 +61,17 @@ func receiveAll(_ receiver: AMQPReceiver, count: Int) async throws -> [Message] 
 
 /// The lines a Proton `receive` printed for string bodies: each body in double quotes.
 func quoted(_ text: String) -> String { "\"\(text)\"" }
+
+/// The `sequence` number in the body Proton's C `send` gives its messages (`{"sequence": n}`).
+func protonSequence(of message: Message) -> AMQPValue? {
+    guard case .value(let section) = message.body, case .map(let map) = section.value else { return nil }
+    return map[.string("sequence")]
+}
+
+/// Checks what a Proton C `receive` printed: each body in Proton's inspect form, then the count.
+func expectProtonReceived(_ receive: ExternalProcess, _ bodies: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(receive.exitStatus == 0, "\(receive.outputTail)", sourceLocation: sourceLocation)
+    let lines = receive.output.split(separator: "\n").map(String.init)
+    #expect(lines.last == "\(bodies.count) messages received", sourceLocation: sourceLocation)
+    #expect(Array(lines.dropLast()) == bodies, sourceLocation: sourceLocation)
+}

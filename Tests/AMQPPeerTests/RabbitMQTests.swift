@@ -90,10 +90,7 @@ extension RealPeers {
             #expect(try await sendAll(sender, count: Self.count) { stringMessage("p\($0)") } == Self.count)
             let receive = try await ExternalProcess.run(
                 proton.receive, ["127.0.0.1", String(node.port), "/queue/\(toProton)", String(Self.count)], timeout: .seconds(120))
-            #expect(receive.exitStatus == 0, "\(receive.outputTail)")
-            let lines = receive.output.split(separator: "\n").map(String.init)
-            #expect(lines.last == "\(Self.count) messages received")
-            #expect(Array(lines.dropLast()) == (0..<Self.count).map { quoted("p\($0)") })
+            expectProtonReceived(receive, (0..<Self.count).map { quoted("p\($0)") })
 
             let fromProton = Self.queue("from-proton")
             let receiver = try await connection.openReceiver(from: "/queue/\(fromProton)", options: .init(credit: .prefetch(300)))
@@ -102,11 +99,7 @@ extension RealPeers {
             let messages = try await receiveAll(receiver, count: Self.count)
             try await send.expectSuccess(timeout: .seconds(120))
             #expect(send.output.contains("\(Self.count) messages sent and acknowledged"))
-            let sequences = messages.map { message -> AMQPValue? in
-                guard case .value(let section) = message.body, case .map(let map) = section.value else { return nil }
-                return map[.string("sequence")]
-            }
-            #expect(sequences == (1...Self.count).map { .int(Int32($0)) })
+            #expect(messages.map(protonSequence(of:)) == (1...Self.count).map { .int(Int32($0)) })
             try await Self.lingerBeforeDetach()
             try await connection.close()
             try await Self.expectDepth(node, fromProton, 0)

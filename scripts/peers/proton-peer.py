@@ -78,23 +78,33 @@ class Outcomes(object):
         self.counts["settled"] += 1
 
 
-class ServeReceiver(MessagingHandler):
-    def __init__(self, port, count, outcomes, credit):
-        super(ServeReceiver, self).__init__(prefetch=credit, auto_accept=False, auto_settle=True)
+class Listening(MessagingHandler):
+    """Listens on 127.0.0.1:port and gives links the terminus address the client asked for."""
+
+    def __init__(self, port, **options):
+        super(Listening, self).__init__(**options)
         self.address = "127.0.0.1:%d" % port
+
+    def on_start(self, event):
+        self.acceptor = event.container.listen(self.address)
+
+    def on_link_opening(self, event):
+        link = event.link
+        if link.is_receiver and link.remote_target.address:
+            link.target.address = link.remote_target.address
+        if link.is_sender and link.remote_source.address:
+            link.source.address = link.remote_source.address
+
+
+class ServeReceiver(Listening):
+    def __init__(self, port, count, outcomes, credit):
+        super(ServeReceiver, self).__init__(port, prefetch=credit, auto_accept=False, auto_settle=True)
         self.count = count
         self.outcomes = outcomes
         self.received = 0
         self.presettled = 0
         self.bodies = []
         self.applied = []
-
-    def on_start(self, event):
-        self.acceptor = event.container.listen(self.address)
-
-    def on_link_opening(self, event):
-        if event.link.is_receiver and event.link.remote_target.address:
-            event.link.target.address = event.link.remote_target.address
 
     def on_message(self, event):
         delivery = event.delivery
@@ -135,23 +145,15 @@ class ServeReceiver(MessagingHandler):
         event.container.stop()
 
 
-class ServeSender(MessagingHandler):
+class ServeSender(Listening):
     def __init__(self, port, count, presettled):
-        super(ServeSender, self).__init__(auto_settle=True)
-        self.address = "127.0.0.1:%d" % port
+        super(ServeSender, self).__init__(port, auto_settle=True)
         self.count = count
         self.presettled = presettled
         self.sent = 0
         self.outcomes = Outcomes()
         self.drained = False
         self.finished = False
-
-    def on_start(self, event):
-        self.acceptor = event.container.listen(self.address)
-
-    def on_link_opening(self, event):
-        if event.link.is_sender and event.link.remote_source.address:
-            event.link.source.address = event.link.remote_source.address
 
     def send_available(self, link):
         while link.credit > 0 and self.sent < self.count:

@@ -176,6 +176,10 @@ extension ConnectionEngine {
         }
         guard !link.isSender else { throw ConnectionUsageError("\(id) is a sender; credit is the receiver's to give") }
         guard link.phase == .attached || link.phase == .attachSent else { return }
+        // Deliveries the sender had on their way may still come on top of the new credit.
+        link.largestGrant = max(link.largestGrant, credit)
+        let carried = min(UInt64(link.creditBudget), 2 * UInt64(link.largestGrant))
+        link.creditBudget = UInt32(clamping: UInt64(credit) + carried)
         link.credit = credit
         link.drain = drain
         session.links[handle] = link

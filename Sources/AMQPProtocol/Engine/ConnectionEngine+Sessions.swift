@@ -268,12 +268,14 @@ extension ConnectionEngine {
             if let count = flow.deliveryCount {
                 let consumed = link.deliveryCount.distance(to: count)
                 link.credit = consumed <= link.credit ? link.credit - consumed : 0
+                link.creditBudget = consumed <= link.creditBudget ? link.creditBudget - consumed : 0
                 link.deliveryCount = count
             }
             let drained = link.drain && flow.drain && (flow.linkCredit ?? 0) == 0
             if drained {
                 link.drain = false
                 link.credit = 0
+                link.creditBudget = 0
             }
             session.links[local] = link
             sessions[channel] = session
@@ -349,12 +351,13 @@ extension ConnectionEngine {
                 detachForViolation(channel, local, .amqp(.invalidField), "the first transfer of a delivery must carry delivery-id and delivery-tag")
                 return
             }
-            guard link.credit > 0 else {
+            guard link.credit > 0 || link.creditBudget > 0 else {
                 sessions[channel] = session
                 detachForViolation(channel, local, .link(.transferLimitExceeded), "transfer without link credit")
                 return
             }
-            link.credit -= 1
+            if link.credit > 0 { link.credit -= 1 }
+            link.creditBudget = max(link.creditBudget, 1) - 1
             link.deliveryCount += 1
             link.partial = PartialDelivery(
                 deliveryNumber: deliveryNumber, tag: tag, messageFormat: transfer.messageFormat ?? 0,
