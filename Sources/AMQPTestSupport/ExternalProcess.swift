@@ -185,6 +185,35 @@ public final class ExternalProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits until the process's standard output matches `pattern` (a regular expression) and
+    /// returns the first capture group (or the whole match), failing early if the process exits.
+    public func waitForOutput(_ pattern: String, timeout: Duration = .seconds(30)) async throws -> String {
+        let regex = try NSRegularExpression(pattern: pattern)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let text = output
+            if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) {
+                let range = match.numberOfRanges > 1 ? match.range(at: 1) : match.range
+                return String(text[Range(range, in: text)!])
+            }
+            if let status = exitStatus {
+                throw PeerError("\(name) exited with status \(status) before printing \(pattern)\n\(outputTail)")
+            }
+            guard ContinuousClock.now < deadline else {
+                stop()
+                throw PeerError("\(name) printed nothing matching \(pattern) within \(timeout)\n\(outputTail)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Kills the process with SIGKILL — no chance to clean up, as in a crash — and reaps it.
+    public func killAbruptly() {
+        guard isRunning else { return }
+        kill(pid, SIGKILL)
+        while isRunning { usleep(5_000) }
+    }
+
     /// Stops the process: SIGTERM, then SIGKILL if it is still there after `grace`.
     public func stop(grace: Duration = .seconds(10)) {
         guard isRunning else { return }

@@ -14,8 +14,9 @@ import Testing
 struct PersistenceTests {
     static var binary: String { TestPaths.packageRoot.appendingPathComponent(".build/debug/amqp").path }
 
-    func launch(_ directory: String, sync: String = "always") async throws -> (BackgroundProcess, Int) {
-        let process = try BackgroundProcess(Self.binary, ["emulator", "--port", "0", "--health-port", "0", "--data-dir", directory, "--fsync", sync])
+    func launch(_ directory: String, sync: String = "always") async throws -> (ExternalProcess, Int) {
+        let process = try ExternalProcess(Self.binary, ["emulator", "--port", "0", "--health-port", "0", "--data-dir", directory, "--fsync", sync],
+                                          name: "amqp emulator")
         let port = try await process.waitForOutput(#"listening on amqp://127\.0\.0\.1:(\d+)"#)
         return (process, Int(port)!)
     }
@@ -76,7 +77,7 @@ struct PersistenceTests {
             return accepted
         }
         try await Task.sleep(for: .milliseconds(1500))
-        await process.kill()
+        process.killAbruptly()
         let accepted = await publisher.value
         #expect(accepted.count > 0, "some events were accepted before the kill")
 
@@ -107,7 +108,7 @@ struct PersistenceTests {
         let final = try await readAll(port: port, partition: 0)
         #expect(final["after-restart"] != nil)
         try? await connection.close()
-        await process.kill(SIGTERM)
+        process.stop()
         print("kill -9 recovery: \(accepted.count) events accepted in phase 2 before the kill, \(after.count - 400) found after restart, 0 lost")
     }
 }
