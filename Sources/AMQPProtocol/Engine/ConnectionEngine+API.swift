@@ -62,7 +62,7 @@ extension ConnectionEngine {
     /// `begin` need not be answered yet.
     public mutating func attachLink(on sessionID: SessionID, _ options: LinkOptions) throws(ConnectionUsageError) -> LinkID {
         guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing") }
-        guard let channel = sessionChannels[sessionID], var session = sessions[channel], session.phase != .endSent else {
+        guard let channel = sessionChannels[sessionID], let session = sessions[channel], session.phase != .endSent else {
             throw ConnectionUsageError("\(sessionID) is not open")
         }
         guard let handle = session.freeHandle() else { throw ConnectionUsageError("no free handle on \(sessionID)") }
@@ -71,14 +71,13 @@ extension ConnectionEngine {
         }
         let id = LinkID(nextLinkSerial)
         nextLinkSerial += 1
-        var link = LinkState(
+        let link = LinkState(
             id: id, name: options.name, role: options.role, localHandle: handle, remoteHandle: nil, phase: .attachSent,
             senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode
         )
         if options.role == .receiver { link.localMaxMessageSize = options.maxMessageSize ?? configuration.maxMessageSize }
         session.links[handle] = link
         session.linkOrder.append(handle)
-        sessions[channel] = session
         linkLocations[id] = (channel, handle)
         writeOnSession(
             Attach(
@@ -111,7 +110,7 @@ extension ConnectionEngine {
         enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,
         properties: Fields? = nil, offeredCapabilities: [Symbol] = []
     ) throws(ConnectionUsageError) {
-        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
+        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase == .attachReceived
         else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
         link.phase = .attached
@@ -122,8 +121,6 @@ extension ConnectionEngine {
         } else if let senderSettleMode {
             link.senderSettleMode = senderSettleMode
         }
-        session.links[handle] = link
-        sessions[channel] = session
         writeOnSession(
             Attach(
                 name: link.name, handle: handle, role: link.role,
@@ -151,14 +148,12 @@ extension ConnectionEngine {
     /// termini and would retry for ever instead of reporting the error; pass the peer's termini
     /// to answer them the way Azure does.
     public mutating func refuseLink(_ id: LinkID, error: AMQPError, source: LinkSource? = nil, target: LinkTarget? = nil) {
-        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
+        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase == .attachReceived
         else { return }
         link.phase = .detachSent
         link.closing = true
         link.localError = error
-        session.links[handle] = link
-        sessions[channel] = session
         writeOnSession(
             Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
                    rcvSettleMode: link.receiverSettleMode, source: source, target: target,
@@ -171,7 +166,7 @@ extension ConnectionEngine {
     /// Receiver: sets the link's credit to `credit` (not adds), optionally asking the sender to
     /// drain: use it up or give it back (§2.6.7).
     public mutating func setCredit(_ credit: UInt32, drain: Bool = false, on id: LinkID) throws(ConnectionUsageError) {
-        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle] else {
+        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle] else {
             throw ConnectionUsageError("\(id) is not attached")
         }
         guard !link.isSender else { throw ConnectionUsageError("\(id) is a sender; credit is the receiver's to give") }
@@ -182,8 +177,6 @@ extension ConnectionEngine {
         link.creditBudget = UInt32(clamping: UInt64(credit) + carried)
         link.credit = credit
         link.drain = drain
-        session.links[handle] = link
-        sessions[channel] = session
         writeLinkFlow(channel, handle)
     }
 
@@ -217,7 +210,7 @@ extension ConnectionEngine {
         on id: LinkID, payload: ArraySlice<UInt8>, tag: DeliveryTag? = nil, settled: Bool? = nil,
         messageFormat: MessageFormat = 0
     ) throws(ConnectionUsageError) -> OutgoingDeliveryID {
-        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle] else {
+        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle] else {
             throw ConnectionUsageError("\(id) is not attached")
         }
         guard link.isSender else { throw ConnectionUsageError("\(id) is a receiver") }
@@ -237,8 +230,6 @@ extension ConnectionEngine {
         }
         let deliveryID = OutgoingDeliveryID(serial)
         link.queue.append(OutgoingDelivery(id: deliveryID, payload: payload, tag: deliveryTag, settled: isSettled, messageFormat: messageFormat))
-        session.links[handle] = link
-        sessions[channel] = session
         pump(channel)
         return deliveryID
     }
@@ -267,13 +258,12 @@ extension ConnectionEngine {
     /// Receiver: settles several deliveries with one state, in as few `disposition` frames as
     /// their ids allow.
     public mutating func settle(deliveryIDs: [DeliveryNumber], on id: LinkID, state: DeliveryState?, settled: Bool = true) throws(ConnectionUsageError) {
-        guard let (channel, _) = linkLocations[id], var session = sessions[channel] else {
+        guard let (channel, _) = linkLocations[id], let session = sessions[channel] else {
             throw ConnectionUsageError("\(id) is not attached")
         }
         let ids = deliveryIDs.sorted()
         if settled {
             for deliveryID in ids { session.unsettledIncoming.removeValue(forKey: deliveryID) }
-            sessions[channel] = session
         }
         writeDispositions(channel, role: .receiver, ids: ids, state: state, settled: settled)
     }
@@ -281,24 +271,21 @@ extension ConnectionEngine {
     /// Detaches a link (closing it unless `closed` is false); ``ConnectionEvent/linkDetached(_:error:closed:byPeer:)``
     /// follows when the peer answers.
     public mutating func detachLink(_ id: LinkID, closed: Bool = true, error: AMQPError? = nil) {
-        guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
+        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase != .detachSent
         else { return }
         link.phase = .detachSent
         link.closing = closed
         link.localError = error
         link.queue.removeAll()
-        session.links[handle] = link
-        sessions[channel] = session
         writeOnSession(Detach(handle: handle, closed: closed, error: error), channel: channel)
     }
 
     /// Ends a session; ``ConnectionEvent/sessionEnded(_:error:byPeer:)`` follows when the peer answers.
     public mutating func endSession(_ id: SessionID, error: AMQPError? = nil) {
-        guard let channel = sessionChannels[id], var session = sessions[channel], session.phase != .endSent else { return }
+        guard let channel = sessionChannels[id], let session = sessions[channel], session.phase != .endSent else { return }
         session.phase = .endSent
         session.localError = error
-        sessions[channel] = session
         write(End(error: error), channel: channel)
     }
 

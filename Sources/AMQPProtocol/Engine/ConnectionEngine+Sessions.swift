@@ -30,7 +30,7 @@ extension ConnectionEngine {
             local = free
             let id = SessionID(nextSessionSerial)
             nextSessionSerial += 1
-            var session = SessionState(id: id, localChannel: local, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax)
+            let session = SessionState(id: id, localChannel: local, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax)
             session.phase = .mapped
             sessions[local] = session
             sessionChannels[id] = local
@@ -102,18 +102,17 @@ extension ConnectionEngine {
 
     /// Ends a session because the peer broke a session-level rule (§2.5.5).
     mutating func endSessionForViolation(_ local: UInt16, _ condition: ErrorCondition, _ description: String) {
-        guard var session = sessions[local], session.phase != .endSent else { return }
+        guard let session = sessions[local], session.phase != .endSent else { return }
         let error = AMQPError(condition: condition, description: description)
         session.phase = .endSent
         session.localError = error
-        sessions[local] = session
         write(End(error: error), channel: local)
     }
 
     // MARK: Links (§2.6)
 
     mutating func receiveAttach(_ attach: Attach, channel: UInt16) {
-        guard var session = sessions[channel], session.phase == .mapped else { return }
+        guard let session = sessions[channel], session.phase == .mapped else { return }
         guard session.remoteHandles[attach.handle] == nil else {
             endSessionForViolation(channel, .session(.handleInUse), "handle \(attach.handle) is already attached")
             return
@@ -128,12 +127,11 @@ extension ConnectionEngine {
             return link.phase == .attachSent && link.name == attach.name && link.role == ourRole
         }) {
             // The peer answers our attach.
-            var link = session.links[local]!
+            let link = session.links[local]!
             link.remoteHandle = attach.handle
             link.phase = .attached
             if ourRole == .receiver {
                 guard let initial = attach.initialDeliveryCount else {
-                    sessions[channel] = session
                     detachForViolation(channel, local, .amqp(.invalidField), "a sender's attach must carry initial-delivery-count")
                     return
                 }
@@ -145,7 +143,6 @@ extension ConnectionEngine {
             link.receiverSettleMode = attach.rcvSettleMode
             session.links[local] = link
             session.remoteHandles[attach.handle] = local
-            sessions[channel] = session
             events.append(.linkAttached(link.id, attach))
             return
         }
@@ -156,7 +153,7 @@ extension ConnectionEngine {
         }
         let id = LinkID(nextLinkSerial)
         nextLinkSerial += 1
-        var link = LinkState(
+        let link = LinkState(
             id: id, name: attach.name, role: ourRole, localHandle: local, remoteHandle: attach.handle,
             phase: .attachReceived, senderSettleMode: attach.sndSettleMode, receiverSettleMode: attach.rcvSettleMode
         )
@@ -166,7 +163,6 @@ extension ConnectionEngine {
                 session.links[local] = link
                 session.linkOrder.append(local)
                 session.remoteHandles[attach.handle] = local
-                sessions[channel] = session
                 linkLocations[id] = (channel, local)
                 refuseLink(id, error: AMQPError(condition: .amqp(.invalidField), description: "a sender's attach must carry initial-delivery-count"))
                 return
@@ -179,7 +175,6 @@ extension ConnectionEngine {
         session.links[local] = link
         session.linkOrder.append(local)
         session.remoteHandles[attach.handle] = local
-        sessions[channel] = session
         linkLocations[id] = (channel, local)
         events.append(.linkAttachRequested(session.id, id, attach))
     }
@@ -198,47 +193,43 @@ extension ConnectionEngine {
     }
 
     mutating func removeLink(_ channel: UInt16, _ local: Handle, error: AMQPError?, closed: Bool, byPeer: Bool) {
-        guard var session = sessions[channel], let link = session.links.removeValue(forKey: local) else { return }
+        guard let session = sessions[channel], let link = session.links.removeValue(forKey: local) else { return }
         if let remote = link.remoteHandle { session.remoteHandles.removeValue(forKey: remote) }
         session.linkOrder.removeAll { $0 == local }
         // Deliveries of this link can no longer be settled through it.
         session.unsettledOutgoing = session.unsettledOutgoing.filter { $0.value.handle != local }
         session.unsettledIncoming = session.unsettledIncoming.filter { $0.value != local }
-        sessions[channel] = session
         linkLocations.removeValue(forKey: link.id)
         events.append(.linkDetached(link.id, error: error, closed: closed, byPeer: byPeer))
     }
 
     /// Detaches a link because the peer broke a link-level rule (§2.6).
     mutating func detachForViolation(_ channel: UInt16, _ local: Handle, _ condition: ErrorCondition, _ description: String) {
-        guard var session = sessions[channel], var link = session.links[local], link.phase != .detachSent else { return }
+        guard let session = sessions[channel], let link = session.links[local], link.phase != .detachSent else { return }
         let error = AMQPError(condition: condition, description: description)
         link.phase = .detachSent
         link.localError = error
         link.closing = true
         link.partial = nil
-        session.links[local] = link
-        sessions[channel] = session
         writeOnSession(Detach(handle: local, closed: true, error: error), channel: channel)
     }
 
     // MARK: Flow (§2.6.7, §2.7.4)
 
     mutating func receiveFlow(_ flow: Flow, channel: UInt16) {
-        guard var session = sessions[channel] else { return }
+        guard let session = sessions[channel] else { return }
         // §2.5.6: remote-incoming-window = next-incoming-id(flow) + incoming-window(flow) - next-outgoing-id(ours).
         let theirNextIncoming = flow.nextIncomingID ?? session.initialOutgoingID
         let window = (theirNextIncoming + flow.incomingWindow).rawValue &- session.nextOutgoingID.rawValue
         session.remoteIncomingWindow = window <= flow.incomingWindow ? window : 0
         session.remoteOutgoingWindow = flow.outgoingWindow
-        sessions[channel] = session
 
         guard let remoteHandle = flow.handle else {
             if flow.echo { writeSessionFlow(channel) }
             pump(channel)
             return
         }
-        guard let local = session.remoteHandles[remoteHandle], var link = session.links[local] else {
+        guard let local = session.remoteHandles[remoteHandle], let link = session.links[local] else {
             endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
             return
         }
@@ -254,8 +245,6 @@ extension ConnectionEngine {
             let limit = (theirCount + credit).rawValue &- link.deliveryCount.rawValue
             link.credit = limit <= credit ? limit : 0
             link.drain = flow.drain
-            session.links[local] = link
-            sessions[channel] = session
             if awaitingOurAttach { return }
             events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
             pump(channel)
@@ -277,8 +266,6 @@ extension ConnectionEngine {
                 link.credit = 0
                 link.creditBudget = 0
             }
-            session.links[local] = link
-            sessions[channel] = session
             if drained { events.append(.drained(link.id)) }
             if flow.echo && !awaitingOurAttach { writeLinkFlow(channel, local) }
         }
@@ -287,13 +274,11 @@ extension ConnectionEngine {
     /// A sender asked to drain uses up its credit by advancing delivery-count and says so, once
     /// nothing is queued. Returns whether the link still has a drain to answer later.
     mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) -> Bool {
-        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain else { return false }
+        guard let session = sessions[channel], let link = session.links[local], link.isSender, link.drain else { return false }
         guard link.queue.isEmpty else { return true }
         link.deliveryCount += link.credit
         link.credit = 0
         link.drain = false
-        session.links[local] = link
-        sessions[channel] = session
         writeLinkFlow(channel, local, drain: true)
         return false
     }
@@ -321,7 +306,7 @@ extension ConnectionEngine {
     // MARK: Transfers (§2.6.12, §2.7.5)
 
     mutating func receiveTransfer(_ transfer: Transfer, payload: ArraySlice<UInt8>, channel: UInt16) {
-        guard var session = sessions[channel] else { return }
+        guard let session = sessions[channel] else { return }
         if session.phase == .endSent { return }
         guard session.incomingWindow > 0 else {
             endSessionForViolation(channel, .session(.windowViolation), "transfer beyond the incoming window")
@@ -329,30 +314,25 @@ extension ConnectionEngine {
         }
         session.incomingWindow -= 1
         session.nextIncomingID += 1
-        guard let local = session.remoteHandles[transfer.handle], var link = session.links[local] else {
-            sessions[channel] = session
+        guard let local = session.remoteHandles[transfer.handle], let link = session.links[local] else {
             endSessionForViolation(channel, .session(.unattachedHandle), "transfer for handle \(transfer.handle), which is not attached")
             return
         }
         guard !link.isSender else {
-            sessions[channel] = session
             endSessionForViolation(channel, .amqp(.notAllowed), "transfer on link \(link.name), where we are the sender")
             return
         }
         guard link.phase == .attached else {
             // A detach of ours is on its way; frames in flight are dropped (§2.6.5).
-            sessions[channel] = session
             replenishIncomingWindow(channel)
             return
         }
         if link.partial == nil {
             guard let deliveryNumber = transfer.deliveryID, let tag = transfer.deliveryTag else {
-                sessions[channel] = session
                 detachForViolation(channel, local, .amqp(.invalidField), "the first transfer of a delivery must carry delivery-id and delivery-tag")
                 return
             }
             guard link.credit > 0 || link.creditBudget > 0 else {
-                sessions[channel] = session
                 detachForViolation(channel, local, .link(.transferLimitExceeded), "transfer without link credit")
                 return
             }
@@ -364,15 +344,12 @@ extension ConnectionEngine {
                 settled: transfer.settled ?? false, state: transfer.state, payload: [], firstFrame: nil
             )
         } else if let id = transfer.deliveryID, id != link.partial!.deliveryNumber {
-            sessions[channel] = session
             detachForViolation(channel, local, .amqp(.invalidField), "delivery-id \(id) changed inside a multi-frame delivery")
             return
         }
         if transfer.aborted {
             let number = link.partial!.deliveryNumber
             link.partial = nil
-            session.links[local] = link
-            sessions[channel] = session
             events.append(.deliveryAborted(link.id, number))
             replenishIncomingWindow(channel)
             return
@@ -382,8 +359,6 @@ extension ConnectionEngine {
         // Append without copying the first frame until a second one arrives.
         let size = (link.partial!.firstFrame?.count ?? link.partial!.payload.count) + payload.count
         if let limit = link.localMaxMessageSize, UInt64(size) > limit {
-            session.links[local] = link
-            sessions[channel] = session
             detachForViolation(channel, local, .link(.messageSizeExceeded), "message of more than \(limit) bytes")
             return
         }
@@ -398,8 +373,6 @@ extension ConnectionEngine {
             link.partial!.payload.append(contentsOf: payload)
         }
         if transfer.more {
-            session.links[local] = link
-            sessions[channel] = session
             replenishIncomingWindow(channel)
             return
         }
@@ -413,24 +386,21 @@ extension ConnectionEngine {
         if !partial.settled {
             session.unsettledIncoming[partial.deliveryNumber] = local
         }
-        session.links[local] = link
-        sessions[channel] = session
         events.append(.delivery(link.id, delivery))
         replenishIncomingWindow(channel)
     }
 
     /// Grants the peer a fresh incoming window once half of it is used.
     mutating func replenishIncomingWindow(_ channel: UInt16) {
-        guard var session = sessions[channel], session.incomingWindow <= session.configuredIncomingWindow / 2 else { return }
+        guard let session = sessions[channel], session.incomingWindow <= session.configuredIncomingWindow / 2 else { return }
         session.incomingWindow = session.configuredIncomingWindow
-        sessions[channel] = session
         writeSessionFlow(channel)
     }
 
     // MARK: Dispositions (§2.7.6)
 
     mutating func receiveDisposition(_ disposition: Disposition, channel: UInt16) {
-        guard var session = sessions[channel] else { return }
+        guard let session = sessions[channel] else { return }
         let first = disposition.first
         let last = disposition.last ?? first
         guard first <= last else {
@@ -461,7 +431,6 @@ extension ConnectionEngine {
                     if !disposition.settled { toSettle.append(id) }
                 }
             }
-            sessions[channel] = session
             writeDispositions(channel, role: .sender, ids: toSettle, state: nil)
         } else {
             var ids: [DeliveryNumber]
@@ -476,7 +445,6 @@ extension ConnectionEngine {
                 guard let handle = session.unsettledIncoming.removeValue(forKey: id), let link = session.links[handle] else { continue }
                 events.append(.settledByPeer(link.id, id))
             }
-            sessions[channel] = session
         }
     }
 
@@ -517,10 +485,8 @@ extension ConnectionEngine {
                 let started = link.queue.first?.deliveryNumber != nil
                 guard started || link.credit > 0 else { continue }
                 if writeNextFrames(of: &link, in: &session, channel: channel) { progressed = true }
-                session.links[handle] = link
             }
         }
-        sessions[channel] = session
     }
 
     /// Writes the frames of the link's first queued delivery that the window allows. Returns

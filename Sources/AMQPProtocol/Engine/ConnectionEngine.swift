@@ -16,6 +16,10 @@ import AMQPTypes
 /// A peer that breaks the protocol gets a `close` (or `end`, or `detach`) carrying the AMQP error
 /// condition, never a trap. After ``isFinished`` becomes true, flush ``takeOutput()`` and close the
 /// socket.
+///
+/// One engine drives one connection, from one place at a time (an event loop, a test). Its sessions
+/// and links are kept by reference so that the per-frame work stays linear, which means a copy of
+/// an engine is not an independent snapshot: do not drive two copies.
 public struct ConnectionEngine: Sendable {
     public let configuration: ConnectionConfiguration
 

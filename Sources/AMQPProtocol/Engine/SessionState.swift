@@ -63,7 +63,12 @@ struct PartialDelivery: Sendable {
 }
 
 /// The state of one link (§2.6), as seen from our end.
-struct LinkState: Sendable {
+///
+/// A class, like ``SessionState``: the engine changes a link in place many times per frame (its
+/// queue of deliveries, a delivery being reassembled), and as a value nested in dictionaries every
+/// change copied those buffers — quadratic in the queue's length. Only the engine that created it
+/// touches it.
+final class LinkState: @unchecked Sendable {
     enum Phase: Sendable, Hashable {
         /// We sent attach and wait for the peer's.
         case attachSent
@@ -111,10 +116,23 @@ struct LinkState: Sendable {
     var partial: PartialDelivery?
 
     var isSender: Bool { role == .sender }
+
+    init(id: LinkID, name: String, role: Role, localHandle: Handle, remoteHandle: Handle?, phase: Phase,
+         senderSettleMode: SenderSettleMode, receiverSettleMode: ReceiverSettleMode) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.localHandle = localHandle
+        self.remoteHandle = remoteHandle
+        self.phase = phase
+        self.senderSettleMode = senderSettleMode
+        self.receiverSettleMode = receiverSettleMode
+    }
 }
 
-/// The state of one session (§2.5), as seen from our end.
-struct SessionState: Sendable {
+/// The state of one session (§2.5), as seen from our end. A class for the reason ``LinkState`` is:
+/// its unsettled maps and links change in place.
+final class SessionState: @unchecked Sendable {
     enum Phase: Sendable, Hashable {
         /// We sent begin and wait for the peer's.
         case beginSent
