@@ -133,3 +133,25 @@ struct NothingAfterEndTests {
         #expect(server.takeEvents().contains { if case .sessionEnded(_, nil, false) = $0 { return true } else { return false } })
     }
 }
+
+@Suite("Connection engine: ending a session before its begin is answered")
+struct EarlyEndTests {
+    /// A client that begins a session and ends it at once (an application that gives up, or a
+    /// pipelined request that failed): the server answers both, and the client must take the
+    /// answering begin, then the end, without closing the connection.
+    @Test("begin, end, then the peer's answering begin and end: the session ends, the connection stays")
+    func endBeforeBeginIsAnswered() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        let session = try pair.client.beginSession()
+        pair.client.endSession(session)
+        pair.run()
+        #expect(pair.client.isOpen, "\(pair.clientEvents)")
+        #expect(pair.server.isOpen, "\(pair.serverEvents)")
+        #expect(pair.clientEvents.contains { if case .sessionEnded(session, nil, false) = $0 { return true } else { return false } }, "\(pair.clientEvents)")
+        // The channel can be used again.
+        let again = try pair.client.beginSession()
+        pair.run()
+        #expect(pair.clientEvents.contains { if case .sessionBegun(again, _) = $0 { return true } else { return false } })
+    }
+}
