@@ -292,7 +292,7 @@ struct EngineDriver {
 
     mutating func start(inBandTLS: Bool) throws(FuzzFinding) {
         engine.start(now: now, inBandTLS: inBandTLS)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func feed(_ bytes: ArraySlice<UInt8>) throws(FuzzFinding) {
@@ -301,7 +301,7 @@ struct EngineDriver {
         lastFeedCount = bytes.count
         bufferedBeforeLastFeed = engine.footprint.bufferedBytes
         engine.receive(bytes, now: now)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func tick(by step: UInt64) throws(FuzzFinding) {
@@ -310,20 +310,20 @@ struct EngineDriver {
         if let next = engine.tick(now: now) {
             try expect(next > now || engine.isFinished, "tick(now: \(now)) asks to be called again at \(next), which is not later")
         }
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func establishTLS() throws(FuzzFinding) {
         calls += 1
         engine.tlsEstablished()
         tlsRequested = false
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func beginSession() throws(FuzzFinding) {
         calls += 1
         if let id = try? engine.beginSession() { sessions.append(id) }
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func attach(sessionIndex: Int, isSender: Bool, name: String) throws(FuzzFinding) {
@@ -338,7 +338,7 @@ struct EngineDriver {
             links.append((id, isSender))
             ourAttaches.insert(id)
         }
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func acceptOldest(withTermini: Bool, smallMaxMessageSize: Bool, enforcesLarger: Bool, sendsSettled: Bool) throws(FuzzFinding) {
@@ -346,7 +346,7 @@ struct EngineDriver {
         let (id, attach) = pendingAttaches.removeFirst()
         try accept(id, attach, withTermini: withTermini, smallMaxMessageSize: smallMaxMessageSize,
                    enforcesLarger: enforcesLarger, sendsSettled: sendsSettled)
-        try settle()
+        try reactUntilQuiet()
     }
 
     /// Answers a peer's attach. A receiving link may advertise 100 bytes as its max-message-size
@@ -376,7 +376,7 @@ struct EngineDriver {
         calls += 1
         let (id, _) = pendingAttaches.removeFirst()
         engine.refuseLink(id, error: AMQPError(condition: .amqp(.notFound), description: "refused by the fuzz application"))
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func setCredit(_ credit: UInt32, drain: Bool, pick: UInt8) throws(FuzzFinding) {
@@ -384,14 +384,14 @@ struct EngineDriver {
         guard !receivers.isEmpty else { return }
         calls += 1
         _ = try? engine.setCredit(credit, drain: drain, on: receivers[Int(pick) % receivers.count].id)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func send(payloadSize: Int, settled: Bool, pick: UInt8) throws(FuzzFinding) {
         let senders = links.filter(\.isSender)
         guard !senders.isEmpty else { return }
         try send(on: senders[Int(pick) % senders.count].id, payloadSize: payloadSize, settled: settled)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func send(on id: LinkID, payloadSize: Int, settled: Bool) throws(FuzzFinding) {
@@ -412,7 +412,7 @@ struct EngineDriver {
             .accepted(Accepted()), .released(Released()),
         ]
         _ = try? engine.settle(delivery, on: link, state: states[Int(state)], settled: settled)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func detach(pick: UInt8, closed: Bool, withError: Bool) throws(FuzzFinding) {
@@ -420,28 +420,28 @@ struct EngineDriver {
         calls += 1
         let id = links[Int(pick) % links.count].id
         engine.detachLink(id, closed: closed, error: withError ? AMQPError(condition: .link(.detachForced)) : nil)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func endSession(pick: UInt8) throws(FuzzFinding) {
         guard !sessions.isEmpty else { return }
         calls += 1
         engine.endSession(sessions[Int(pick) % sessions.count], error: pick & 8 != 0 ? AMQPError(condition: .amqp(.internalError)) : nil)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func close(withError: Bool) throws(FuzzFinding) {
         calls += 1
         if !engine.isFinished { appClosed = true }
         engine.close(error: withError ? AMQPError(condition: .amqp(.internalError), description: "closed by the fuzz application") : nil)
-        try settle()
+        try reactUntilQuiet()
     }
 
     // MARK: After every step
 
     /// Lets the application react to events until the engine is quiet, checking output, events
     /// and footprint along the way.
-    mutating func settle() throws(FuzzFinding) {
+    mutating func reactUntilQuiet() throws(FuzzFinding) {
         for _ in 0..<64 {
             try takeOutput()
             let events = engine.takeEvents()
@@ -580,7 +580,7 @@ struct EngineDriver {
         guard engine.isFinished else { return }
         let before = outputBytes
         engine.receive(bytes, now: now)
-        try settle()
+        try reactUntilQuiet()
         try expect(outputBytes == before, "a finished engine wrote \(outputBytes - before) bytes in answer to more input")
     }
 }
