@@ -16,7 +16,9 @@ import Darwin
 /// An input is either **raw** — it starts with `A`, as every AMQP byte stream does (`AMQP…`):
 /// it is fed one protocol header or frame at a time, the application reacting in between — or a
 /// **script**: its first byte chooses the configuration, and the rest is a sequence of
-/// operations (``Operation``) that feed bytes, move the clock, or call the engine's API.
+/// operations (``Operation``) that feed bytes, move the clock, or call the engine's API. For the
+/// client target, an input that starts with `P` is a conversation between two of our engines
+/// (``EnginePairDriver``).
 ///
 /// After every step the driver checks that the engine's output is a valid frame stream for the
 /// peer (frames decode, fit the peer's max-frame-size, sit on channels where a session is begun,
@@ -120,6 +122,12 @@ struct EngineDriver {
     var opened = false
     var terminated = false
     var output = OutputChecker()
+    /// In a pair (``EnginePairDriver``): what the engine wrote, kept for the other engine, and
+    /// whether every error it raises is judged.
+    var outbox: [UInt8]?
+    var judgesErrors = false
+    /// Whether the clock moved, so that an idle timeout may have been deserved.
+    var timeJumped = false
     /// With `AMQP_FUZZ_TRACE` set, every step is printed: what to read when a finding needs explaining.
     let tracing = getenv("AMQP_FUZZ_TRACE") != nil
 
@@ -134,6 +142,8 @@ struct EngineDriver {
     static func check(_ bytes: [UInt8], role: ConnectionConfiguration.Role) throws(FuzzFinding) {
         if bytes.first == UInt8(ascii: "A") {
             try runRaw(bytes, role: role)
+        } else if bytes.first == UInt8(ascii: "P") && role == .client {
+            try EnginePairDriver.run(bytes.dropFirst())
         } else {
             try runScript(bytes, role: role)
         }
@@ -306,6 +316,7 @@ struct EngineDriver {
 
     mutating func tick(by step: UInt64) throws(FuzzFinding) {
         now += step
+        if step > 0 { timeJumped = true }
         calls += 1
         if let next = engine.tick(now: now) {
             try expect(next > now || engine.isFinished, "tick(now: \(now)) asks to be called again at \(next), which is not later")
@@ -457,6 +468,7 @@ struct EngineDriver {
         if tracing && !bytes.isEmpty { printError("  output \(bytes.count) bytes, \(outputBytes + bytes.count) in all: \(HexEncoding.string(bytes.prefix(48)))") }
         try expect(!engine.hasOutput, "hasOutput is true right after takeOutput()")
         outputBytes += bytes.count
+        outbox?.append(contentsOf: bytes)
         try output.append(bytes, peerMaxFrameSize: engine.peerMaxFrameSize)
         let allowance = Self.outputPerInputByte * fedBytes + Self.outputPerCall * calls + 2 * sentPayloadBytes + Self.outputBase
         try expect(outputBytes <= allowance,
@@ -482,7 +494,8 @@ struct EngineDriver {
     }
 
     mutating func react(to event: ConnectionEvent) throws(FuzzFinding) {
-        if tracing { printError("  event \(ValueOracle.brief(event))") }
+        if tracing { printError("  \(role) event \(ValueOracle.brief(event))") }
+        if judgesErrors { try judge(event) }
         eventCount += 1
         try expect(!terminated, "event \(event) after the connection ended")
         switch event {
