@@ -11,10 +11,13 @@ let package = Package(
         .library(name: "AMQPEventHubsEmulator", targets: ["AMQPEventHubsEmulator"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
+        .library(name: "AMQPMessageJSON", targets: ["AMQPMessageJSON"]),
         .library(name: "AMQPSpecModel", targets: ["AMQPSpecModel"]),
         .library(name: "AMQPGenerator", targets: ["AMQPGenerator"]),
         .executable(name: "amqp-gen", targets: ["amqp-gen"]),
         .executable(name: "amqp", targets: ["amqp"]),
+        .executable(name: "amqp-bench", targets: ["amqp-bench"]),
+        .executable(name: "amqp-bench-e2e", targets: ["amqp-bench-e2e"]),
         .plugin(name: "GenerateAMQPTypes", targets: ["GenerateAMQPTypes"]),
         .plugin(name: "AMQPTypeGenerator", targets: ["AMQPTypeGenerator"]),
     ],
@@ -56,7 +59,13 @@ let package = Package(
                 "AMQPCodec",
                 "AMQPTypes",
                 "AMQPMessage",
+                "AMQPProtocol",
                 "AMQPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,6 +89,8 @@ let package = Package(
         ),
         // The typed-JSON form of values that the CLI, tests and the Proton oracle exchange.
         .target(name: "AMQPTypedJSON", dependencies: ["AMQPCodec"]),
+        // The JSON form of whole messages (`amqp send --messages`, `amqp receive --json`).
+        .target(name: "AMQPMessageJSON", dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPTypedJSON"]),
         .target(
             name: "AMQPCommandLine",
             dependencies: [
@@ -87,13 +98,32 @@ let package = Package(
                 "AMQPTypes",
                 "AMQPProtocol",
                 "AMQPTypedJSON",
+                "AMQPMessage",
+                "AMQPMessageJSON",
+                "AMQPTransport",
                 "AMQPEventHubs",
                 "AMQPEventHubsEmulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "amqp", dependencies: ["AMQPCommandLine"]),
+        // Codec micro-benchmarks (`amqp-bench codec`, release build). Only the codec layers, so the
+        // allocation gate in scripts/test.sh builds it in release without NIO or TLS.
+        .executableTarget(
+            name: "amqp-bench",
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "CMallocCounter"]
+        ),
+        // End-to-end throughput over loopback (scripts/bench.sh): our client, our in-memory broker.
+        .executableTarget(
+            name: "amqp-bench-e2e",
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPTransport"]
+        ),
+        // Replaces malloc and friends to count allocations per thread. Benchmark executables only.
+        .target(name: "CMallocCounter"),
         // What several test targets share: paths to ../shared, the Proton oracle.
         .target(name: "AMQPTestSupport", dependencies: ["AMQPCodec", "AMQPTypedJSON"]),
         .testTarget(
@@ -106,13 +136,53 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AMQPProtocolTests", dependencies: ["AMQPProtocol"]),
-        .testTarget(name: "AMQPCommandLineTests", dependencies: ["AMQPCommandLine", "AMQPTestSupport", "AMQPTypedJSON"]),
+        .testTarget(
+            name: "AMQPCommandLineTests",
+            dependencies: [
+                "AMQPCommandLine", "AMQPTestSupport", "AMQPTypedJSON", "AMQPMessageJSON", "AMQPMessage", "AMQPTypes",
+                "AMQPCodec", "AMQPTransport",
+            ]
+        ),
         .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport"]),
+        // Our client and listener against real peers (Qpid Proton C and Python, RabbitMQ), TLS
+        // and hostile bytes through real sockets. Peers are started by the tests; a missing
+        // peer fails the test.
+        .testTarget(
+            name: "AMQPPeerTests",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPProtocol",
+                "AMQPTransport",
+                "AMQPTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .testTarget(
             name: "AMQPEventHubsEmulatorTests",
             dependencies: [
                 "AMQPEventHubs", "AMQPEventHubsEmulator", "AMQPTransport", "AMQPProtocol", "AMQPMessage", "AMQPTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        // The Event Hubs client against the in-process emulator (and a WebSocket bridge to it).
+        .testTarget(
+            name: "AMQPEventHubsTests",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPTransport",
+                "AMQPEventHubs",
+                "AMQPEventHubsEmulator",
+                "AMQPTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
 

@@ -2,10 +2,17 @@
 # Installs what the test suite needs on Debian/Ubuntu, and nothing when it is already there.
 #   amqp-specs           the OASIS AMQP 1.0 XML the generator reads (never copied into the repo)
 #   libxml2-dev          the generator's XML parser (CLibXML2)
-#   python3-qpid-proton  Qpid Proton's Python binding: the independent codec oracle
+#   python3-qpid-proton  Qpid Proton's Python binding: the independent codec oracle, and the
+#                        Python peers of scripts/peers/proton-peer.py
+#   libqpid-proton11-dev, libqpid-proton11-dev-examples, gcc, pkg-config, patch
+#                        Qpid Proton's C broker, send and receive, built by the peer tests
+#   rabbitmq-server      RabbitMQ 3.10 with the AMQP 1.0 plugin; the tests run a private node
+#   openssl              test certificates for the TLS tests
+# A peer test fails (never skips) when its peer is missing.
 set -euo pipefail
 
-packages=(amqp-specs libxml2-dev python3-qpid-proton)
+packages=(amqp-specs libxml2-dev python3-qpid-proton libqpid-proton11-dev libqpid-proton11-dev-examples gcc pkg-config patch
+          rabbitmq-server openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,9 @@ swift test --skip-build --parallel
 # AMQPCodec must not depend on Foundation: other projects embed it.
 scripts/check-foundation-free.sh
 
+# Heap allocations per codec operation must not rise (release build; Benchmarks/allocation-thresholds.txt).
+scripts/check-allocations.sh
+
 # Committed Generated/ must match the generator's output (the drift test checks it too; this
 # prints a readable diff summary when it fails).
 swift run --skip-build amqp-gen --extensions spec --output Generated/AMQPTypes --check

@@ -99,7 +99,7 @@ public struct AMQPDecoder: Sendable {
         return AMQPDecodingError(.truncated, at: offset, "input ends inside \(what())")
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readByte() throws(AMQPDecodingError) -> UInt8 {
         guard position < end else { throw truncated("a value") }
         let b = input[position]
@@ -112,20 +112,18 @@ public struct AMQPDecoder: Sendable {
         position < end ? input[position] : nil
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readBigEndian<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) throws(AMQPDecodingError) -> T {
         let width = MemoryLayout<T>.size
         guard end &- position >= width else { throw truncated("a \(width)-byte field") }
-        var v: T = 0
-        for i in 0..<width {
-            v = v << 8 | T(input[position &+ i])
-        }
+        let at = position &- input.startIndex
+        let v = input.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: T.self) }
         position &+= width
-        return v
+        return T(bigEndian: v)
     }
 
     /// Reads `count` bytes as a slice of the input, without copying.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readSlice(count: Int) throws(AMQPDecodingError) -> ArraySlice<UInt8> {
         guard count >= 0, end &- position >= count else { throw truncated("\(count) bytes") }
         let slice = input[position..<(position &+ count)]
@@ -157,11 +155,11 @@ public struct AMQPDecoder: Sendable {
     // MARK: Constructors
 
     /// Reads a format code, rejecting bytes the specification does not define as one.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readFormatCode() throws(AMQPDecodingError) -> FormatCode {
         let at = offset
         let code = FormatCode(rawValue: try readByte())
-        guard code == .described || code.layout != nil else {
+        guard code.isDefined else {
             throw AMQPDecodingError(.invalidFormatCode, at: at, "\(code) is not an AMQP format code")
         }
         return code
@@ -385,7 +383,7 @@ public struct AMQPDecoder: Sendable {
         }
         let start = offset
         let bytes = try readSlice(count: try readLength(width: width, of: "string"))
-        guard String(validating: bytes, as: UTF8.self) != nil else {
+        guard Self.makeString(bytes) != nil else {
             throw AMQPDecodingError(.invalidUTF8, at: start, "string is not valid UTF-8")
         }
         return bytes
@@ -396,10 +394,37 @@ public struct AMQPDecoder: Sendable {
         let length = try readLength(width: width, of: "string")
         let start = offset
         let bytes = try readSlice(count: length)
-        guard let string = String(validating: bytes, as: UTF8.self) else {
+        guard let string = Self.makeString(bytes) else {
             throw AMQPDecodingError(.invalidUTF8, at: start, "string is not valid UTF-8")
         }
         return string
+    }
+
+    /// A string from UTF-8 bytes, or `nil` if they are not valid UTF-8. ASCII (nearly every string
+    /// AMQP carries) takes a fast path: `String(decoding:)` over a buffer pointer is specialized,
+    /// while the generic `String(validating:)` looks up type metadata at run time on every call.
+    @inlinable
+    static func makeString(_ bytes: ArraySlice<UInt8>) -> String? {
+        bytes.withUnsafeBufferPointer { buffer -> String? in
+            if isASCII(UnsafeRawBufferPointer(buffer)) { return String(decoding: buffer, as: UTF8.self) }
+            return String(validating: buffer, as: UTF8.self)
+        }
+    }
+
+    @inlinable
+    static func isASCII(_ raw: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = raw.count
+        var any: UInt64 = 0
+        while i &+ 8 <= n {
+            any |= raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i &+= 8
+        }
+        while i < n {
+            any |= UInt64(raw[i])
+            i &+= 1
+        }
+        return any & 0x8080_8080_8080_8080 == 0
     }
 
     @inlinable

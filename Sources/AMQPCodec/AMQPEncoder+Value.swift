@@ -31,7 +31,7 @@ extension AMQPEncoder {
         case .array(let array):
             encode(array)
         case .described(let descriptor, let described):
-            bytes.append(FormatCode.described.rawValue)
+            writeByte(FormatCode.described.rawValue)
             encode(descriptor)
             encode(described)
         }
@@ -40,16 +40,21 @@ extension AMQPEncoder {
     /// Encodes `items` as an AMQP list.
     public mutating func encode(list items: [AMQPValue]) {
         var marker = beginList()
-        for item in items { encode(item) }
+        // Through the buffer: iterating the array copies (and retains) every element.
+        items.withUnsafeBufferPointer { items in
+            for i in items.indices { encode(items[i]) }
+        }
         marker.count = items.count
         endList(marker)
     }
 
     public mutating func encode(_ map: AMQPMap) {
         var marker = beginMap()
-        for entry in map.entries {
-            encode(entry.key)
-            encode(entry.value)
+        map.entries.withUnsafeBufferPointer { entries in
+            for i in entries.indices {
+                encode(entries[i].key)
+                encode(entries[i].value)
+            }
         }
         marker.count = map.entries.count &* 2
         endMap(marker)
@@ -57,10 +62,14 @@ extension AMQPEncoder {
 
     public mutating func encode(_ array: AMQPArray) {
         let code = Self.arrayElementFormatCode(array.elementType, array.elements)
+        // One growth for the whole array instead of one per doubling.
+        reserveCapacity(Self.minimumArraySize(code, array.elements))
         let start = beginArray(elementFormatCode: code, descriptor: array.descriptor)
-        let firstElement = bytes.count
-        for element in array.elements {
-            writeArrayElementPayload(element, as: code)
+        let firstElement = length
+        array.elements.withUnsafeBufferPointer { elements in
+            for i in elements.indices {
+                writeArrayElementPayload(elements[i], as: code)
+            }
         }
         if code == .list32 || code == .map32 || code == .array32 {
             narrowCompoundElements(from: firstElement, count: array.elements.count, constructorAt: firstElement &- 1)
@@ -115,23 +124,46 @@ extension AMQPEncoder {
         }
     }
 
+    /// At least the bytes an array of `elements` written as `code` takes: exact for fixed-width
+    /// and variable-width elements, a lower bound for compounds.
+    static func minimumArraySize(_ code: FormatCode, _ elements: [AMQPValue]) -> Int {
+        var size = 10 &+ elements.count
+        switch code.layout {
+        case .fixed(let width)?: size &+= elements.count &* width
+        case .variable(let width)?:
+            size &+= elements.count &* width
+            elements.withUnsafeBufferPointer { elements in
+                for i in elements.indices {
+                    switch elements[i] {
+                    case .binary(let v): size &+= v.count
+                    case .string(let v): size &+= v.utf8.count
+                    case .symbol(let v): size &+= v.count
+                    default: break
+                    }
+                }
+            }
+        default: break
+        }
+        return size
+    }
+
     /// Writes an element's payload (everything after its constructor) for constructor `code`,
     /// which ``arrayElementFormatCode(_:_:)`` chose for it.
     mutating func writeArrayElementPayload(_ value: AMQPValue, as code: FormatCode) {
         switch value {
-        case .boolean(let v): bytes.append(v ? 1 : 0)
-        case .ubyte(let v): bytes.append(v)
+        case .boolean(let v): writeByte(v ? 1 : 0)
+        case .ubyte(let v): writeByte(v)
         case .ushort(let v): writeBigEndian(v)
         case .uint(let v):
-            if code == .smallUInt { bytes.append(UInt8(truncatingIfNeeded: v)) } else { writeBigEndian(v) }
+            if code == .smallUInt { writeByte(UInt8(truncatingIfNeeded: v)) } else { writeBigEndian(v) }
         case .ulong(let v):
-            if code == .smallULong { bytes.append(UInt8(truncatingIfNeeded: v)) } else { writeBigEndian(v) }
-        case .byte(let v): bytes.append(UInt8(bitPattern: v))
+            if code == .smallULong { writeByte(UInt8(truncatingIfNeeded: v)) } else { writeBigEndian(v) }
+        case .byte(let v): writeByte(UInt8(bitPattern: v))
         case .short(let v): writeBigEndian(v)
         case .int(let v):
-            if code == .smallInt { bytes.append(UInt8(bitPattern: Int8(truncatingIfNeeded: v))) } else { writeBigEndian(v) }
+            if code == .smallInt { writeByte(UInt8(bitPattern: Int8(truncatingIfNeeded: v))) } else { writeBigEndian(v) }
         case .long(let v):
-            if code == .smallLong { bytes.append(UInt8(bitPattern: Int8(truncatingIfNeeded: v))) } else { writeBigEndian(v) }
+            if code == .smallLong { writeByte(UInt8(bitPattern: Int8(truncatingIfNeeded: v))) } else { writeBigEndian(v) }
         case .float(let v): writeBigEndian(v.bitPattern)
         case .double(let v): writeBigEndian(v.bitPattern)
         case .decimal32(let v): writeBigEndian(v.bitPattern)
@@ -144,61 +176,69 @@ extension AMQPEncoder {
         case .uuid(let v):
             writeBigEndian(v.high)
             writeBigEndian(v.low)
-        case .binary(let v): writeVariablePayload(v.bytes, wide: code == .vbin32)
-        case .string(let v): writeVariablePayload(v.utf8, wide: code == .str32)
-        case .symbol(let v):
-            switch v.storage {
-            case .literal(let s):
-                writeVariablePayload(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount), wide: code == .sym32)
-            case .bytes(let b):
-                writeVariablePayload(b, wide: code == .sym32)
-            }
+        case .binary(let v): v.bytes.withUnsafeBytes { writeVariablePayload($0, wide: code == .vbin32) }
+        case .string(var v): v.withUTF8 { writeVariablePayload(UnsafeRawBufferPointer($0), wide: code == .str32) }
+        case .symbol(let v): v.withASCIIBytes { writeVariablePayload($0, wide: code == .sym32) }
         case .list(let items):
-            let start = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: 8))
+            let start = length
+            writeCompoundSizePlaceholder()
             for item in items { encode(item) }
-            patchBigEndian(Self.size32(bytes.count &- start &- 4), at: start)
+            patchBigEndian(Self.size32(length &- start &- 4), at: start)
             patchBigEndian(Self.size32(items.count), at: start &+ 4)
         case .map(let map):
-            let start = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: 8))
+            let start = length
+            writeCompoundSizePlaceholder()
             for entry in map.entries {
                 encode(entry.key)
                 encode(entry.value)
             }
-            patchBigEndian(Self.size32(bytes.count &- start &- 4), at: start)
+            patchBigEndian(Self.size32(length &- start &- 4), at: start)
             patchBigEndian(Self.size32(map.entries.count &* 2), at: start &+ 4)
         case .array(let inner):
             let innerCode = Self.arrayElementFormatCode(inner.elementType, inner.elements)
-            let start = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: 8))
+            let start = length
+            writeCompoundSizePlaceholder()
             if let descriptor = inner.descriptor {
-                bytes.append(FormatCode.described.rawValue)
+                writeByte(FormatCode.described.rawValue)
                 encode(descriptor)
             }
-            bytes.append(innerCode.rawValue)
-            let firstElement = bytes.count
+            writeByte(innerCode.rawValue)
+            let firstElement = length
             for element in inner.elements {
                 writeArrayElementPayload(element, as: innerCode)
             }
             if innerCode == .list32 || innerCode == .map32 || innerCode == .array32 {
                 narrowCompoundElements(from: firstElement, count: inner.elements.count, constructorAt: firstElement &- 1)
             }
-            patchBigEndian(Self.size32(bytes.count &- start &- 4), at: start)
+            patchBigEndian(Self.size32(length &- start &- 4), at: start)
             patchBigEndian(Self.size32(inner.elements.count), at: start &+ 4)
         case .null, .described:
             preconditionFailure("AMQPArray never holds \(value.type) elements")
         }
     }
 
+    /// The size and count of a compound array element, patched when it ends.
+    mutating func writeCompoundSizePlaceholder() {
+        write(maximum: 8) { _ in 8 }
+    }
+
     @inlinable
-    mutating func writeVariablePayload<Bytes: Collection>(_ payload: Bytes, wide: Bool) where Bytes.Element == UInt8 {
+    mutating func writeVariablePayload(_ payload: UnsafeRawBufferPointer, wide: Bool) {
+        let count = payload.count
         if wide {
-            writeBigEndian(Self.size32(payload.count))
+            let size = Self.size32(count)
+            write(maximum: 4 &+ count) { p in
+                Self.store(size, at: p)
+                Self.copy(payload, to: p + 4)
+                return 4 &+ count
+            }
         } else {
-            bytes.append(UInt8(truncatingIfNeeded: payload.count))
+            write(maximum: 1 &+ count) { p in
+                p.pointee = UInt8(truncatingIfNeeded: count)
+                Self.copy(payload, to: p + 1)
+                return 1 &+ count
+            }
         }
-        bytes.append(contentsOf: payload)
     }
 
     /// Rewrites `count` compound elements written in their 32-bit form (size32, count32, body)
@@ -216,38 +256,33 @@ extension AMQPEncoder {
         let end = position
         var read = first
         var write = first
-        bytes.withUnsafeMutableBytes { raw in
-            let base = raw.baseAddress!
+        withWrittenBytes { base in
             for _ in 0..<count {
-                let size = Int(Self.readBigEndian32(raw, at: read))
-                let items = raw[read &+ 7]
+                let size = Int(Self.readBigEndian32(base, at: read))
+                let items = base[read &+ 7]
                 let bodyLength = size &- 4
-                raw[write] = UInt8(truncatingIfNeeded: size &- 3)
-                raw[write &+ 1] = items
-                let destination = base.advanced(by: write &+ 2)
-                let source = UnsafeRawPointer(base.advanced(by: read &+ 8))
-                destination.copyMemory(from: source, byteCount: bodyLength)
+                base[write] = UInt8(truncatingIfNeeded: size &- 3)
+                base[write &+ 1] = items
+                UnsafeMutableRawPointer(base + (write &+ 2)).copyMemory(from: base + (read &+ 8), byteCount: bodyLength)
                 write &+= 2 &+ bodyLength
                 read &+= 4 &+ size
             }
+            switch FormatCode(rawValue: base[constructor]) {
+            case .list32: base[constructor] = FormatCode.list8.rawValue
+            case .map32: base[constructor] = FormatCode.map8.rawValue
+            default: base[constructor] = FormatCode.array8.rawValue
+            }
         }
-        bytes.removeSubrange(write..<end)
-        switch FormatCode(rawValue: bytes[constructor]) {
-        case .list32: bytes[constructor] = FormatCode.list8.rawValue
-        case .map32: bytes[constructor] = FormatCode.map8.rawValue
-        default: bytes[constructor] = FormatCode.array8.rawValue
-        }
+        removeWritten(write, end)
     }
 
-    private func readBigEndian32(at position: Int) -> UInt32 {
-        var v: UInt32 = 0
-        for i in 0..<4 { v = v << 8 | UInt32(bytes[position &+ i]) }
-        return v
+    private mutating func readBigEndian32(at position: Int) -> UInt32 {
+        withWrittenBytes { Self.readBigEndian32($0, at: position) }
     }
 
-    private static func readBigEndian32(_ raw: UnsafeMutableRawBufferPointer, at position: Int) -> UInt32 {
+    private static func readBigEndian32(_ base: UnsafeMutablePointer<UInt8>, at position: Int) -> UInt32 {
         var v: UInt32 = 0
-        for i in 0..<4 { v = v << 8 | UInt32(raw[position &+ i]) }
+        for i in 0..<4 { v = v << 8 | UInt32(base[position &+ i]) }
         return v
     }
 }

@@ -30,26 +30,36 @@ public struct EncodingPolicy: Hashable, Sendable {
 /// whose body fits 8-bit sizes is then shifted into its 8-bit form. The shift moves at most 255
 /// bytes, so the encoder stays linear in its output and never needs a temporary buffer per field.
 ///
+/// The array is kept longer than what is written: the bytes after ``count`` are room for the
+/// next writes (initialized, their values unspecified). Each write then stores through one pointer into that room, instead of
+/// appending element by element (which checks capacity and uniqueness per byte). ``takeBytes()``
+/// trims the room and hands the array over without copying.
+///
 /// A value larger than AMQP's 32-bit sizes (4 GiB) cannot be encoded; the encoder stops with a
 /// precondition failure rather than write a wrong size.
 public struct AMQPEncoder: Sendable {
-    /// The bytes written so far.
-    public var bytes: [UInt8]
+    /// `length` bytes written, then room.
+    @usableFromInline var storage: [UInt8]
+    @usableFromInline var length: Int
     /// How compact the output is.
     public var policy: EncodingPolicy
 
-    /// Creates an encoder with an empty buffer of at least `capacity` bytes.
+    /// Creates an encoder with room for `capacity` bytes before it needs to grow.
     @inlinable
     public init(policy: EncodingPolicy = .compact, capacity: Int = 256) {
-        self.bytes = []
-        self.bytes.reserveCapacity(capacity)
+        // Capacity without initialized room: room is made (and zeroed) as writes need it, and
+        // large payloads are appended without zeroing first (see `appendLarge`).
+        self.storage = []
+        self.storage.reserveCapacity(capacity)
+        self.length = 0
         self.policy = policy
     }
 
     /// Creates an encoder that appends to `buffer` (keeping its contents and capacity).
     @inlinable
     public init(appendingTo buffer: [UInt8], policy: EncodingPolicy = .compact) {
-        self.bytes = buffer
+        self.storage = buffer
+        self.length = buffer.count
         self.policy = policy
     }
 
@@ -58,210 +68,376 @@ public struct AMQPEncoder: Sendable {
     public static func encode<T: AMQPEncodable>(_ value: T, policy: EncodingPolicy = .compact) -> [UInt8] {
         var encoder = AMQPEncoder(policy: policy)
         value.encode(to: &encoder)
-        return encoder.bytes
+        return encoder.takeBytes()
+    }
+
+    /// The number of bytes written so far.
+    @inlinable
+    public var count: Int { length }
+
+    /// The bytes written so far. Reading copies them when room follows them (use ``count`` for
+    /// the length and ``takeBytes()`` for the result); changing them in place does not copy.
+    public var bytes: [UInt8] {
+        get { length == storage.count ? storage : Array(storage[..<length]) }
+        set {
+            storage = newValue
+            length = newValue.count
+        }
+        _modify {
+            trimRoom()
+            defer { length = storage.count }
+            yield &storage
+        }
+    }
+
+    /// Returns the bytes written and leaves the encoder empty; the array is handed over, not copied.
+    @inlinable
+    public mutating func takeBytes() -> [UInt8] {
+        trimRoom()
+        let result = storage
+        storage = []
+        length = 0
+        return result
+    }
+
+    /// Makes sure `count` more bytes fit without growing (at least).
+    @inlinable
+    public mutating func reserveCapacity(_ count: Int) {
+        if storage.count &- length < count { makeRoom(count) }
+    }
+
+    /// Forgets the written bytes after the first `count` (a frame rewritten, a field dropped).
+    @inlinable
+    public mutating func truncate(to count: Int) {
+        precondition(count >= 0 && count <= length, "truncating beyond the written bytes")
+        length = count
+    }
+
+    /// Forgets every written byte, keeping the storage for the next writes.
+    @inlinable
+    public mutating func removeAll() {
+        length = 0
+    }
+
+    /// Calls `body` with the bytes written so far.
+    @inlinable
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let length = self.length
+        return try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
+    }
+
+    @inlinable
+    mutating func trimRoom() {
+        if storage.count != length { storage.removeSubrange(length...) }
+    }
+
+    /// Grows the room to at least `needed` bytes.
+    @usableFromInline
+    mutating func makeRoom(_ needed: Int) {
+        // Within the capacity already allocated, zero it in steps of at most 4 KiB beyond what is
+        // asked (a large reservation is mostly filled by `appendLarge`, which needs no room);
+        // beyond it, grow geometrically so that writes stay amortized O(1).
+        let wanted = length &+ needed
+        let target = wanted <= storage.capacity
+            ? Swift.min(storage.capacity, wanted &+ 4096)
+            : Swift.max(wanted, storage.count &* 2, 64)
+        storage.reserveCapacity(target)
+        storage.append(contentsOf: repeatElement(0, count: target &- storage.count))
     }
 
     // MARK: Raw bytes
 
+    /// Writes at most `maximum` bytes through a pointer to the next free byte; `body` returns how
+    /// many it wrote. The one primitive every write goes through.
+    @inlinable @inline(__always)
+    mutating func write(maximum: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        if storage.count &- length < maximum { makeRoom(maximum) }
+        let at = length
+        let written = storage.withUnsafeMutableBufferPointer { body($0.baseAddress.unsafelyUnwrapped + at) }
+        length = at &+ written
+    }
+
+    /// Calls `body` with the written bytes, to patch sizes in place.
+    @inlinable @inline(__always)
+    mutating func withWrittenBytes<R>(_ body: (UnsafeMutablePointer<UInt8>) -> R) -> R {
+        storage.withUnsafeMutableBufferPointer { body($0.baseAddress.unsafelyUnwrapped) }
+    }
+
+    @inlinable @inline(__always)
+    static func store<T: FixedWidthInteger>(_ value: T, at pointer: UnsafeMutablePointer<UInt8>) {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: value.bigEndian, as: T.self)
+    }
+
+    @inlinable @inline(__always)
+    static func copy(_ source: UnsafeRawBufferPointer, to pointer: UnsafeMutablePointer<UInt8>) {
+        if let base = source.baseAddress, source.count > 0 {
+            UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: source.count)
+        }
+    }
+
     @inlinable
     public mutating func writeByte(_ byte: UInt8) {
-        bytes.append(byte)
+        write(maximum: 1) { p in
+            p.pointee = byte
+            return 1
+        }
     }
 
     @inlinable
     public mutating func writeFormatCode(_ code: FormatCode) {
-        bytes.append(code.rawValue)
+        writeByte(code.rawValue)
     }
 
     @inlinable
     public mutating func writeBigEndian<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+        write(maximum: MemoryLayout<T>.size) { p in
+            Self.store(value, at: p)
+            return MemoryLayout<T>.size
+        }
+    }
+
+    /// A format code and a fixed-width value in one write.
+    @inlinable @inline(__always)
+    mutating func write<T: FixedWidthInteger>(_ code: FormatCode, bigEndian value: T) {
+        write(maximum: 1 &+ MemoryLayout<T>.size) { p in
+            p.pointee = code.rawValue
+            Self.store(value, at: p + 1)
+            return 1 &+ MemoryLayout<T>.size
+        }
+    }
+
+    /// A format code and a one-byte value in one write.
+    @inlinable @inline(__always)
+    mutating func write(_ code: FormatCode, byte: UInt8) {
+        write(maximum: 2) { p in
+            p.pointee = code.rawValue
+            p[1] = byte
+            return 2
+        }
     }
 
     @inlinable
     public mutating func writeBytes<Bytes: Sequence>(_ source: Bytes) where Bytes.Element == UInt8 {
-        bytes.append(contentsOf: source)
+        let done: Void? = source.withContiguousStorageIfAvailable { buffer in
+            writeRawBytes(UnsafeRawBufferPointer(buffer))
+        }
+        if done == nil {
+            for byte in source { writeByte(byte) }
+        }
+    }
+
+    /// Payloads at least this large are appended to the array directly rather than copied into
+    /// room, which would have to be zeroed first: one pass over their bytes instead of two.
+    @usableFromInline
+    static var largePayload: Int { 4096 }
+
+    /// Appends `source` after the written bytes, dropping the room.
+    @usableFromInline
+    mutating func appendLarge(_ source: UnsafeRawBufferPointer) {
+        trimRoom()
+        storage.append(contentsOf: source.assumingMemoryBound(to: UInt8.self))
+        length = storage.count
     }
 
     @inlinable
-    mutating func patchBigEndian(_ value: UInt32, at position: Int) {
-        bytes[position] = UInt8(truncatingIfNeeded: value >> 24)
-        bytes[position &+ 1] = UInt8(truncatingIfNeeded: value >> 16)
-        bytes[position &+ 2] = UInt8(truncatingIfNeeded: value >> 8)
-        bytes[position &+ 3] = UInt8(truncatingIfNeeded: value)
+    mutating func writeRawBytes(_ source: UnsafeRawBufferPointer) {
+        if source.count >= Self.largePayload { return appendLarge(source) }
+        write(maximum: source.count) { p in
+            Self.copy(source, to: p)
+            return source.count
+        }
+    }
+
+    /// Overwrites four written bytes at `position` with `value`, big-endian: a size that is only
+    /// known once what it measures has been written.
+    @inlinable
+    public mutating func patchBigEndian(_ value: UInt32, at position: Int) {
+        precondition(position >= 0 && position &+ 4 <= length, "patch outside the written bytes")
+        withWrittenBytes { Self.store(value, at: $0 + position) }
+    }
+
+    /// Removes the written bytes in `start..<end`, moving what follows down.
+    @inlinable
+    mutating func removeWritten(_ start: Int, _ end: Int) {
+        let tail = length &- end
+        if tail > 0 {
+            withWrittenBytes { base in
+                UnsafeMutableRawPointer(base + start).copyMemory(from: base + end, byteCount: tail)
+            }
+        }
+        length &-= end &- start
     }
 
     // MARK: Primitives
 
     @inlinable
     public mutating func encodeNull() {
-        bytes.append(FormatCode.null.rawValue)
+        writeByte(FormatCode.null.rawValue)
     }
 
     @inlinable
     public mutating func encode(_ value: Bool) {
-        bytes.append(value ? FormatCode.booleanTrue.rawValue : FormatCode.booleanFalse.rawValue)
+        writeByte(value ? FormatCode.booleanTrue.rawValue : FormatCode.booleanFalse.rawValue)
     }
 
     @inlinable
     public mutating func encode(_ value: UInt8) {
-        bytes.append(FormatCode.ubyte.rawValue)
-        bytes.append(value)
+        write(.ubyte, byte: value)
     }
 
     @inlinable
     public mutating func encode(_ value: UInt16) {
-        bytes.append(FormatCode.ushort.rawValue)
-        writeBigEndian(value)
+        write(.ushort, bigEndian: value)
     }
 
     @inlinable
     public mutating func encode(_ value: UInt32) {
         if value == 0 {
-            bytes.append(FormatCode.uint0.rawValue)
+            writeByte(FormatCode.uint0.rawValue)
         } else if value <= 0xFF {
-            bytes.append(FormatCode.smallUInt.rawValue)
-            bytes.append(UInt8(truncatingIfNeeded: value))
+            write(.smallUInt, byte: UInt8(truncatingIfNeeded: value))
         } else {
-            bytes.append(FormatCode.uint.rawValue)
-            writeBigEndian(value)
+            write(.uint, bigEndian: value)
         }
     }
 
     @inlinable
     public mutating func encode(_ value: UInt64) {
         if value == 0 {
-            bytes.append(FormatCode.ulong0.rawValue)
+            writeByte(FormatCode.ulong0.rawValue)
         } else if value <= 0xFF {
-            bytes.append(FormatCode.smallULong.rawValue)
-            bytes.append(UInt8(truncatingIfNeeded: value))
+            write(.smallULong, byte: UInt8(truncatingIfNeeded: value))
         } else {
-            bytes.append(FormatCode.ulong.rawValue)
-            writeBigEndian(value)
+            write(.ulong, bigEndian: value)
         }
     }
 
     @inlinable
     public mutating func encode(_ value: Int8) {
-        bytes.append(FormatCode.byte.rawValue)
-        bytes.append(UInt8(bitPattern: value))
+        write(.byte, byte: UInt8(bitPattern: value))
     }
 
     @inlinable
     public mutating func encode(_ value: Int16) {
-        bytes.append(FormatCode.short.rawValue)
-        writeBigEndian(value)
+        write(.short, bigEndian: value)
     }
 
     @inlinable
     public mutating func encode(_ value: Int32) {
         if let small = Int8(exactly: value) {
-            bytes.append(FormatCode.smallInt.rawValue)
-            bytes.append(UInt8(bitPattern: small))
+            write(.smallInt, byte: UInt8(bitPattern: small))
         } else {
-            bytes.append(FormatCode.int.rawValue)
-            writeBigEndian(value)
+            write(.int, bigEndian: value)
         }
     }
 
     @inlinable
     public mutating func encode(_ value: Int64) {
         if let small = Int8(exactly: value) {
-            bytes.append(FormatCode.smallLong.rawValue)
-            bytes.append(UInt8(bitPattern: small))
+            write(.smallLong, byte: UInt8(bitPattern: small))
         } else {
-            bytes.append(FormatCode.long.rawValue)
-            writeBigEndian(value)
+            write(.long, bigEndian: value)
         }
     }
 
     @inlinable
     public mutating func encode(_ value: Float) {
-        bytes.append(FormatCode.float.rawValue)
-        writeBigEndian(value.bitPattern)
+        write(.float, bigEndian: value.bitPattern)
     }
 
     @inlinable
     public mutating func encode(_ value: Double) {
-        bytes.append(FormatCode.double.rawValue)
-        writeBigEndian(value.bitPattern)
+        write(.double, bigEndian: value.bitPattern)
     }
 
     @inlinable
     public mutating func encode(_ value: Decimal32) {
-        bytes.append(FormatCode.decimal32.rawValue)
-        writeBigEndian(value.bitPattern)
+        write(.decimal32, bigEndian: value.bitPattern)
     }
 
     @inlinable
     public mutating func encode(_ value: Decimal64) {
-        bytes.append(FormatCode.decimal64.rawValue)
-        writeBigEndian(value.bitPattern)
+        write(.decimal64, bigEndian: value.bitPattern)
     }
 
     @inlinable
     public mutating func encode(_ value: Decimal128) {
-        bytes.append(FormatCode.decimal128.rawValue)
-        writeBigEndian(value.high)
-        writeBigEndian(value.low)
+        write(maximum: 17) { p in
+            p.pointee = FormatCode.decimal128.rawValue
+            Self.store(value.high, at: p + 1)
+            Self.store(value.low, at: p + 9)
+            return 17
+        }
     }
 
     @inlinable
     public mutating func encode(_ value: Unicode.Scalar) {
-        bytes.append(FormatCode.char.rawValue)
-        writeBigEndian(value.value)
+        write(.char, bigEndian: value.value)
     }
 
     @inlinable
     public mutating func encode(_ value: Timestamp) {
-        bytes.append(FormatCode.timestamp.rawValue)
-        writeBigEndian(value.millisecondsSince1970)
+        write(.timestamp, bigEndian: value.millisecondsSince1970)
     }
 
     @inlinable
     public mutating func encode(_ value: AMQPUUID) {
-        bytes.append(FormatCode.uuid.rawValue)
-        writeBigEndian(value.high)
-        writeBigEndian(value.low)
+        write(maximum: 17) { p in
+            p.pointee = FormatCode.uuid.rawValue
+            Self.store(value.high, at: p + 1)
+            Self.store(value.low, at: p + 9)
+            return 17
+        }
     }
 
     @inlinable
     public mutating func encode(_ value: Binary) {
-        writeVariable(value.bytes, short: .vbin8, long: .vbin32)
+        value.bytes.withUnsafeBytes { writeVariable($0, short: .vbin8, long: .vbin32) }
     }
 
     /// Encodes raw octets as an AMQP `binary`.
     @inlinable
     public mutating func encodeBinary<Bytes: Collection>(_ value: Bytes) where Bytes.Element == UInt8 {
-        writeVariable(value, short: .vbin8, long: .vbin32)
+        let done: Void? = value.withContiguousStorageIfAvailable { writeVariable(UnsafeRawBufferPointer($0), short: .vbin8, long: .vbin32) }
+        if done == nil {
+            Array(value).withUnsafeBytes { writeVariable($0, short: .vbin8, long: .vbin32) }
+        }
     }
 
     @inlinable
     public mutating func encode(_ value: String) {
-        writeVariable(value.utf8, short: .str8, long: .str32)
+        var value = value
+        value.withUTF8 { writeVariable(UnsafeRawBufferPointer($0), short: .str8, long: .str32) }
     }
 
     @inlinable
     public mutating func encode(_ value: Symbol) {
-        switch value.storage {
-        case .literal(let s):
-            writeVariable(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount), short: .sym8, long: .sym32)
-        case .bytes(let b):
-            writeVariable(b, short: .sym8, long: .sym32)
-        }
+        value.withASCIIBytes { writeVariable($0, short: .sym8, long: .sym32) }
     }
 
+    /// A `binary`, `string` or `symbol`: the short form when the payload fits 8-bit sizes.
     @inlinable
-    mutating func writeVariable<Bytes: Collection>(_ payload: Bytes, short: FormatCode, long: FormatCode) where Bytes.Element == UInt8 {
+    mutating func writeVariable(_ payload: UnsafeRawBufferPointer, short: FormatCode, long: FormatCode) {
         let count = payload.count
         if count <= 0xFF {
-            bytes.append(short.rawValue)
-            bytes.append(UInt8(truncatingIfNeeded: count))
+            write(maximum: 2 &+ count) { p in
+                p.pointee = short.rawValue
+                p[1] = UInt8(truncatingIfNeeded: count)
+                Self.copy(payload, to: p + 2)
+                return 2 &+ count
+            }
+        } else if count >= Self.largePayload {
+            write(long, bigEndian: Self.size32(count))
+            appendLarge(payload)
         } else {
-            bytes.append(long.rawValue)
-            writeBigEndian(Self.size32(count))
+            let size = Self.size32(count)
+            write(maximum: 5 &+ count) { p in
+                p.pointee = long.rawValue
+                Self.store(size, at: p + 1)
+                Self.copy(payload, to: p + 5)
+                return 5 &+ count
+            }
         }
-        bytes.append(contentsOf: payload)
     }
 
     @inlinable
@@ -292,7 +468,7 @@ public struct AMQPEncoder: Sendable {
     /// Starts a list; write its items, counting them in the marker, then call ``endList(_:)``.
     @inlinable
     public mutating func beginList() -> CompoundMarker {
-        let marker = CompoundMarker(start: bytes.count, isMap: false)
+        let marker = CompoundMarker(start: length, isMap: false)
         writeCompound32Placeholder(.list32)
         return marker
     }
@@ -300,16 +476,18 @@ public struct AMQPEncoder: Sendable {
     /// Starts a map; write keys and values alternately, counting each, then call ``endMap(_:)``.
     @inlinable
     public mutating func beginMap() -> CompoundMarker {
-        let marker = CompoundMarker(start: bytes.count, isMap: true)
+        let marker = CompoundMarker(start: length, isMap: true)
         writeCompound32Placeholder(.map32)
         return marker
     }
 
     @inlinable
     mutating func writeCompound32Placeholder(_ code: FormatCode) {
-        bytes.append(code.rawValue)
-        // size and count, patched by `endCompound`
-        bytes.append(contentsOf: repeatElement(0, count: 8))
+        // size and count follow, patched by `endCompound`
+        write(maximum: 9) { p in
+            p.pointee = code.rawValue
+            return 9
+        }
     }
 
     @inlinable
@@ -326,18 +504,25 @@ public struct AMQPEncoder: Sendable {
     @inlinable
     mutating func endCompound(_ marker: CompoundMarker) {
         let start = marker.start
-        let bodyLength = bytes.count &- (start &+ 9)
+        let bodyLength = length &- (start &+ 9)
         if !marker.isMap && marker.count == 0 && policy.allowsEmptyListEncoding {
-            bytes.removeSubrange((start &+ 1)..<(start &+ 9))
-            bytes[start] = FormatCode.list0.rawValue
+            withWrittenBytes { $0[start] = FormatCode.list0.rawValue }
+            removeWritten(start &+ 1, start &+ 9)
         } else if bodyLength &+ 1 <= 0xFF && marker.count <= 0xFF {
-            bytes[start] = marker.isMap ? FormatCode.map8.rawValue : FormatCode.list8.rawValue
-            bytes[start &+ 1] = UInt8(truncatingIfNeeded: bodyLength &+ 1)
-            bytes[start &+ 2] = UInt8(truncatingIfNeeded: marker.count)
-            bytes.removeSubrange((start &+ 3)..<(start &+ 9))
+            let code = marker.isMap ? FormatCode.map8.rawValue : FormatCode.list8.rawValue
+            withWrittenBytes { p in
+                p[start] = code
+                p[start &+ 1] = UInt8(truncatingIfNeeded: bodyLength &+ 1)
+                p[start &+ 2] = UInt8(truncatingIfNeeded: marker.count)
+            }
+            removeWritten(start &+ 3, start &+ 9)
         } else {
-            patchBigEndian(Self.size32(bodyLength &+ 4), at: start &+ 1)
-            patchBigEndian(Self.size32(marker.count), at: start &+ 5)
+            let size = Self.size32(bodyLength &+ 4)
+            let count = Self.size32(marker.count)
+            withWrittenBytes { p in
+                Self.store(size, at: p + (start &+ 1))
+                Self.store(count, at: p + (start &+ 5))
+            }
         }
     }
 
@@ -346,14 +531,23 @@ public struct AMQPEncoder: Sendable {
     /// Writes the descriptor of a described value: `0x00` and the numeric code.
     @inlinable
     public mutating func writeDescriptor(code: UInt64) {
-        bytes.append(FormatCode.described.rawValue)
-        encode(code)
+        if code <= 0xFF {
+            write(maximum: 3) { p in
+                p.pointee = FormatCode.described.rawValue
+                p[1] = FormatCode.smallULong.rawValue
+                p[2] = UInt8(truncatingIfNeeded: code)
+                return 3
+            }
+        } else {
+            writeByte(FormatCode.described.rawValue)
+            encode(code)
+        }
     }
 
     /// Writes a symbolic descriptor: `0x00` and the symbol.
     @inlinable
     public mutating func writeDescriptor(symbol: Symbol) {
-        bytes.append(FormatCode.described.rawValue)
+        writeByte(FormatCode.described.rawValue)
         encode(symbol)
     }
 
@@ -376,7 +570,7 @@ public struct AMQPEncoder: Sendable {
     @inlinable
     public mutating func beginComposite() -> CompositeMarker {
         let list = beginList()
-        return CompositeMarker(list: list, endOfLastPresentField: bytes.count, countThroughLastPresentField: 0)
+        return CompositeMarker(list: list, endOfLastPresentField: length, countThroughLastPresentField: 0)
     }
 
     /// Writes a field that has a value.
@@ -384,7 +578,7 @@ public struct AMQPEncoder: Sendable {
     public mutating func encodeField<T: AMQPEncodable>(_ value: T, _ composite: inout CompositeMarker) {
         value.encode(to: &self)
         composite.list.count &+= 1
-        composite.endOfLastPresentField = bytes.count
+        composite.endOfLastPresentField = length
         composite.countThroughLastPresentField = composite.list.count
     }
 
@@ -424,13 +618,13 @@ public struct AMQPEncoder: Sendable {
             encodeArray(values)
         }
         composite.list.count &+= 1
-        composite.endOfLastPresentField = bytes.count
+        composite.endOfLastPresentField = length
         composite.countThroughLastPresentField = composite.list.count
     }
 
     @inlinable
     public mutating func encodeNullField(_ composite: inout CompositeMarker) {
-        bytes.append(FormatCode.null.rawValue)
+        writeByte(FormatCode.null.rawValue)
         composite.list.count &+= 1
     }
 
@@ -438,7 +632,7 @@ public struct AMQPEncoder: Sendable {
     public mutating func endComposite(_ composite: CompositeMarker) {
         var list = composite.list
         if !policy.writesEveryField {
-            bytes.removeSubrange(composite.endOfLastPresentField..<bytes.count)
+            removeWritten(composite.endOfLastPresentField, length)
             list.count = composite.countThroughLastPresentField
         }
         endCompound(list)
@@ -462,27 +656,33 @@ public struct AMQPEncoder: Sendable {
     /// position of the header for ``endArray(start:count:)``.
     @inlinable
     mutating func beginArray(elementFormatCode: FormatCode, descriptor: AMQPValue? = nil) -> Int {
-        let start = bytes.count
+        let start = length
         writeCompound32Placeholder(.array32)
         if let descriptor {
-            bytes.append(FormatCode.described.rawValue)
+            writeByte(FormatCode.described.rawValue)
             encode(descriptor)
         }
-        bytes.append(elementFormatCode.rawValue)
+        writeByte(elementFormatCode.rawValue)
         return start
     }
 
     @inlinable
     mutating func endArray(start: Int, count: Int) {
-        let bodyLength = bytes.count &- (start &+ 9)
+        let bodyLength = length &- (start &+ 9)
         if bodyLength &+ 1 <= 0xFF && count <= 0xFF {
-            bytes[start] = FormatCode.array8.rawValue
-            bytes[start &+ 1] = UInt8(truncatingIfNeeded: bodyLength &+ 1)
-            bytes[start &+ 2] = UInt8(truncatingIfNeeded: count)
-            bytes.removeSubrange((start &+ 3)..<(start &+ 9))
+            withWrittenBytes { p in
+                p[start] = FormatCode.array8.rawValue
+                p[start &+ 1] = UInt8(truncatingIfNeeded: bodyLength &+ 1)
+                p[start &+ 2] = UInt8(truncatingIfNeeded: count)
+            }
+            removeWritten(start &+ 3, start &+ 9)
         } else {
-            patchBigEndian(Self.size32(bodyLength &+ 4), at: start &+ 1)
-            patchBigEndian(Self.size32(count), at: start &+ 5)
+            let size = Self.size32(bodyLength &+ 4)
+            let count = Self.size32(count)
+            withWrittenBytes { p in
+                Self.store(size, at: p + (start &+ 1))
+                Self.store(count, at: p + (start &+ 5))
+            }
         }
     }
 }

@@ -308,7 +308,7 @@ extension Binary: AMQPArrayElement {
         elements.allSatisfy { $0.count <= 0xFF } ? .vbin8 : .vbin32
     }
     @inlinable public func encodeArrayElement(as code: FormatCode, to encoder: inout AMQPEncoder) {
-        encoder.writeVariablePayload(bytes, wide: code == .vbin32)
+        bytes.withUnsafeBytes { encoder.writeVariablePayload($0, wide: code == .vbin32) }
     }
     @inlinable public static func decodeArrayElement(as code: FormatCode, at offset: Int, from decoder: inout AMQPDecoder) throws(AMQPDecodingError) -> Binary {
         switch code {
@@ -326,7 +326,8 @@ extension String: AMQPArrayElement {
         elements.allSatisfy { $0.utf8.count <= 0xFF } ? .str8 : .str32
     }
     @inlinable public func encodeArrayElement(as code: FormatCode, to encoder: inout AMQPEncoder) {
-        encoder.writeVariablePayload(utf8, wide: code == .str32)
+        var string = self
+        string.withUTF8 { encoder.writeVariablePayload(UnsafeRawBufferPointer($0), wide: code == .str32) }
     }
     @inlinable public static func decodeArrayElement(as code: FormatCode, at offset: Int, from decoder: inout AMQPDecoder) throws(AMQPDecodingError) -> String {
         switch code {
@@ -344,12 +345,7 @@ extension Symbol: AMQPArrayElement {
         elements.allSatisfy { $0.count <= 0xFF } ? .sym8 : .sym32
     }
     @inlinable public func encodeArrayElement(as code: FormatCode, to encoder: inout AMQPEncoder) {
-        switch storage {
-        case .literal(let s):
-            encoder.writeVariablePayload(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount), wide: code == .sym32)
-        case .bytes(let b):
-            encoder.writeVariablePayload(b, wide: code == .sym32)
-        }
+        withASCIIBytes { encoder.writeVariablePayload($0, wide: code == .sym32) }
     }
     @inlinable public static func decodeArrayElement(as code: FormatCode, at offset: Int, from decoder: inout AMQPDecoder) throws(AMQPDecodingError) -> Symbol {
         switch code {

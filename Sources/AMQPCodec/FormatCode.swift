@@ -95,6 +95,24 @@ public struct FormatCode: RawRepresentable, Hashable, Sendable, CustomStringConv
         case array(sizeWidth: Int)
     }
 
+    /// Whether the specification defines this byte as a constructor (`0x00` or a primitive
+    /// format code): one bit per byte value, so the decoder's check costs a shift and a test.
+    @inlinable
+    var isDefined: Bool {
+        let bits: UInt64
+        switch rawValue >> 6 {
+        // 0x00; 0x00-0x3F
+        case 0: bits = 0x0000_0000_0000_0001
+        // 0x40-0x45, 0x50-0x56, 0x60-0x61, 0x70-0x74
+        case 1: bits = 0x001F_0003_007F_003F
+        // 0x80-0x84, 0x94, 0x98, 0xA0, 0xA1, 0xA3, 0xB0, 0xB1, 0xB3
+        case 2: bits = 0x000B_000B_0110_001F
+        // 0xC0, 0xC1, 0xD0, 0xD1, 0xE0, 0xF0
+        default: bits = 0x0001_0001_0003_0003
+        }
+        return bits >> (rawValue & 63) & 1 == 1
+    }
+
     @inlinable
     var layout: Layout? {
         switch rawValue {

@@ -1,4 +1,5 @@
 import AMQPEventHubs
+import AMQPTypes
 import Foundation
 import NIOSSL
 
@@ -53,8 +54,13 @@ public struct EmulatorConfiguration: Sendable {
     public var tls: TLSConfiguration?
     /// The port of `GET /health` (0 picks one; `nil` serves none).
     public var healthPort: Int?
-    /// How many events a consumer receives per delivery burst at most.
+    /// The container id of the emulator's `open`.
     public var containerID: String
+    /// **For tests of clients only**: called for every publish (one delivery on a producer link)
+    /// with the hub's name; an error it returns rejects that publish instead of storing it, as
+    /// a busy or failing service would (`com.microsoft:server-busy`, `amqp:internal-error`). Keep
+    /// it `nil` — the default — everywhere else.
+    public var publishFault: (@Sendable (_ hub: String) -> AMQPError?)?
 
     public static let defaultKeyName = "RootManageSharedAccessKey"
     public static let defaultKey = "SAS_KEY_VALUE"
@@ -77,6 +83,7 @@ public struct EmulatorConfiguration: Sendable {
         self.tls = nil
         self.healthPort = nil
         self.containerID = "swift-amqp-eventhubs-emulator"
+        self.publishFault = nil
     }
 
     /// A configuration error, naming the field.

@@ -372,6 +372,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     // MARK: Publishing
 
     func publish(_ delivery: IncomingDelivery, on link: LinkID, hub: String, partition fixed: Int?, _ connection: AMQPServerConnection) {
+        if let fault = store.configuration.publishFault?(hub) {
+            settle(delivery, on: link, connection, .rejected(Rejected(error: fault)))
+            return
+        }
         let limit = store.configuration.maxMessageSize
         guard UInt64(delivery.payload.count) <= limit else {
             settle(delivery, on: link, connection, .rejected(Rejected(error: AMQPError(

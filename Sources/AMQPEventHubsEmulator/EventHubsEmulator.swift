@@ -71,13 +71,17 @@ public final class EventHubsEmulator: Sendable {
                                          sharedAccessKey: key, usesDevelopmentEmulator: true)
     }
 
-    /// Stops accepting connections and closes the partition files. Open connections stay until
-    /// their peers leave.
+    /// Stops accepting connections, drops the open ones (their clients see the connection lost,
+    /// as when a server goes away) and closes the partition files.
     public func stop() async throws {
         try await listener.close()
+        await listener.closeConnections()
         try await healthChannel?.close()
         store.close()
     }
+
+    /// How many client connections are open now.
+    public var connectionCount: Int { listener.connectionCount }
 
     /// How many events a partition holds now.
     public func eventCount(hub: String, partition: Int) -> Int {

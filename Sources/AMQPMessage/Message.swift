@@ -8,7 +8,7 @@ import AMQPTypes
 /// Each part is a generated section type (``Header``, ``Properties``, ``DataSection``, …). On the
 /// wire the sections follow one another in a fixed order; ``init(decoding:)`` checks that order and
 /// ``encoded(policy:)`` writes it.
-public struct Message: Sendable, Hashable {
+public struct Message: Sendable, Hashable, AMQPCodable {
     /// Transport headers: durability, priority, time to live, delivery count.
     public var header: Header?
     /// Annotations for the next hop only.
@@ -70,18 +70,40 @@ public struct Message: Sendable, Hashable {
         return sections
     }
 
-    /// Writes the sections in order.
+    /// Writes the sections in order, straight into `encoder` (no array of sections on the way).
     public func encode(to encoder: inout AMQPEncoder) {
-        for section in sections {
-            section.encode(to: &encoder)
+        encoder.reserveCapacity(estimatedEncodedSize)
+        header?.encode(to: &encoder)
+        deliveryAnnotations?.encode(to: &encoder)
+        messageAnnotations?.encode(to: &encoder)
+        properties?.encode(to: &encoder)
+        applicationProperties?.encode(to: &encoder)
+        switch body {
+        case .data(let data):
+            for section in data { section.encode(to: &encoder) }
+        case .sequence(let sequence):
+            for section in sequence { section.encode(to: &encoder) }
+        case .value(let value):
+            value.encode(to: &encoder)
         }
+        footer?.encode(to: &encoder)
+    }
+
+    /// Room enough for most messages in one allocation: the data sections' bytes plus a
+    /// allowance for everything else. A guess, not a bound; the encoder grows past it if needed.
+    var estimatedEncodedSize: Int {
+        var size = 512
+        if case .data(let data) = body {
+            for section in data { size &+= section.value.count &+ 8 }
+        }
+        return size
     }
 
     /// The encoded message: the payload of a transfer (or of several, if it is split).
     public func encoded(policy: EncodingPolicy = .compact) -> [UInt8] {
-        var encoder = AMQPEncoder(policy: policy)
+        var encoder = AMQPEncoder(policy: policy, capacity: estimatedEncodedSize)
         encode(to: &encoder)
-        return encoder.bytes
+        return encoder.takeBytes()
     }
 
     /// Decodes a message that spans all of `bytes`.

@@ -212,6 +212,19 @@ public enum FrameEncoder {
         endFrame(start: start, into: &encoder)
     }
 
+    /// Appends one frame holding `performative` followed by `payload` encoded in place (a
+    /// transfer and its message): the payload needs no buffer of its own.
+    @inlinable
+    public static func write<Performative: AMQPEncodable, Payload: AMQPEncodable>(
+        _ performative: Performative, encoding payload: Payload, channel: UInt16, type: FrameType = .amqp,
+        into encoder: inout AMQPEncoder
+    ) {
+        let start = beginFrame(channel: channel, type: type, into: &encoder)
+        performative.encode(to: &encoder)
+        payload.encode(to: &encoder)
+        endFrame(start: start, into: &encoder)
+    }
+
     /// Appends one frame holding `performative` and no payload.
     @inlinable
     public static func write<Performative: AMQPEncodable>(
@@ -225,25 +238,23 @@ public enum FrameEncoder {
     /// Appends an empty frame: the heartbeat that keeps an idle connection open (§2.4.5).
     @inlinable
     public static func writeHeartbeat(into encoder: inout AMQPEncoder) {
-        encoder.writeBytes([0, 0, 0, 8, 2, 0, 0, 0] as [UInt8])
+        encoder.writeBigEndian(UInt64(0x0000_0008_0200_0000))
     }
 
     /// Writes the frame header with a placeholder size; returns where the frame starts.
     @inlinable
     public static func beginFrame(channel: UInt16, type: FrameType, into encoder: inout AMQPEncoder) -> Int {
-        let start = encoder.bytes.count
-        encoder.writeBytes([0, 0, 0, 0, 2, type.rawValue, UInt8(channel >> 8), UInt8(truncatingIfNeeded: channel)] as [UInt8])
+        let start = encoder.count
+        // size (patched by `endFrame`), data offset 2 words, type, channel
+        encoder.writeBigEndian(UInt64(0x0200_0000) | UInt64(type.rawValue) << 16 | UInt64(channel))
         return start
     }
 
     /// Patches the size of the frame that started at `start`.
     @inlinable
     public static func endFrame(start: Int, into encoder: inout AMQPEncoder) {
-        let size = encoder.bytes.count - start
+        let size = encoder.count - start
         precondition(size <= Int(UInt32.max), "a frame cannot exceed 4 GiB")
-        encoder.bytes[start] = UInt8(truncatingIfNeeded: size >> 24)
-        encoder.bytes[start + 1] = UInt8(truncatingIfNeeded: size >> 16)
-        encoder.bytes[start + 2] = UInt8(truncatingIfNeeded: size >> 8)
-        encoder.bytes[start + 3] = UInt8(truncatingIfNeeded: size)
+        encoder.patchBigEndian(UInt32(truncatingIfNeeded: size), at: start)
     }
 }

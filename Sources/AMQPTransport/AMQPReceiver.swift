@@ -85,11 +85,36 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
         self.creditMode = credit
     }
 
-    /// The next delivery, or `nil` once the link is closed.
+    /// The next delivery, or `nil` once the link is closed. Cancelling the task ends the wait
+    /// with `CancellationError` (a delivery that arrives later stays buffered for the next call).
     public func receive() async throws -> AMQPDelivery? {
+        try await receive(waitingAtMost: nil)
+    }
+
+    /// The next delivery, or `nil` when none arrives within `timeout` or the link is closed.
+    public func receive(timeout: Duration) async throws -> AMQPDelivery? {
+        try await receive(waitingAtMost: timeout)
+    }
+
+    func receive(waitingAtMost timeout: Duration?) async throws -> AMQPDelivery? {
         let link = self.link
         let reference = self.reference
-        return try await connection.onLoopFuture { core in core.nextDelivery(link, record: reference.record) }
+        let core = connection.core
+        return try await withTaskCancellationHandler {
+            try await connection.onLoopFuture { core in
+                let next = core.nextDelivery(link, record: reference.record)
+                if let timeout {
+                    let waiter = core.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+                                                                             + timeout.components.attoseconds / 1_000_000_000)) {
+                        core.abandonWait(link, record: reference.record, with: nil)
+                    }
+                    next.whenComplete { _ in waiter.cancel() }
+                }
+                return next
+            }
+        } onCancel: {
+            core.eventLoop.execute { core.abandonWait(link, record: reference.record, with: CancellationError()) }
+        }
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {

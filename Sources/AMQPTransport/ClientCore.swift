@@ -12,6 +12,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     var handler: ConnectionHandler?
     var openPromise: EventLoopPromise<Open>
     var closePromise: EventLoopPromise<Void>?
+    /// Whether the peer's open arrived.
+    var isOpened = false
     /// Set once the connection is over; every later call fails with it.
     var terminalError: AMQPClientError?
     var sessions: [SessionID: SessionRecord] = [:]
@@ -104,6 +106,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     func handle(_ event: ConnectionEvent, handler: ConnectionHandler) {
         switch event {
         case .opened(let open):
+            isOpened = true
             openPromise.succeed(open)
         case .failed(let failure):
             finish(AMQPClientError(.connectionFailed, detail: failure.description, underlying: failure))
@@ -183,8 +186,14 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         }
     }
 
-    func channelClosed(handler: ConnectionHandler, error: Error?) {
-        finish(AMQPClientError(.connectionClosed, detail: "the connection to the peer was lost"))
+    func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?) {
+        if isOpened {
+            finish(AMQPClientError(.connectionClosed, detail: "the connection to the peer was lost", underlying: error))
+        } else {
+            // Before the peer's open: the connection was never established (a refused TLS
+            // handshake, a peer that hung up during SASL).
+            finish(AMQPClientError(.connectionFailed, detail: "the connection closed before the peer's open", underlying: error))
+        }
         closePromise?.succeed(())
         self.handler = nil
     }
@@ -314,6 +323,13 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             record.receiveWaiter = promise
             return promise.futureResult
         }
+    }
+
+    /// Ends a pending `receive` without a delivery: with `nil` (a timeout) or an error (cancellation).
+    func abandonWait(_ id: LinkID, record fallback: LinkRecord?, with error: (any Error)?) {
+        guard let record = links[id] ?? fallback, let waiter = record.receiveWaiter else { return }
+        record.receiveWaiter = nil
+        if let error { waiter.fail(error) } else { waiter.succeed(nil) }
     }
 
     /// Prefetch: keeps credit plus buffered deliveries near the prefetch count, topping credit up

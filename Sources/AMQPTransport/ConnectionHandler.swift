@@ -11,7 +11,7 @@ import NIOTLS
 protocol ConnectionEventSink: AnyObject {
     func handle(_ event: ConnectionEvent, handler: ConnectionHandler)
     /// The socket closed (after the engine finished, or abruptly).
-    func channelClosed(handler: ConnectionHandler, error: Error?)
+    func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?)
     /// Every event of one engine step has been handled (one read from the socket, one call).
     func eventBatchEnded(handler: ConnectionHandler)
 }
@@ -83,15 +83,32 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         tickTask = nil
         // Events the engine produced before the socket went away still matter.
         deliverEvents()
-        sink?.channelClosed(handler: self, error: nil)
+        sink?.channelClosed(handler: self, error: firstError)
         context.fireChannelInactive()
     }
+
+    /// The first error the pipeline reported (a failed TLS handshake, a reset), for the sink.
+    private var firstError: (any Error & Sendable)?
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         logger.debug("channel error: \(error)")
         // A broken pipe after the peer's abrupt close (the Python SDK drops TCP right after its
         // close frame) is an ordinary end; anything else closes the connection too.
+        if firstError == nil { firstError = Self.sendable(error) }
         context.close(promise: nil)
+    }
+
+    /// The errors a pipeline raises, as they are (they are all Sendable); anything else by its
+    /// description.
+    static func sendable(_ error: Error) -> any Error & Sendable {
+        switch error {
+        case let error as NIOSSLError: return error
+        case let error as NIOSSLExtraError: return error
+        case let error as BoringSSLError: return error
+        case let error as IOError: return error
+        case let error as ChannelError: return error
+        default: return TransportError(description: String(describing: error))
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -122,6 +139,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         deliverEvents()
         steppingDepth -= 1
         guard steppingDepth == 0 else { return }
+        // The sink has reacted to every event (sent what it had for a drain): answer drains now.
+        engine.answerDrains()
         flushOutput()
         if engine.isFinished {
             closeChannelAfterFlush()
@@ -216,3 +235,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
 @available(*, unavailable)
 extension ConnectionHandler: Sendable {}
+
+/// An error from the channel pipeline of a type this package does not know, by its description.
+struct TransportError: Error, Sendable, CustomStringConvertible {
+    var description: String
+}

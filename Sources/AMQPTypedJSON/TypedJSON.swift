@@ -15,6 +15,13 @@ public enum TypedJSON {
         public var message: String
         /// For syntax errors, the byte offset in the line.
         public var offset: Int?
+
+        /// Also for formats built on typed JSON (whole messages, `AMQPMessageJSON`).
+        public init(path: String, message: String, offset: Int? = nil) {
+            self.path = path
+            self.message = message
+            self.offset = offset
+        }
         public var description: String {
             if let offset { return "\(message) at offset \(offset)" }
             return "\(message) at \(path)"

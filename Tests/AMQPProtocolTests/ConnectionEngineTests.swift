@@ -113,6 +113,25 @@ struct ConnectionLifecycleTests {
         }
     }
 
+    @Test("bytes that are not a protocol header at all also get our header back before the end (§2.2)")
+    func notAProtocolHeader() {
+        // Found with hostile bytes through a socket: an HTTP request got no answer at all.
+        for sasl in [ConnectionConfiguration.SASL.none, .server([AnonymousMechanism()], required: false)] {
+            var server = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s", sasl: sasl))
+            server.start(now: 0)
+            server.receive(Array("GET / HTTP/1.1\r\n".utf8), now: 0)
+            let expected: ProtocolHeader
+            if case .none = sasl { expected = .amqp } else { expected = .sasl }
+            #expect(server.takeOutput() == expected.bytes)
+            #expect(server.isFinished)
+            guard case .failed(.framing(let error))? = server.takeEvents().last else {
+                Issue.record("no framing failure")
+                continue
+            }
+            #expect(error.kind == .invalidProtocolHeader)
+        }
+    }
+
     @Test("the client pipelines open, begin and attach; the server accepts them in one read")
     func pipelining() throws {
         var client = ConnectionEngine(configuration: ConnectionConfiguration(role: .client, containerID: "c"))

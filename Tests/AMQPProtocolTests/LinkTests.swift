@@ -29,6 +29,30 @@ struct LinkTests {
         #expect(pair.client.credit(of: sender) == 8)
     }
 
+    @Test("credit that arrives with the attach, before the server answers it, is kept (Proton's receive pipelines it)")
+    func creditBeforeAttachAnswer() throws {
+        var pair = EnginePair.plain()
+        pair.serverPolicy = { _, _ in }  // the application answers later
+        pair.start()
+        let session = try pair.client.beginSession()
+        let link = try pair.client.attachLink(on: session, .init(
+            name: "receiver", role: .receiver,
+            source: .source(Source(address: .string("queue"))), target: .target(Target(address: .string("client")))))
+        try pair.client.setCredit(5, on: link)
+        pair.run()
+        let (serverLink, attach) = try #require(pair.serverEvents.compactMap { event -> (LinkID, Attach)? in
+            if case .linkAttachRequested(_, let id, let attach) = event { return (id, attach) } else { return nil }
+        }.last)
+        try pair.server.acceptLink(serverLink, source: attach.source, target: attach.target)
+        let granted = pair.server.takeEvents().compactMap { event -> UInt32? in
+            if case .creditGranted(serverLink, let credit, _) = event { return credit } else { return nil }
+        }
+        #expect(granted == [5])
+        _ = try pair.server.send(on: serverLink, payload: Self.message[...])
+        pair.run()
+        #expect(pair.deliveries(pair.clientEvents).count == 1)
+    }
+
     @Test("receiver-settle-mode first: accepting settles; the sender sees the outcome once")
     func settleFirst() throws {
         var pair = EnginePair.plain()
@@ -119,6 +143,72 @@ struct LinkTests {
         #expect(pair.serverEvents.contains { if case .drained(receiver) = $0 { return true } else { return false } })
         #expect(pair.client.credit(of: sender) == 0)
         #expect(pair.server.credit(of: receiver) == 0)
+    }
+
+    @Test("drain: a sender that sends in answer to the drain's credit is drained after those messages")
+    func drainAnsweredAfterTheApplicationSends() throws {
+        // Found with Qpid Proton's Python receiver against our broker: the engine answered the
+        // drain inside the flow, before the broker saw the credit, so the queued messages stayed
+        // behind and the receiver got nothing.
+        var pair = EnginePair.plain()
+        let (receiver, sender) = try pair.openReceiverLink()
+        pair.serverPolicy = { engine, event in
+            EnginePair.acceptEverything(&engine, event)
+            if case .creditGranted(sender, let credit, true) = event {
+                #expect(credit == 10)
+                for _ in 0..<2 { _ = try? engine.send(on: sender, payload: Self.message[...]) }
+            }
+        }
+        try pair.client.setCredit(10, drain: true, on: receiver)
+        pair.run()
+        #expect(pair.deliveries(pair.clientEvents).count == 2)
+        let drained = pair.clientEvents.lastIndex { if case .drained(receiver) = $0 { return true } else { return false } }
+        let lastDelivery = pair.clientEvents.lastIndex { if case .delivery = $0 { return true } else { return false } }
+        #expect(drained != nil && lastDelivery != nil && drained! > lastDelivery!)
+        #expect(pair.server.credit(of: sender) == 0)
+        #expect(pair.client.credit(of: receiver) == 0)
+    }
+
+    @Test("a sender that adds our new credit to deliveries already under way is tolerated up to that, not beyond")
+    func creditTopUpWhileDeliveriesAreUnderWay() throws {
+        // Found with RabbitMQ 3.10: its session sends, after our flow, the deliveries already
+        // inside it and then the whole new link-credit, so a receiver that tops up credit before
+        // it reaches zero sees a few transfers more than the specification's arithmetic allows.
+        var pair = EnginePair.plain()
+        let (receiver, sender) = try pair.openReceiverLink()
+        try pair.client.setCredit(2, on: receiver)
+        pair.run()
+        try pair.server.send(on: sender, payload: Self.message[...])
+        pair.run()
+        #expect(pair.client.credit(of: receiver) == 1)
+        // Top up to 2 while one credit is outstanding, and let the 'sender' answer as RabbitMQ does.
+        try pair.client.setCredit(2, on: receiver)
+        _ = pair.client.takeOutput()
+        @Sendable func transfer(_ id: UInt32) -> [UInt8] {
+            var encoder = AMQPEncoder()
+            let transfer = Transfer(handle: 0, deliveryID: DeliveryNumber(id), deliveryTag: Binary([UInt8(id)]), settled: true, more: false)
+            FrameEncoder.write(transfer, payload: Self.message, channel: 0, into: &encoder)
+            return encoder.bytes
+        }
+        pair.clientEvents = []
+        pair.client.receive((1...3).flatMap(transfer), now: pair.now)
+        pair.clientEvents += pair.client.takeEvents()
+        #expect(pair.deliveries(pair.clientEvents).count == 3)
+        #expect(pair.client.credit(of: receiver) == 0)
+        // One more is beyond anything we granted.
+        pair.client.receive(transfer(4), now: pair.now)
+        let detach = try performatives(in: pair.client.takeOutput()).compactMap { if case .detach(let d) = $0.performative { return d } else { return nil } }.first
+        #expect(detach?.error?.condition == .link(.transferLimitExceeded))
+
+        // Grants in a row carry at most twice the largest grant over: 2 + 4 here, however many.
+        var again = EnginePair.plain()
+        let (second, _) = try again.openReceiverLink()
+        for _ in 0..<10 { try again.client.setCredit(2, on: second) }
+        _ = again.client.takeOutput()
+        again.client.receive((1...6).flatMap(transfer), now: again.now)
+        #expect(again.deliveries(again.client.takeEvents()).count == 6)
+        again.client.receive(transfer(7), now: again.now)
+        #expect(try performatives(in: again.client.takeOutput()).contains { if case .detach = $0.performative { return true } else { return false } })
     }
 
     @Test("a refused link: attach without a terminus, then detach with the error (§2.6.3)")

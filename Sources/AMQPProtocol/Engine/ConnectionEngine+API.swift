@@ -135,6 +135,12 @@ extension ConnectionEngine {
             ),
             channel: channel
         )
+        // Credit the peer granted together with its attach (pipelined) is usable now.
+        if link.isSender && (link.credit > 0 || link.drain) {
+            events.append(.creditGranted(id, credit: link.credit, drain: link.drain))
+            if link.drain { pendingDrains.insert(id) }
+            pump(channel)
+        }
     }
 
     /// Refuses a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: answers with an `attach`, then
@@ -170,6 +176,10 @@ extension ConnectionEngine {
         }
         guard !link.isSender else { throw ConnectionUsageError("\(id) is a sender; credit is the receiver's to give") }
         guard link.phase == .attached || link.phase == .attachSent else { return }
+        // Deliveries the sender had on their way may still come on top of the new credit.
+        link.largestGrant = max(link.largestGrant, credit)
+        let carried = min(UInt64(link.creditBudget), 2 * UInt64(link.largestGrant))
+        link.creditBudget = UInt32(clamping: UInt64(credit) + carried)
         link.credit = credit
         link.drain = drain
         session.links[handle] = link
@@ -231,6 +241,22 @@ extension ConnectionEngine {
         sessions[channel] = session
         pump(channel)
         return deliveryID
+    }
+
+    /// Answers the drains peers asked for on our sending links (§2.6.7): a link with nothing
+    /// queued uses up its remaining credit by advancing delivery-count and says so in a `flow`; a
+    /// link with queued deliveries is answered once they are written.
+    ///
+    /// Call it after the events of a step have been handled, so that an application that sends
+    /// in response to ``ConnectionEvent/creditGranted(_:credit:drain:)`` does so before the drain
+    /// is answered (answering at once would give the credit back while the application still
+    /// had messages for it). The SwiftNIO transport calls it before every flush.
+    public mutating func answerDrains() {
+        guard !pendingDrains.isEmpty, !isFinished else { return }
+        for id in pendingDrains {
+            let stillPending = linkLocations[id].map { finishDrainIfNeeded($0.channel, $0.handle) } ?? false
+            if !stillPending { pendingDrains.remove(id) }
+        }
     }
 
     /// Receiver: settles (and/or sets the state of) a delivery we received (§2.7.6).

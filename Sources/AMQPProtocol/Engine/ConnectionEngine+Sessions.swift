@@ -244,7 +244,10 @@ extension ConnectionEngine {
             endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
             return
         }
-        guard link.phase == .attached || link.phase == .detachSent else { return }
+        // A peer may send its flow right after its attach, before we answered it (pipelining):
+        // the credit is kept and reported once the application accepts the link.
+        let awaitingOurAttach = link.phase == .attachReceived
+        guard link.phase == .attached || link.phase == .detachSent || awaitingOurAttach else { return }
         if link.isSender {
             // §2.6.7: link-credit(sender) = delivery-count(flow) + link-credit(flow) - delivery-count(sender).
             // RabbitMQ 3.10 omits delivery-count: then the receiver has seen all we sent.
@@ -255,9 +258,11 @@ extension ConnectionEngine {
             link.drain = flow.drain
             session.links[local] = link
             sessions[channel] = session
+            if awaitingOurAttach { return }
             events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
             pump(channel)
-            finishDrainIfNeeded(channel, local)
+            // Answered in answerDrains(), once the application has seen the credit and sent what it has.
+            if link.drain { pendingDrains.insert(link.id) }
             if flow.echo { writeLinkFlow(channel, local) }
         } else {
             // The sender reports its delivery-count and what it has available; a drain it
@@ -265,31 +270,34 @@ extension ConnectionEngine {
             if let count = flow.deliveryCount {
                 let consumed = link.deliveryCount.distance(to: count)
                 link.credit = consumed <= link.credit ? link.credit - consumed : 0
+                link.creditBudget = consumed <= link.creditBudget ? link.creditBudget - consumed : 0
                 link.deliveryCount = count
             }
             let drained = link.drain && flow.drain && (flow.linkCredit ?? 0) == 0
             if drained {
                 link.drain = false
                 link.credit = 0
+                link.creditBudget = 0
             }
             session.links[local] = link
             sessions[channel] = session
             if drained { events.append(.drained(link.id)) }
-            if flow.echo { writeLinkFlow(channel, local) }
+            if flow.echo && !awaitingOurAttach { writeLinkFlow(channel, local) }
         }
     }
 
-    /// A sender asked to drain uses up its credit by advancing delivery-count and says so.
-    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) {
-        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain,
-              link.queue.isEmpty
-        else { return }
+    /// A sender asked to drain uses up its credit by advancing delivery-count and says so, once
+    /// nothing is queued. Returns whether the link still has a drain to answer later.
+    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) -> Bool {
+        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain else { return false }
+        guard link.queue.isEmpty else { return true }
         link.deliveryCount += link.credit
         link.credit = 0
         link.drain = false
         session.links[local] = link
         sessions[channel] = session
         writeLinkFlow(channel, local, drain: true)
+        return false
     }
 
     mutating func writeSessionFlow(_ channel: UInt16) {
@@ -345,12 +353,13 @@ extension ConnectionEngine {
                 detachForViolation(channel, local, .amqp(.invalidField), "the first transfer of a delivery must carry delivery-id and delivery-tag")
                 return
             }
-            guard link.credit > 0 else {
+            guard link.credit > 0 || link.creditBudget > 0 else {
                 sessions[channel] = session
                 detachForViolation(channel, local, .link(.transferLimitExceeded), "transfer without link credit")
                 return
             }
-            link.credit -= 1
+            if link.credit > 0 { link.credit -= 1 }
+            link.creditBudget = max(link.creditBudget, 1) - 1
             link.deliveryCount += 1
             link.partial = PartialDelivery(
                 deliveryNumber: deliveryNumber, tag: tag, messageFormat: transfer.messageFormat ?? 0,
@@ -514,9 +523,6 @@ extension ConnectionEngine {
             }
         }
         sessions[channel] = session
-        for handle in session.linkOrder {
-            finishDrainIfNeeded(channel, handle)
-        }
     }
 
     /// Writes the frames of the link's first queued delivery that the window allows. Returns
@@ -544,13 +550,13 @@ extension ConnectionEngine {
             )
             let start = FrameEncoder.beginFrame(channel: channel, type: .amqp, into: &output)
             transfer.encode(to: &output)
-            var room = frameLimit - (output.bytes.count - start)
+            var room = frameLimit - (output.count - start)
             if remaining > room {
                 // Does not fit: write it again with more=true, then fill the frame.
-                output.bytes.removeSubrange((start + 8)...)
+                output.truncate(to: start + 8)
                 transfer.more = true
                 transfer.encode(to: &output)
-                room = frameLimit - (output.bytes.count - start)
+                room = frameLimit - (output.count - start)
             }
             let chunk = min(remaining, max(room, 0))
             let from = delivery.payload.startIndex + delivery.offset

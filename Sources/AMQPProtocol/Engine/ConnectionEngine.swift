@@ -73,6 +73,8 @@ public struct ConnectionEngine: Sendable {
     var nextSessionSerial: UInt64 = 0
     var nextLinkSerial: UInt64 = 0
     var nextDeliverySerial: UInt64 = 0
+    /// Sender links whose peer asked to drain, until ``answerDrains()`` answers.
+    var pendingDrains: Set<LinkID> = []
 
     // Time
     var now: UInt64 = 0
@@ -208,21 +210,20 @@ public struct ConnectionEngine: Sendable {
 
     /// Bytes to write to the peer since the last call.
     public mutating func takeOutput() -> [UInt8] {
-        guard !output.bytes.isEmpty else { return [] }
-        let bytes = output.bytes
-        output.bytes = []
-        output.bytes.reserveCapacity(min(bytes.count, 1 << 16))
+        guard output.count > 0 else { return [] }
+        let bytes = output.takeBytes()
+        output.reserveCapacity(min(bytes.count, 1 << 16))
         return bytes
     }
 
     /// Lends the pending output to `body` (to copy it into a socket buffer), then clears it,
     /// keeping the buffer's capacity.
     public mutating func consumeOutput<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        defer { output.bytes.removeAll(keepingCapacity: true) }
-        return try output.bytes.withUnsafeBytes(body)
+        defer { output.removeAll() }
+        return try output.withUnsafeBytes(body)
     }
 
-    public var hasOutput: Bool { !output.bytes.isEmpty }
+    public var hasOutput: Bool { output.count > 0 }
 
     /// Events since the last call, in order.
     public mutating func takeEvents() -> [ConnectionEvent] {
@@ -293,9 +294,8 @@ public struct ConnectionEngine: Sendable {
         )
         FrameEncoder.write(open, channel: 0, into: &output)
         openSent = true
-        if !deferred.bytes.isEmpty {
-            output.writeBytes(deferred.bytes)
-            deferred.bytes = []
+        if deferred.count > 0 {
+            output.writeBytes(deferred.takeBytes())
         }
         noteOutput()
     }
@@ -314,8 +314,21 @@ public struct ConnectionEngine: Sendable {
             // The AMQP layer is up: tell the peer why before hanging up (§2.8.15).
             closeForViolation(.connection(.framingError), error.description)
         } else {
+            if error.kind == .invalidProtocolHeader, configuration.role == .server, case .awaitingHeader = phase {
+                // Bytes that are not a protocol header at all (HTTP, TLS without AMQP's TLS
+                // header, noise) get the header we support before we hang up, like a header
+                // of a version we do not speak (§2.2).
+                writeHeader(serverPreferredHeader)
+            }
             fail(.framing(error))
         }
+    }
+
+    /// The header a server answers with when it cannot accept the client's (§2.2): SASL while
+    /// SASL is offered and not done, else AMQP.
+    var serverPreferredHeader: ProtocolHeader {
+        if case .server = configuration.sasl, !saslDone { return .sasl }
+        return .amqp
     }
 
     /// Closes the connection because the peer broke the protocol.
@@ -387,7 +400,7 @@ public struct ConnectionEngine: Sendable {
         }
         // What we would answer with if we could not accept this header (§2.2: reply with the
         // header we support, then close).
-        let preferred: ProtocolHeader = saslOffered && !saslDone ? .sasl : .amqp
+        let preferred = serverPreferredHeader
         guard header.isVersion1_0_0 else {
             writeHeader(preferred)
             fail(.protocolHeaderMismatch(received: header, expected: preferred))

@@ -91,6 +91,15 @@ struct LinkState: Sendable {
     var deliveryCount: SequenceNumber = 0
     /// `link-credit` as this end sees it.
     var credit: UInt32 = 0
+    /// Receiver: how many more transfers we take before calling it a credit violation. At least
+    /// `credit`; a grant adds to what was left of it, because a sender may read our link-credit
+    /// as added to its own: RabbitMQ 3.10 sends, after our flow, the deliveries already on their
+    /// way inside it and then the whole new credit. What is carried over is limited to twice the
+    /// largest grant, so a peer can never get far beyond what we asked for. A sender that was
+    /// never granted credit has none.
+    var creditBudget: UInt32 = 0
+    /// Receiver: the largest link-credit we granted, the measure of ``creditBudget``.
+    var largestGrant: UInt32 = 0
     var drain = false
     /// Whether our detach closes the link (rather than only detaching it).
     var closing = false

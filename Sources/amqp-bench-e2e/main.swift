@@ -1,0 +1,155 @@
+// amqp-bench-e2e: end-to-end throughput over loopback, for scripts/bench.sh.
+//
+//   amqp-bench-e2e send HOST PORT ADDRESS COUNT [--size BYTES] [--presettled]
+//   amqp-bench-e2e receive HOST PORT ADDRESS COUNT [--presettled]
+//   amqp-bench-e2e broker [--port PORT]
+//
+// `send` and `receive` print one line, `<mode> count=<n> seconds=<s> msgs_per_s=<r>`, timed from
+// the link being attached to the last outcome (send) or the last message (receive), like
+// Benchmarks/proton/e2e-client.c. `broker` runs AMQPInMemoryBroker on 127.0.0.1 and prints
+// `port=<n>` once it listens. A separate executable from amqp-bench so that the allocation gate
+// in CI builds only the codec layers in release, not NIO and BoringSSL.
+import AMQPCodec
+import AMQPMessage
+import AMQPTransport
+import AMQPTypes
+import Foundation
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("amqp-bench-e2e: \(message)\n".utf8))
+    exit(2)
+}
+
+let usage = """
+    usage: amqp-bench-e2e send HOST PORT ADDRESS COUNT [--size BYTES] [--presettled]
+           amqp-bench-e2e receive HOST PORT ADDRESS COUNT [--presettled]
+           amqp-bench-e2e broker [--port PORT]
+    """
+
+struct Arguments {
+    var mode: String
+    var host = "127.0.0.1"
+    var port = 0
+    var address = ""
+    var count = 0
+    var size = 1024
+    var presettled = false
+
+    init(_ argv: [String]) {
+        var rest = argv.dropFirst()
+        guard let mode = rest.popFirst() else { fail(usage) }
+        self.mode = mode
+        if mode == "send" || mode == "receive" {
+            guard rest.count >= 4, let port = Int(rest[rest.startIndex + 1]), let count = Int(rest[rest.startIndex + 3]), count > 0 else { fail(usage) }
+            host = rest[rest.startIndex]
+            self.port = port
+            address = rest[rest.startIndex + 2]
+            self.count = count
+            rest = rest.dropFirst(4)
+        } else if mode != "broker" {
+            fail(usage)
+        }
+        while let option = rest.popFirst() {
+            switch option {
+            case "--presettled": presettled = true
+            case "--size":
+                guard let n = rest.popFirst().flatMap({ Int($0) }), n >= 0 else { fail(usage) }
+                size = n
+            case "--port":
+                guard let n = rest.popFirst().flatMap({ Int($0) }) else { fail(usage) }
+                port = n
+            default: fail(usage)
+            }
+        }
+    }
+}
+
+func report(_ mode: String, count: Int, since start: ContinuousClock.Instant) {
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    print("\(mode) count=\(count) seconds=\(String(format: "%.3f", seconds)) msgs_per_s=\(Int(Double(count) / seconds))")
+}
+
+func connect(_ arguments: Arguments) async throws -> AMQPConnection {
+    var options = AMQPConnectionOptions(host: arguments.host, port: arguments.port, authentication: .anonymous)
+    options.idleTimeout = nil
+    return try await AMQPConnection.connect(options)
+}
+
+/// Sends `count` messages with a data body of `size` bytes. Unsettled: every message waits for
+/// its outcome, which must be `accepted`; sends are pipelined up to the link credit (the sender
+/// suspends beyond it). Pre-settled: fire and forget.
+func send(_ arguments: Arguments) async throws {
+    let connection = try await connect(arguments)
+    let sender = try await connection.openSender(
+        to: arguments.address,
+        options: .init(settleMode: arguments.presettled ? .settled : .unsettled)
+    )
+    let message = Message(body: .data([DataSection(Binary([UInt8](repeating: 0x61, count: arguments.size)))]))
+    let start = ContinuousClock.now
+    var pending: [PendingDelivery] = []
+    pending.reserveCapacity(arguments.presettled ? 0 : arguments.count)
+    for _ in 0..<arguments.count {
+        let delivery = try await sender.enqueue(message, settled: arguments.presettled)
+        if !arguments.presettled { pending.append(delivery) }
+    }
+    var rejected = 0
+    for delivery in pending {
+        if try await delivery.outcome() != .accepted { rejected += 1 }
+    }
+    if arguments.presettled {
+        // Nothing to wait for; the detach below is answered only after every transfer before it.
+        try await sender.close()
+    }
+    report(arguments.presettled ? "send-presettled" : "send", count: arguments.count, since: start)
+    if rejected > 0 { fail("\(rejected) of \(arguments.count) messages were not accepted") }
+    if !arguments.presettled { try await sender.close() }
+    try await connection.close()
+}
+
+/// Receives `count` messages, granting all the credit up front (as Proton's receive.c does) and
+/// accepting each unless the sender settles them.
+func receive(_ arguments: Arguments) async throws {
+    let connection = try await connect(arguments)
+    let receiver = try await connection.openReceiver(
+        from: arguments.address,
+        options: .init(credit: .manual, senderSettleMode: arguments.presettled ? .settled : .unsettled)
+    )
+    try await receiver.addCredit(UInt32(arguments.count))
+    var start: ContinuousClock.Instant? = nil
+    var received = 0
+    var bytes = 0
+    for try await delivery in receiver {
+        if start == nil { start = .now }
+        if case .data(let sections) = delivery.message.body { bytes += sections.reduce(0) { $0 + $1.value.count } }
+        if !delivery.isSettled { try await delivery.accept() }
+        received += 1
+        if received == arguments.count { break }
+    }
+    guard let start, received == arguments.count else { fail("the link closed after \(received) messages") }
+    report(arguments.presettled ? "receive-presettled" : "receive", count: received, since: start)
+    if bytes == 0 { fail("the messages had no data") }
+    try await receiver.close()
+    try await connection.close()
+}
+
+func broker(_ arguments: Arguments) async throws {
+    var configuration = AMQPListener.Configuration(host: "127.0.0.1", port: arguments.port)
+    configuration.idleTimeout = nil
+    configuration.maxMessageSize = nil
+    let broker = try await AMQPInMemoryBroker.start(configuration)
+    // Unbuffered, so that the script sees the port at once.
+    FileHandle.standardOutput.write(Data("port=\(broker.port)\n".utf8))
+    while true { try await Task.sleep(for: .seconds(3600)) }
+}
+
+let arguments = Arguments(CommandLine.arguments)
+do {
+    switch arguments.mode {
+    case "send": try await send(arguments)
+    case "receive": try await receive(arguments)
+    default: try await broker(arguments)
+    }
+} catch {
+    fail("\(error)")
+}
