@@ -16,7 +16,9 @@ import Darwin
 /// An input is either **raw** — it starts with `A`, as every AMQP byte stream does (`AMQP…`):
 /// it is fed one protocol header or frame at a time, the application reacting in between — or a
 /// **script**: its first byte chooses the configuration, and the rest is a sequence of
-/// operations (``Operation``) that feed bytes, move the clock, or call the engine's API.
+/// operations (``Operation``) that feed bytes, move the clock, or call the engine's API. For the
+/// client target, an input that starts with `P` is a conversation between two of our engines
+/// (``EnginePairDriver``).
 ///
 /// After every step the driver checks that the engine's output is a valid frame stream for the
 /// peer (frames decode, fit the peer's max-frame-size, sit on channels where a session is begun,
@@ -120,6 +122,12 @@ struct EngineDriver {
     var opened = false
     var terminated = false
     var output = OutputChecker()
+    /// In a pair (``EnginePairDriver``): what the engine wrote, kept for the other engine, and
+    /// whether every error it raises is judged.
+    var outbox: [UInt8]?
+    var judgesErrors = false
+    /// Whether the clock moved, so that an idle timeout may have been deserved.
+    var timeJumped = false
     /// With `AMQP_FUZZ_TRACE` set, every step is printed: what to read when a finding needs explaining.
     let tracing = getenv("AMQP_FUZZ_TRACE") != nil
 
@@ -134,6 +142,8 @@ struct EngineDriver {
     static func check(_ bytes: [UInt8], role: ConnectionConfiguration.Role) throws(FuzzFinding) {
         if bytes.first == UInt8(ascii: "A") {
             try runRaw(bytes, role: role)
+        } else if bytes.first == UInt8(ascii: "P") && role == .client {
+            try EnginePairDriver.run(bytes.dropFirst())
         } else {
             try runScript(bytes, role: role)
         }
@@ -292,7 +302,7 @@ struct EngineDriver {
 
     mutating func start(inBandTLS: Bool) throws(FuzzFinding) {
         engine.start(now: now, inBandTLS: inBandTLS)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func feed(_ bytes: ArraySlice<UInt8>) throws(FuzzFinding) {
@@ -301,29 +311,30 @@ struct EngineDriver {
         lastFeedCount = bytes.count
         bufferedBeforeLastFeed = engine.footprint.bufferedBytes
         engine.receive(bytes, now: now)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func tick(by step: UInt64) throws(FuzzFinding) {
         now += step
+        if step > 0 { timeJumped = true }
         calls += 1
         if let next = engine.tick(now: now) {
             try expect(next > now || engine.isFinished, "tick(now: \(now)) asks to be called again at \(next), which is not later")
         }
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func establishTLS() throws(FuzzFinding) {
         calls += 1
         engine.tlsEstablished()
         tlsRequested = false
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func beginSession() throws(FuzzFinding) {
         calls += 1
         if let id = try? engine.beginSession() { sessions.append(id) }
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func attach(sessionIndex: Int, isSender: Bool, name: String) throws(FuzzFinding) {
@@ -338,7 +349,7 @@ struct EngineDriver {
             links.append((id, isSender))
             ourAttaches.insert(id)
         }
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func acceptOldest(withTermini: Bool, smallMaxMessageSize: Bool, enforcesLarger: Bool, sendsSettled: Bool) throws(FuzzFinding) {
@@ -346,7 +357,7 @@ struct EngineDriver {
         let (id, attach) = pendingAttaches.removeFirst()
         try accept(id, attach, withTermini: withTermini, smallMaxMessageSize: smallMaxMessageSize,
                    enforcesLarger: enforcesLarger, sendsSettled: sendsSettled)
-        try settle()
+        try reactUntilQuiet()
     }
 
     /// Answers a peer's attach. A receiving link may advertise 100 bytes as its max-message-size
@@ -376,7 +387,7 @@ struct EngineDriver {
         calls += 1
         let (id, _) = pendingAttaches.removeFirst()
         engine.refuseLink(id, error: AMQPError(condition: .amqp(.notFound), description: "refused by the fuzz application"))
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func setCredit(_ credit: UInt32, drain: Bool, pick: UInt8) throws(FuzzFinding) {
@@ -384,14 +395,14 @@ struct EngineDriver {
         guard !receivers.isEmpty else { return }
         calls += 1
         _ = try? engine.setCredit(credit, drain: drain, on: receivers[Int(pick) % receivers.count].id)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func send(payloadSize: Int, settled: Bool, pick: UInt8) throws(FuzzFinding) {
         let senders = links.filter(\.isSender)
         guard !senders.isEmpty else { return }
         try send(on: senders[Int(pick) % senders.count].id, payloadSize: payloadSize, settled: settled)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func send(on id: LinkID, payloadSize: Int, settled: Bool) throws(FuzzFinding) {
@@ -412,7 +423,7 @@ struct EngineDriver {
             .accepted(Accepted()), .released(Released()),
         ]
         _ = try? engine.settle(delivery, on: link, state: states[Int(state)], settled: settled)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func detach(pick: UInt8, closed: Bool, withError: Bool) throws(FuzzFinding) {
@@ -420,28 +431,28 @@ struct EngineDriver {
         calls += 1
         let id = links[Int(pick) % links.count].id
         engine.detachLink(id, closed: closed, error: withError ? AMQPError(condition: .link(.detachForced)) : nil)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func endSession(pick: UInt8) throws(FuzzFinding) {
         guard !sessions.isEmpty else { return }
         calls += 1
         engine.endSession(sessions[Int(pick) % sessions.count], error: pick & 8 != 0 ? AMQPError(condition: .amqp(.internalError)) : nil)
-        try settle()
+        try reactUntilQuiet()
     }
 
     mutating func close(withError: Bool) throws(FuzzFinding) {
         calls += 1
         if !engine.isFinished { appClosed = true }
         engine.close(error: withError ? AMQPError(condition: .amqp(.internalError), description: "closed by the fuzz application") : nil)
-        try settle()
+        try reactUntilQuiet()
     }
 
     // MARK: After every step
 
     /// Lets the application react to events until the engine is quiet, checking output, events
     /// and footprint along the way.
-    mutating func settle() throws(FuzzFinding) {
+    mutating func reactUntilQuiet() throws(FuzzFinding) {
         for _ in 0..<64 {
             try takeOutput()
             let events = engine.takeEvents()
@@ -457,6 +468,7 @@ struct EngineDriver {
         if tracing && !bytes.isEmpty { printError("  output \(bytes.count) bytes, \(outputBytes + bytes.count) in all: \(HexEncoding.string(bytes.prefix(48)))") }
         try expect(!engine.hasOutput, "hasOutput is true right after takeOutput()")
         outputBytes += bytes.count
+        outbox?.append(contentsOf: bytes)
         try output.append(bytes, peerMaxFrameSize: engine.peerMaxFrameSize)
         let allowance = Self.outputPerInputByte * fedBytes + Self.outputPerCall * calls + 2 * sentPayloadBytes + Self.outputBase
         try expect(outputBytes <= allowance,
@@ -482,7 +494,8 @@ struct EngineDriver {
     }
 
     mutating func react(to event: ConnectionEvent) throws(FuzzFinding) {
-        if tracing { printError("  event \(ValueOracle.brief(event))") }
+        if tracing { printError("  \(role) event \(ValueOracle.brief(event))") }
+        if judgesErrors { try judge(event) }
         eventCount += 1
         try expect(!terminated, "event \(event) after the connection ended")
         switch event {
@@ -580,7 +593,7 @@ struct EngineDriver {
         guard engine.isFinished else { return }
         let before = outputBytes
         engine.receive(bytes, now: now)
-        try settle()
+        try reactUntilQuiet()
         try expect(outputBytes == before, "a finished engine wrote \(outputBytes - before) bytes in answer to more input")
     }
 }

@@ -29,6 +29,7 @@ public enum FuzzSeeds {
             return named("raw", conversations.map(\.clientToServer)) + named("script", conversations.map { script($0.clientToServer, $0.scriptConfiguration) })
         case .client:
             return named("raw", conversations.map(\.serverToClient)) + named("script", conversations.map { clientScript($0) })
+                + named("pair", pairScripts)
         case .specXML:
             return named("spec", sampleSpecs.map { Array($0.utf8) })
         }
@@ -218,6 +219,32 @@ public enum FuzzSeeds {
         ]
         fed.insert(contentsOf: prologue, at: 1)
         return fed
+    }
+
+    /// Conversations between two of our engines (``EnginePairDriver``): a whole exchange with
+    /// and without SASL and small frames; applications that refuse, end and close at once; and
+    /// a session ended before its begin is answered.
+    static var pairScripts: [[UInt8]] {
+        typealias Op = EnginePairDriver.Operation
+        func op(_ operation: Op, _ argument: UInt8 = 0) -> UInt8 { operation.rawValue << 4 | argument }
+        let server: UInt8 = 8
+        let exchange = op(.exchange)
+        let conversation: [UInt8] = [
+            op(.begin), op(.attach, 1), op(.attach, 0), exchange, op(.credit, 1), 0, exchange,
+            op(.send, 3), 0, op(.send, 6), 0x80, op(.send, 7), 0, exchange, op(.settle, 1), exchange,
+            op(.tick, 6), exchange, op(.detach), 0, exchange, op(.end), exchange, op(.close), exchange,
+        ]
+        let hurried: [UInt8] = [
+            op(.policy, server), 0, op(.begin), op(.attach, 1), op(.attach, 0), exchange, op(.refuse, server), op(.accept, server),
+            op(.toServer, 3), op(.toClient, 3), op(.end), op(.end, server), exchange, op(.close), op(.close, server), exchange,
+        ]
+        let earlyEnd: [UInt8] = [op(.begin), op(.end), exchange, op(.begin), op(.attach, 1), exchange]
+        return [
+            [UInt8(ascii: "P"), 0x00, 0x00] + conversation,
+            [UInt8(ascii: "P"), 0x1A, 0x02] + conversation,
+            [UInt8(ascii: "P"), 0x01, 0x01] + hurried,
+            [UInt8(ascii: "P"), 0x00, 0x00] + earlyEnd,
+        ]
     }
 
     // MARK: Spec XML

@@ -133,3 +133,68 @@ struct NothingAfterEndTests {
         #expect(server.takeEvents().contains { if case .sessionEnded(_, nil, false) = $0 { return true } else { return false } })
     }
 }
+
+@Suite("Connection engine: ending a session before its begin is answered")
+struct EarlyEndTests {
+    /// A client that begins a session and ends it at once (an application that gives up, or a
+    /// pipelined request that failed): the server answers both, and the client must take the
+    /// answering begin, then the end, without closing the connection.
+    @Test("begin, end, then the peer's answering begin and end: the session ends, the connection stays")
+    func endBeforeBeginIsAnswered() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        let session = try pair.client.beginSession()
+        pair.client.endSession(session)
+        pair.run()
+        #expect(pair.client.isOpen, "\(pair.clientEvents)")
+        #expect(pair.server.isOpen, "\(pair.serverEvents)")
+        #expect(pair.clientEvents.contains { if case .sessionEnded(session, nil, false) = $0 { return true } else { return false } }, "\(pair.clientEvents)")
+        // The channel can be used again.
+        let again = try pair.client.beginSession()
+        pair.run()
+        #expect(pair.clientEvents.contains { if case .sessionBegun(again, _) = $0 { return true } else { return false } })
+    }
+}
+
+@Suite("Links: credit lowered while transfers are in flight")
+struct LoweredCreditTests {
+    /// fuzz-client, two of our engines: a receiver granted 10, then lowered its credit to 1 while
+    /// the sender, acting on the 10, already sent four. The receiver detached with
+    /// transfer-limit-exceeded; the sender had done nothing wrong (§2.6.7: it acts on the last flow
+    /// it saw). The receiver's credit budget (main, f84acd1) takes them.
+    @Test("transfers sent under credit the receiver has since lowered are delivered")
+    func loweredCredit() throws {
+        var pair = EnginePair.plain()
+        let (sender, receiver) = try pair.openSenderLink()
+        for _ in 0..<4 { try pair.client.send(on: sender, payload: LinkTests.message[...]) }
+        try pair.server.setCredit(10, on: receiver)
+        let grant = pair.server.takeOutput()
+        try pair.server.setCredit(1, on: receiver)
+        let lowered = pair.server.takeOutput()
+        pair.client.receive(grant, now: pair.now)
+        let transfers = pair.client.takeOutput()
+        pair.client.receive(lowered, now: pair.now)
+        pair.server.receive(transfers, now: pair.now)
+        pair.run()
+        #expect(pair.deliveries(pair.serverEvents).count == 4)
+        #expect(!pair.serverEvents.contains { if case .linkDetached = $0 { return true } else { return false } })
+        #expect(pair.server.credit(of: receiver) == 0)
+    }
+
+    /// Beyond the highest limit ever granted, a transfer is still a violation.
+    @Test("a transfer beyond every credit granted still detaches with transfer-limit-exceeded")
+    func beyondEveryGrant() throws {
+        var pair = EnginePair.plain()
+        let (sender, receiver) = try pair.openSenderLink()
+        try pair.server.setCredit(1, on: receiver)
+        pair.run()
+        try pair.client.send(on: sender, payload: LinkTests.message[...])
+        pair.run()
+        // A second transfer the sender has no credit for, written by hand on the client's handle.
+        var encoder = AMQPEncoder()
+        FrameEncoder.write(Transfer(handle: 0, deliveryID: 1, deliveryTag: [9], more: false), payload: LinkTests.message, channel: 0, into: &encoder)
+        pair.server.receive(encoder.bytes, now: pair.now)
+        let detaches = try performatives(in: pair.server.takeOutput()).compactMap { if case .detach(let d) = $0.performative { return d } else { return nil } }
+        #expect(detaches.first?.error?.condition == .link(.transferLimitExceeded))
+    }
+}

@@ -16,8 +16,8 @@ extension ConnectionEngine {
         }
         let local: UInt16
         if let answered = begin.remoteChannel {
-            // The peer answers a begin of ours.
-            guard let session = sessions[answered], session.phase == .beginSent, session.remoteChannel == nil else {
+            // The peer answers a begin of ours, perhaps one we have ended since: its end follows.
+            guard let session = sessions[answered], session.phase != .mapped, session.remoteChannel == nil else {
                 closeForViolation(.amqp(.illegalState), "begin answers channel \(answered), where no begin of ours waits")
                 return
             }
@@ -37,6 +37,8 @@ extension ConnectionEngine {
         }
         remoteChannels[channel] = local
         sessions[local]!.remoteChannel = channel
+        // Mapped only to take the peer's end, which completes ours (receiveEnd).
+        if sessions[local]!.phase == .endSent { return }
         sessions[local]!.phase = .mapped
         sessions[local]!.nextIncomingID = begin.nextOutgoingID
         sessions[local]!.remoteOutgoingWindow = begin.outgoingWindow
