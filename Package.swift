@@ -6,8 +6,12 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "AMQPCodec", targets: ["AMQPCodec"]),
+        .library(name: "AMQPTransport", targets: ["AMQPTransport"]),
+        .library(name: "AMQPEventHubs", targets: ["AMQPEventHubs"]),
+        .library(name: "AMQPEventHubsEmulator", targets: ["AMQPEventHubsEmulator"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
+        .library(name: "AMQPMessageJSON", targets: ["AMQPMessageJSON"]),
         .library(name: "AMQPSpecModel", targets: ["AMQPSpecModel"]),
         .library(name: "AMQPGenerator", targets: ["AMQPGenerator"]),
         .executable(name: "amqp-gen", targets: ["amqp-gen"]),
@@ -48,13 +52,59 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Azure Event Hubs over AMQP: connection strings, SAS tokens, the client.
+        .target(
+            name: "AMQPEventHubs",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPProtocol",
+                "AMQPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A local Event Hubs endpoint on the listener side, for development and tests.
+        .target(
+            name: "AMQPEventHubsEmulator",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPProtocol",
+                "AMQPTransport",
+                "AMQPEventHubs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The typed-JSON form of values that the CLI, tests and the Proton oracle exchange.
         .target(name: "AMQPTypedJSON", dependencies: ["AMQPCodec"]),
+        // The JSON form of whole messages (`amqp send --messages`, `amqp receive --json`).
+        .target(name: "AMQPMessageJSON", dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPTypedJSON"]),
         .target(
             name: "AMQPCommandLine",
             dependencies: [
                 "AMQPCodec",
+                "AMQPTypes",
+                "AMQPProtocol",
                 "AMQPTypedJSON",
+                "AMQPMessage",
+                "AMQPMessageJSON",
+                "AMQPTransport",
+                "AMQPEventHubs",
+                "AMQPEventHubsEmulator",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,7 +134,55 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AMQPProtocolTests", dependencies: ["AMQPProtocol"]),
+        .testTarget(
+            name: "AMQPCommandLineTests",
+            dependencies: [
+                "AMQPCommandLine", "AMQPTestSupport", "AMQPTypedJSON", "AMQPMessageJSON", "AMQPMessage", "AMQPTypes",
+                "AMQPCodec", "AMQPTransport",
+            ]
+        ),
         .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport"]),
+        // Our client and listener against real peers (Qpid Proton C and Python, RabbitMQ), TLS
+        // and hostile bytes through real sockets. Peers are started by the tests; a missing
+        // peer fails the test.
+        .testTarget(
+            name: "AMQPPeerTests",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPProtocol",
+                "AMQPTransport",
+                "AMQPTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(
+            name: "AMQPEventHubsEmulatorTests",
+            dependencies: [
+                "AMQPEventHubs", "AMQPEventHubsEmulator", "AMQPTransport", "AMQPProtocol", "AMQPMessage", "AMQPTestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        // The Event Hubs client against the in-process emulator (and a WebSocket bridge to it).
+        .testTarget(
+            name: "AMQPEventHubsTests",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                "AMQPTransport",
+                "AMQPEventHubs",
+                "AMQPEventHubsEmulator",
+                "AMQPTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
 
         // Every type of the AMQP 1.0 specification, generated by amqp-gen from the OASIS XML and
         // spec/. Never edit by hand: `swift package --allow-writing-to-package-directory generate-amqp-types`.
@@ -139,6 +237,25 @@ let package = Package(
                 "AMQPTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+
+        // Fuzzing (issue 7): the oracles, one libFuzzer executable per entry point (built by
+        // scripts/fuzz.sh with -sanitize=fuzzer; a plain build replays files), and the tests that
+        // replay the regression inputs and the Proton corpora. Only the fast targets: no NIO, no TLS.
+        .target(
+            name: "AMQPFuzzing",
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPSpecModel"]
+        ),
+        .executableTarget(name: "fuzz-value", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-value"),
+        .executableTarget(name: "fuzz-message", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-message"),
+        .executableTarget(name: "fuzz-frames", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-frames"),
+        .executableTarget(name: "fuzz-performative", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-performative"),
+        .executableTarget(name: "fuzz-listener", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-listener"),
+        .executableTarget(name: "fuzz-client", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-client"),
+        .executableTarget(name: "fuzz-spec-xml", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-spec-xml"),
+        .testTarget(
+            name: "AMQPFuzzTests",
+            dependencies: ["AMQPFuzzing", "AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPSpecModel", "AMQPTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

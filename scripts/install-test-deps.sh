@@ -2,11 +2,18 @@
 # Installs what the test suite needs on Debian/Ubuntu, and nothing when it is already there.
 #   amqp-specs           the OASIS AMQP 1.0 XML the generator reads (never copied into the repo)
 #   libxml2-dev          the generator's XML parser (CLibXML2)
-#   python3-qpid-proton  Qpid Proton's Python binding: the independent codec oracle
-# With arguments, installs those packages instead (scripts/bench.sh uses it for Proton C).
+#   python3-qpid-proton  Qpid Proton's Python binding: the independent codec oracle, and the
+#                        Python peers of scripts/peers/proton-peer.py
+#   libqpid-proton11-dev, libqpid-proton11-dev-examples, gcc, pkg-config
+#                        Qpid Proton's C broker, send and receive, built by the peer tests
+#   rabbitmq-server      RabbitMQ 3.10 with the AMQP 1.0 plugin; the tests run a private node
+#   openssl              test certificates for the TLS tests
+# A peer test fails (never skips) when its peer is missing.
 set -euo pipefail
 
-packages=(amqp-specs libxml2-dev python3-qpid-proton)
+packages=(amqp-specs libxml2-dev python3-qpid-proton libqpid-proton11-dev libqpid-proton11-dev-examples gcc pkg-config
+          rabbitmq-server openssl)
+# With arguments, installs those packages instead (scripts/bench.sh uses it for Proton C).
 [ $# -eq 0 ] || packages=("$@")
 missing=()
 for p in "${packages[@]}"; do
@@ -18,4 +25,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Microsoft's Event Hubs SDK (pure Python), unpatched, in a venv of the system interpreter.
+venv="$(dirname "$0")/../.venv-eventhubs"
+if ! "$venv/bin/python" -c 'import azure.eventhub, sys; sys.exit(0 if azure.eventhub.__version__ == "5.15.1" else 1)' 2>/dev/null; then
+  echo "Creating $venv with azure-eventhub==5.15.1" >&2
+  python3_system=/usr/bin/python3
+  "$python3_system" -m venv "$venv" 2>/dev/null || {
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+    "$python3_system" -m venv "$venv"
+  }
+  "$venv/bin/pip" install -q azure-eventhub==5.15.1
 fi

@@ -151,9 +151,11 @@ extension AMQPDecoder {
         }
         let remaining = end &- position
         if minimumWidth == 0 {
-            guard count <= limits.maxZeroWidthArrayCount else {
-                throw AMQPDecodingError(.limitExceeded, at: constructorAt, "array of \(count) zero-width \(code) elements exceeds the limit of \(limits.maxZeroWidthArrayCount)")
+            guard count <= limits.maxZeroWidthArrayCount &- zeroWidthElements else {
+                let before = zeroWidthElements == 0 ? "" : " (\(zeroWidthElements) declared before it)"
+                throw AMQPDecodingError(.limitExceeded, at: constructorAt, "array of \(count) zero-width \(code) elements exceeds the limit of \(limits.maxZeroWidthArrayCount) for one input\(before)")
             }
+            zeroWidthElements &+= count
         } else {
             let (needed, overflow) = count.multipliedReportingOverflow(by: minimumWidth)
             guard !overflow, needed <= remaining else {

@@ -16,9 +16,10 @@ public struct AMQPDecoder: Sendable {
         public var maxDepth: Int
         /// The largest `binary`, `string`, `symbol` or compound, in bytes.
         public var maxValueSize: Int
-        /// The most elements an array of a zero-width encoding (`uint0`, `list0`, `true`, …) may
-        /// declare. Such elements take no bytes, so their count is not backed by the input and
-        /// must be bounded separately.
+        /// The most elements of zero-width encodings (`uint0`, `list0`, `true`, …) that the arrays
+        /// of one input may declare together. Such elements take no bytes, so their count is not
+        /// backed by the input and must be bounded separately; the bound is on the total, not per
+        /// array, so that arrays repeated or nested in one input cannot multiply it.
         public var maxZeroWidthArrayCount: Int
 
         @inlinable
@@ -37,6 +38,8 @@ public struct AMQPDecoder: Sendable {
     /// The absolute index at which the innermost open compound (or the input) ends.
     @usableFromInline var end: Int
     @usableFromInline var depth: Int
+    /// Zero-width array elements declared so far, against ``Limits/maxZeroWidthArrayCount``.
+    @usableFromInline var zeroWidthElements: Int
     public let limits: Limits
 
     /// Creates a decoder over `bytes`; values it returns may share `bytes`' storage.
@@ -46,6 +49,7 @@ public struct AMQPDecoder: Sendable {
         self.position = bytes.startIndex
         self.end = bytes.endIndex
         self.depth = 0
+        self.zeroWidthElements = 0
         self.limits = limits
     }
 

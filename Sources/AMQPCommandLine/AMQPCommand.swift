@@ -5,7 +5,10 @@ public struct AMQPCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "amqp",
         abstract: "AMQP 1.0 from the command line: codec, inspection, messaging, Event Hubs.",
-        subcommands: [CodecCommand.self]
+        subcommands: [
+            DemoCommand.self, SendCommand.self, ReceiveCommand.self, BrokerCommand.self, EventHubsCommand.self,
+            EmulatorCommand.self, CodecCommand.self, InspectCommand.self,
+        ]
     )
 
     public init() {}

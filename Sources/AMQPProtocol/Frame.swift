@@ -128,6 +128,14 @@ public struct FrameDecoder: Sendable {
         buffer.append(contentsOf: bytes)
     }
 
+    /// Whether the buffered bytes start with `"AMQP"`: a protocol header comes next. Lets a reader
+    /// of one direction of a capture find the header a client sends after SASL, which that
+    /// direction gives no other sign of. `nil` until four bytes are buffered.
+    public var nextBytesAreProtocolHeader: Bool? {
+        guard buffer.count - readIndex >= 4 else { return nil }
+        return buffer[readIndex] == 0x41 && buffer[readIndex + 1] == 0x4D && buffer[readIndex + 2] == 0x51 && buffer[readIndex + 3] == 0x50
+    }
+
     /// After a SASL outcome (or a TLS handshake) the stream starts again with a protocol header.
     public mutating func expectProtocolHeader() {
         if state != .failed { state = .expectingProtocolHeader }

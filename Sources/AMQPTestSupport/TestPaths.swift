@@ -20,4 +20,18 @@ public enum TestPaths {
     public static func bytes(_ url: URL) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: url))
     }
+
+    /// A product SwiftPM built beside the running test bundle (`amqp`, `amqp-gen`):
+    /// `swift build --build-tests` builds every product into the same folder.
+    public static func builtProduct(_ name: String) throws -> String {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var folder = executable.deletingLastPathComponent()
+        // On macOS the tests run inside a bundle: …/debug/X.xctest/Contents/MacOS/X.
+        while folder.pathExtension == "xctest" || folder.path.contains(".xctest/") { folder.deleteLastPathComponent() }
+        let product = folder.appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: product) else {
+            throw PeerError("\(product) is missing: build every product first (swift build --build-tests)")
+        }
+        return product
+    }
 }

@@ -3,6 +3,7 @@ import AMQPMessage
 import AMQPProtocol
 import AMQPTypes
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -89,6 +90,12 @@ public struct AMQPConnectionOptions: Sendable {
     public var connectTimeout: TimeAmount
     /// The largest message a receiver accepts.
     public var maxMessageSize: UInt64?
+    /// Where the connection logs: opens, closes, attaches and errors at debug and notice, every
+    /// delivery at trace. Never credentials or message contents.
+    public var logger: Logger
+    /// A layer between the byte stream (TCP or TLS) and AMQP, such as the WebSocket binding;
+    /// `nil` runs AMQP straight over the stream.
+    public var streamLayer: (any AMQPStreamLayer)?
 
     public init(
         host: String, port: Int? = nil, tls: TLS = .disabled, authentication: Authentication = .anonymous,
@@ -111,6 +118,8 @@ public struct AMQPConnectionOptions: Sendable {
         ]
         self.connectTimeout = .seconds(10)
         self.maxMessageSize = 256 << 20
+        self.logger = Logger(label: "swift-amqp.connection")
+        self.streamLayer = nil
     }
 
     /// Parses `amqp://[user:password@]host[:port][/vhost]` or `amqps://…` (TLS, verified).
@@ -150,6 +159,16 @@ public struct AMQPConnectionOptions: Sendable {
             allowsCleartextCredentials: tlsOn || allowsCleartextCredentials, maxMessageSize: maxMessageSize
         )
     }
+}
+
+/// A layer between the byte stream and AMQP framing: the AMQP WebSocket binding, a proxy
+/// handshake. It owns the channel until AMQP can start, then hands it over.
+public protocol AMQPStreamLayer: Sendable, CustomStringConvertible {
+    /// Adds the layer's handlers to a new channel (after TLS, before it connects). Once the
+    /// channel carries AMQP bytes (`ByteBuffer`s in both directions) the layer calls `ready`
+    /// with success, on the channel's event loop, and the AMQP connection starts; a failure
+    /// (a refused handshake) fails the connect with it.
+    func addHandlers(to channel: Channel, ready: @escaping @Sendable (Result<Void, any Error>) -> Void) throws
 }
 
 /// A client connection to an AMQP 1.0 peer: a broker, Azure Event Hubs or Service Bus, or a
@@ -209,9 +228,32 @@ public final class AMQPConnection: Sendable {
                         let sni = Self.isIPAddress(serverName) ? nil : serverName
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: sni))
                     }
-                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core)
-                    core.handler = handler
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    let logger = {
+                        var logger = options.logger
+                        logger[metadataKey: "amqp.host"] = "\(options.host):\(options.port)"
+                        return logger
+                    }()
+                    let startAMQP: @Sendable () throws -> Void = {
+                        let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core, logger: logger)
+                        core.handler = handler
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                    guard let layer = options.streamLayer else { return try startAMQP() }
+                    // A layer with a handshake of its own starts AMQP once it is done, or reports
+                    // why it could not; a channel that closes first fails the connect too.
+                    channel.closeFuture.whenComplete { _ in
+                        core.openPromise.fail(AMQPClientError(.connectionFailed, detail: "the connection closed before AMQP started"))
+                    }
+                    try layer.addHandlers(to: channel) { result in
+                        channel.eventLoop.assertInEventLoop()
+                        do {
+                            try result.get()
+                            try startAMQP()
+                        } catch {
+                            core.openPromise.fail(AMQPClientError(.connectionFailed, detail: "\(layer)", underlying: error))
+                            channel.close(promise: nil)
+                        }
+                    }
                 }
             }
         let channel: Channel
@@ -255,16 +297,27 @@ public final class AMQPConnection: Sendable {
         return AMQPSession(connection: self, id: id)
     }
 
-    /// The session used by ``openSender(to:options:)`` and ``openReceiver(from:options:)``.
+    /// The session used by ``openSender(to:options:)`` and ``openReceiver(from:options:)``. When
+    /// the peer ended it (RabbitMQ answers an unknown address by ending the session), the next
+    /// call begins a new one.
     public func session() async throws -> AMQPSession {
-        let future: EventLoopFuture<AMQPSession> = defaultSession.withLockedValue { current in
-            if let current { return current }
-            let promise = core.eventLoop.makePromise(of: AMQPSession.self)
-            promise.completeWithTask { try await self.openSession() }
-            current = promise.futureResult
-            return promise.futureResult
+        while true {
+            let future: EventLoopFuture<AMQPSession> = defaultSession.withLockedValue { current in
+                if let current { return current }
+                let promise = core.eventLoop.makePromise(of: AMQPSession.self)
+                promise.completeWithTask { try await self.openSession() }
+                current = promise.futureResult
+                return promise.futureResult
+            }
+            let session = try await future.get()
+            let id = session.id
+            if try await onLoop({ core in core.sessions[id] != nil }) { return session }
+            // It ended: forget it (unless another caller already replaced it) and begin another.
+            defaultSession.withLockedValue { current in
+                if current === future { current = nil }
+            }
+            try await onLoop { core in try core.checkUsable() }
         }
-        return try await future.get()
     }
 
     /// Opens a sender on the connection's default session.
@@ -346,10 +399,11 @@ public final class AMQPSession: Sendable {
             let result = try core.attach(on: id, linkOptions, address: address)
             core.links[result.0]?.prefetch = prefetch
             core.links[result.0]?.receiver = reference
+            reference.record = core.links[result.0]
             return result
         }
         let reply = try await attached.get()
-        let receiver = AMQPReceiver(connection: connection, link: link, name: name, address: address, peerAttach: reply, credit: options.credit)
+        let receiver = AMQPReceiver(connection: connection, link: link, name: name, address: address, peerAttach: reply, credit: options.credit, reference: reference)
         reference.receiver = receiver
         return receiver
     }

@@ -198,12 +198,8 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
             connection.withEngine { $0.refuseLink(link, error: AMQPError(condition: .amqp(.invalidField), description: "the broker needs an address")) }
             return
         }
-        connection.withEngine { engine in
-            try? engine.acceptLink(link, source: attach.source, target: attach.target)
-            if attach.role == .sender {
-                try? engine.setCredit(Self.creditWindow, on: link)
-            }
-        }
+        // Register the link before accepting it: accepting reports credit the peer pipelined
+        // with its attach, and that event arrives while acceptLink runs.
         if attach.role == .sender {
             incoming[link] = address
         } else {
@@ -217,6 +213,12 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
                 return id
             }
             outgoing[link] = (address, consumer)
+        }
+        connection.withEngine { engine in
+            try? engine.acceptLink(link, source: attach.source, target: attach.target)
+            if attach.role == .sender {
+                try? engine.setCredit(Self.creditWindow, on: link)
+            }
         }
     }
 
@@ -232,26 +234,32 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
         }
     }
 
-    /// Sends each message on its consumer's event loop.
+    /// Sends each message on its consumer's event loop: at once when we are on it, so that a
+    /// consumer that asked to drain gets what the queue holds before its drain is answered.
     static func send(_ sends: [(Consumer, StoredMessage)], address: String) {
         for (consumer, message) in sends {
-            let link = consumer.link
-            let presettled = consumer.presettled
-            consumer.connection.eventLoop.execute {
-                let connection = consumer.connection.value
-                let delegate = consumer.owner.value
-                guard delegate.outgoing[link] != nil else {
-                    // The consumer left before the message reached it: put it back.
-                    delegate.requeue(message, address: address)
-                    return
-                }
-                let id = try? connection.withEngine {
-                    try $0.send(on: link, payload: message.payload, settled: presettled, messageFormat: message.messageFormat)
-                }
-                if let id, !presettled {
-                    delegate.inFlight[id] = (address, message)
-                }
+            if consumer.connection.eventLoop.inEventLoop {
+                deliver(message, to: consumer, address: address)
+            } else {
+                consumer.connection.eventLoop.execute { deliver(message, to: consumer, address: address) }
             }
+        }
+    }
+
+    /// Hands one message to a consumer's link; must run on the consumer's event loop.
+    static func deliver(_ message: StoredMessage, to consumer: Consumer, address: String) {
+        let connection = consumer.connection.value
+        let delegate = consumer.owner.value
+        guard delegate.outgoing[consumer.link] != nil else {
+            // The consumer left before the message reached it: put it back.
+            delegate.requeue(message, address: address)
+            return
+        }
+        let id = try? connection.withEngine {
+            try $0.send(on: consumer.link, payload: message.payload, settled: consumer.presettled, messageFormat: message.messageFormat)
+        }
+        if let id, !consumer.presettled {
+            delegate.inFlight[id] = (address, message)
         }
     }
 

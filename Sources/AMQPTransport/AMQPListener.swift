@@ -1,6 +1,7 @@
 import AMQPCodec
 import AMQPProtocol
 import AMQPTypes
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -81,6 +82,8 @@ public final class AMQPListener: Sendable {
         /// How performatives are written: every field by default, which the strictest clients need.
         public var encodingPolicy: EncodingPolicy
         public var offeredCapabilities: [Symbol]
+        /// Where connections log (see ``AMQPConnectionOptions/logger``).
+        public var logger: Logger
 
         public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
                     saslMechanisms: [any SASLServerMechanism] = [AnonymousMechanism()], saslRequired: Bool = false,
@@ -98,6 +101,7 @@ public final class AMQPListener: Sendable {
             self.properties = nil
             self.encodingPolicy = .full
             self.offeredCapabilities = []
+            self.logger = Logger(label: "swift-amqp.listener")
         }
 
         func engineConfiguration() -> ConnectionConfiguration {
@@ -115,12 +119,33 @@ public final class AMQPListener: Sendable {
     /// The port the listener is bound to.
     public let port: Int
     public let host: String
+    /// The accepted connections still open, so that ``closeConnections()`` can reach them.
+    let accepted: AcceptedChannels
 
-    init(channel: Channel, host: String, port: Int) {
+    init(channel: Channel, host: String, port: Int, accepted: AcceptedChannels) {
         self.channel = channel
         self.host = host
         self.port = port
+        self.accepted = accepted
     }
+
+    /// The open accepted channels, by identity; each removes itself when it closes.
+    final class AcceptedChannels: Sendable {
+        private let channels = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+
+        func add(_ channel: Channel) {
+            let id = ObjectIdentifier(channel)
+            channels.withLockedValue { $0[id] = channel }
+            channel.closeFuture.whenComplete { [self] _ in _ = channels.withLockedValue { $0.removeValue(forKey: id) } }
+        }
+
+        var all: [Channel] { channels.withLockedValue { Array($0.values) } }
+        var count: Int { channels.withLockedValue { $0.count } }
+    }
+
+    /// How many accepted connections are open now: counted when a connection is accepted, and
+    /// no longer once its socket is closed, whatever closed it.
+    public var connectionCount: Int { accepted.count }
 
     /// Binds and starts accepting. `makeDelegate` is called on the new connection's event loop
     /// for each connection.
@@ -131,17 +156,20 @@ public final class AMQPListener: Sendable {
     ) async throws -> AMQPListener {
         let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
         let engineConfiguration = configuration.engineConfiguration()
+        let accepted = AcceptedChannels()
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                accepted.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
                     let adapter = ServerConnectionAdapter(delegate: makeDelegate())
-                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: adapter)
+                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop,
+                                                    sink: adapter, logger: configuration.logger)
                     adapter.connection = AMQPServerConnection(handler: handler, remoteAddress: channel.remoteAddress)
                     // The adapter lives as long as the channel: the pipeline holds the handler, the
                     // handler holds the adapter only weakly, so the channel's close future keeps it.
@@ -152,12 +180,20 @@ public final class AMQPListener: Sendable {
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         let port = channel.localAddress?.port ?? configuration.port
-        return AMQPListener(channel: channel, host: configuration.host, port: port)
+        return AMQPListener(channel: channel, host: configuration.host, port: port, accepted: accepted)
     }
 
     /// Stops accepting; open connections are not touched.
     public func close() async throws {
         try await channel.close()
+    }
+
+    /// Drops every open connection at once, without a `close` frame: what its peers see when a
+    /// server goes away. Returns when the sockets are closed.
+    public func closeConnections() async {
+        for channel in accepted.all {
+            try? await channel.close()
+        }
     }
 }
 
@@ -176,7 +212,7 @@ final class ServerConnectionAdapter: ConnectionEventSink {
         delegate.handle(event, on: connection)
     }
 
-    func channelClosed(handler: ConnectionHandler, error: Error?) {
+    func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?) {
         guard let connection else { return }
         delegate.connectionClosed(connection)
         self.connection = nil

@@ -60,7 +60,12 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     /// later, to settle through it. Set once, on the event loop, before any delivery is handed out.
     final class Reference: @unchecked Sendable {
         weak var receiver: AMQPReceiver?
+        /// The link's record, kept after the connection forgets a detached link so that the
+        /// consumer still learns how the link ended. Touched on the event loop only.
+        var record: ClientCore.LinkRecord?
     }
+
+    let reference: Reference
 
     public let connection: AMQPConnection
     let link: LinkID
@@ -70,7 +75,8 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     public let peerAttach: Attach
     public let creditMode: CreditMode
 
-    init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, credit: CreditMode) {
+    init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, credit: CreditMode, reference: Reference) {
+        self.reference = reference
         self.connection = connection
         self.link = link
         self.name = name
@@ -79,10 +85,36 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
         self.creditMode = credit
     }
 
-    /// The next delivery, or `nil` once the link is closed.
+    /// The next delivery, or `nil` once the link is closed. Cancelling the task ends the wait
+    /// with `CancellationError` (a delivery that arrives later stays buffered for the next call).
     public func receive() async throws -> AMQPDelivery? {
+        try await receive(waitingAtMost: nil)
+    }
+
+    /// The next delivery, or `nil` when none arrives within `timeout` or the link is closed.
+    public func receive(timeout: Duration) async throws -> AMQPDelivery? {
+        try await receive(waitingAtMost: timeout)
+    }
+
+    func receive(waitingAtMost timeout: Duration?) async throws -> AMQPDelivery? {
         let link = self.link
-        return try await connection.onLoopFuture { core in core.nextDelivery(link) }
+        let reference = self.reference
+        let core = connection.core
+        return try await withTaskCancellationHandler {
+            try await connection.onLoopFuture { core in
+                let next = core.nextDelivery(link, record: reference.record)
+                if let timeout {
+                    let waiter = core.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+                                                                             + timeout.components.attoseconds / 1_000_000_000)) {
+                        core.abandonWait(link, record: reference.record, with: nil)
+                    }
+                    next.whenComplete { _ in waiter.cancel() }
+                }
+                return next
+            }
+        } onCancel: {
+            core.eventLoop.execute { core.abandonWait(link, record: reference.record, with: CancellationError()) }
+        }
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {

@@ -12,10 +12,16 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     var handler: ConnectionHandler?
     var openPromise: EventLoopPromise<Open>
     var closePromise: EventLoopPromise<Void>?
+    /// Whether the peer's open arrived.
+    var isOpened = false
     /// Set once the connection is over; every later call fails with it.
     var terminalError: AMQPClientError?
     var sessions: [SessionID: SessionRecord] = [:]
     var links: [LinkID: LinkRecord] = [:]
+    /// Attach replies of this engine step: completed at its end, unless a detach came right
+    /// behind (Azure, and our emulator for the Python SDK's sake, refuse by answering with both
+    /// termini and detaching at once).
+    var attachedThisStep: [LinkID: Attach] = [:]
 
     struct SessionRecord {
         var begun: EventLoopPromise<Void>?
@@ -41,7 +47,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         var receiveWaiter: EventLoopPromise<AMQPDelivery?>?
         var prefetch: UInt32?
         var drainWaiters: [EventLoopPromise<Void>] = []
-        var receiver: AMQPReceiver.Reference?
+        weak var receiver: AMQPReceiver.Reference?
 
         init(role: Role, address: String?) {
             self.role = role
@@ -100,6 +106,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     func handle(_ event: ConnectionEvent, handler: ConnectionHandler) {
         switch event {
         case .opened(let open):
+            isOpened = true
             openPromise.succeed(open)
         case .failed(let failure):
             finish(AMQPClientError(.connectionFailed, detail: failure.description, underlying: failure))
@@ -133,12 +140,9 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
                 record.refused = true
                 return
             }
-            record.attached?.succeed(attach)
-            record.attached = nil
-            if record.role == .receiver, let prefetch = record.prefetch {
-                handler.withEngine { try? $0.setCredit(prefetch, on: id) }
-            }
+            attachedThisStep[id] = attach
         case .linkDetached(let id, let error, _, let byPeer):
+            attachedThisStep.removeValue(forKey: id)
             let failure: AMQPClientError
             if let record = links[id], record.refused || record.attached != nil {
                 failure = AMQPClientError(.linkRefused, amqpError: error, detail: "the peer refused the link\(record.address.map { " to \($0)" } ?? "")")
@@ -168,8 +172,28 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         }
     }
 
-    func channelClosed(handler: ConnectionHandler, error: Error?) {
-        finish(AMQPClientError(.connectionClosed, detail: "the connection to the peer was lost"))
+    func eventBatchEnded(handler: ConnectionHandler) {
+        guard !attachedThisStep.isEmpty else { return }
+        let attached = attachedThisStep
+        attachedThisStep.removeAll()
+        for (id, attach) in attached {
+            guard let record = links[id] else { continue }
+            record.attached?.succeed(attach)
+            record.attached = nil
+            if record.role == .receiver, let prefetch = record.prefetch {
+                handler.withEngine { try? $0.setCredit(prefetch, on: id) }
+            }
+        }
+    }
+
+    func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?) {
+        if isOpened {
+            finish(AMQPClientError(.connectionClosed, detail: "the connection to the peer was lost", underlying: error))
+        } else {
+            // Before the peer's open: the connection was never established (a refused TLS
+            // handshake, a peer that hung up during SASL).
+            finish(AMQPClientError(.connectionFailed, detail: "the connection closed before the peer's open", underlying: error))
+        }
         closePromise?.succeed(())
         self.handler = nil
     }
@@ -280,8 +304,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         }
     }
 
-    func nextDelivery(_ id: LinkID) -> EventLoopFuture<AMQPDelivery?> {
-        guard let record = links[id] else {
+    func nextDelivery(_ id: LinkID, record fallback: LinkRecord?) -> EventLoopFuture<AMQPDelivery?> {
+        guard let record = links[id] ?? fallback else {
             return eventLoop.makeSucceededFuture(nil)
         }
         switch record.buffer.next() {
@@ -299,6 +323,13 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             record.receiveWaiter = promise
             return promise.futureResult
         }
+    }
+
+    /// Ends a pending `receive` without a delivery: with `nil` (a timeout) or an error (cancellation).
+    func abandonWait(_ id: LinkID, record fallback: LinkRecord?, with error: (any Error)?) {
+        guard let record = links[id] ?? fallback, let waiter = record.receiveWaiter else { return }
+        record.receiveWaiter = nil
+        if let error { waiter.fail(error) } else { waiter.succeed(nil) }
     }
 
     /// Prefetch: keeps credit plus buffered deliveries near the prefetch count, topping credit up

@@ -1,6 +1,7 @@
 import AMQPCodec
 import AMQPProtocol
 import AMQPTypes
+import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -10,7 +11,13 @@ import NIOTLS
 protocol ConnectionEventSink: AnyObject {
     func handle(_ event: ConnectionEvent, handler: ConnectionHandler)
     /// The socket closed (after the engine finished, or abruptly).
-    func channelClosed(handler: ConnectionHandler, error: Error?)
+    func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?)
+    /// Every event of one engine step has been handled (one read from the socket, one call).
+    func eventBatchEnded(handler: ConnectionHandler)
+}
+
+extension ConnectionEventSink {
+    func eventBatchEnded(handler: ConnectionHandler) {}
 }
 
 /// The one channel handler of an AMQP connection: bytes from the socket go into the
@@ -22,6 +29,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private(set) var engine: ConnectionEngine
     let eventLoop: EventLoop
+    var logger: Logger
     weak var sink: (any ConnectionEventSink)?
     private var context: ChannelHandlerContext?
     private var tickTask: Scheduled<Void>?
@@ -29,10 +37,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Set by TLS handshake completion for in-band TLS.
     var tlsConfigurationForInBandTLS: (client: TLSConfiguration?, serverHostname: String?)?
 
-    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?) {
+    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?, logger: Logger) {
         self.engine = engine
         self.eventLoop = eventLoop
         self.sink = sink
+        self.logger = logger
     }
 
     var channel: Channel? { context?.channel }
@@ -43,6 +52,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if let remote = context.channel.remoteAddress { logger[metadataKey: "amqp.peer"] = "\(remote)" }
         if context.channel.isActive { start() }
     }
 
@@ -73,14 +83,32 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         tickTask = nil
         // Events the engine produced before the socket went away still matter.
         deliverEvents()
-        sink?.channelClosed(handler: self, error: nil)
+        sink?.channelClosed(handler: self, error: firstError)
         context.fireChannelInactive()
     }
 
+    /// The first error the pipeline reported (a failed TLS handshake, a reset), for the sink.
+    private var firstError: (any Error & Sendable)?
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("channel error: \(error)")
         // A broken pipe after the peer's abrupt close (the Python SDK drops TCP right after its
         // close frame) is an ordinary end; anything else closes the connection too.
+        if firstError == nil { firstError = Self.sendable(error) }
         context.close(promise: nil)
+    }
+
+    /// The errors a pipeline raises, as they are (they are all Sendable); anything else by its
+    /// description.
+    static func sendable(_ error: Error) -> any Error & Sendable {
+        switch error {
+        case let error as NIOSSLError: return error
+        case let error as NIOSSLExtraError: return error
+        case let error as BoringSSLError: return error
+        case let error as IOError: return error
+        case let error as ChannelError: return error
+        default: return TransportError(description: String(describing: error))
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -111,6 +139,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         deliverEvents()
         steppingDepth -= 1
         guard steppingDepth == 0 else { return }
+        // The sink has reacted to every event (sent what it had for a drain): answer drains now.
+        engine.answerDrains()
         flushOutput()
         if engine.isFinished {
             closeChannelAfterFlush()
@@ -123,6 +153,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         var events = engine.takeEvents()
         while !events.isEmpty {
             for event in events {
+                logger.log(level: event.logLevel, "\(event.logSummary)")
                 if case .startTLS = event {
                     startInBandTLS()
                     continue
@@ -131,6 +162,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             events = engine.takeEvents()
         }
+        sink?.eventBatchEnded(handler: self)
     }
 
     private func flushOutput() {
@@ -203,3 +235,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
 @available(*, unavailable)
 extension ConnectionHandler: Sendable {}
+
+/// An error from the channel pipeline of a type this package does not know, by its description.
+struct TransportError: Error, Sendable, CustomStringConvertible {
+    var description: String
+}

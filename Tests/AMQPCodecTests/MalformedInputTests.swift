@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPTestSupport
 import Testing
 
 /// Bytes that are not AMQP, each with the error kind and offset it must produce.
@@ -31,6 +32,12 @@ let malformed: [Malformed] = [
     Malformed("str8 overlong encoding", "a102c0af", .invalidUTF8, at: 2),
     Malformed("str8 encoded surrogate", "a103eda080", .invalidUTF8, at: 2),
     Malformed("sym8 non-ASCII byte", "a30261c3", .invalidSymbol, at: 3),
+    Malformed("str32 invalid UTF-8", "b100000002c328", .invalidUTF8, at: 5),
+    Malformed("str8 cut inside a three-byte character", "a102e282", .invalidUTF8, at: 2),
+    Malformed("invalid UTF-8 in a string inside a list", "c00501a102ff41", .invalidUTF8, at: 5),
+    Malformed("invalid UTF-8 in a map key", "c10502a101c040", .invalidUTF8, at: 5),
+    Malformed("invalid UTF-8 in the second element of an array of str8", "e00802a1026869" + "02c328", .invalidUTF8, at: 8),
+    Malformed("sym32 non-ASCII byte", "b30000000261ff", .invalidSymbol, at: 6),
     Malformed("list8 size 0 cannot hold the count", "c000", .sizeMismatch, at: 1),
     Malformed("list8 count larger than its bytes", "c00205" + "40", .countMismatch, at: 2),
     Malformed("list8 items short of the size", "c0030140" + "40", .sizeMismatch, at: 4),
@@ -85,38 +92,37 @@ struct MalformedInputTests {
         }
     }
 
-    /// Every size and count field of a compound set to 0, to one more than the bytes left, and to
-    /// the maximum, must fail cleanly (or, where the value is still legal, decode).
-    @Test("size and count fields set to 0, one past the end and the maximum")
+    /// Every size and count field, at every depth of every fixture, set to 0, to one more than
+    /// the bytes left after it, and to the largest its width holds: each mutation fails with a
+    /// typed error inside the input, or (where the value is still legal, such as a zero-width
+    /// array's count) decodes to a value that round-trips.
+    @Test("size and count fields at every depth set to 0, one past the bytes left and the maximum")
     func sizeAndCountFields() {
-        let compound = fixtures.filter { ["list8", "list32", "map8", "map32", "array8 uint", "array32 uint0", "array of lists", "array32 of list32", "array of arrays"].contains($0.name) }
-        #expect(compound.count == 9)
-        for fixture in compound {
-            let bytes = fixture.bytes
-            let width = (bytes[0] & 0xF0) == 0xC0 || bytes[0] == 0xE0 ? 1 : 4
-            for field in 0..<2 {
-                let at = 1 + field * width
-                let remaining = bytes.count - (1 + width)
-                let replacements: [UInt64] = [0, UInt64(remaining + 1), width == 1 ? 0xFF : 0xFFFF_FFFF]
-                for replacement in replacements {
-                    var mutated = bytes
-                    for i in 0..<width {
-                        mutated[at + i] = UInt8(truncatingIfNeeded: replacement >> UInt64(8 * (width - 1 - i)))
-                    }
-                    do {
-                        let value = try AMQPDecoder.decode(AMQPValue.self, from: mutated)
-                        // Zero-width elements take no bytes, so any count up to the limit stays legal.
-                        if fixture.name == "array32 uint0" && field == 1, case .array(let a) = value {
-                            #expect(a.elements.count == Int(replacement))
-                            continue
+        var mutations = 0
+        var failures = 0
+        let elapsed = ContinuousClock().measure {
+            for fixture in fixtures {
+                let bytes = fixture.bytes
+                for field in EncodingFields.sizeAndCountFields(in: bytes) {
+                    for replacement in EncodingFields.hostileValues(for: field, in: bytes) {
+                        let mutated = EncodingFields.setting(field, to: replacement, in: bytes)
+                        guard mutated != bytes else { continue }
+                        mutations += 1
+                        do throws(AMQPDecodingError) {
+                            let value = try AMQPDecoder.decode(AMQPValue.self, from: mutated)
+                            let again = try? AMQPDecoder.decode(AMQPValue.self, from: AMQPEncoder.encode(value))
+                            #expect(again == value, "\(fixture.name): \(field) = \(replacement) decoded but does not round-trip")
+                        } catch {
+                            failures += 1
+                            #expect(error.offset <= mutated.count, "\(fixture.name): \(field) = \(replacement): \(error)")
                         }
-                        Issue.record("\(fixture.name): field \(field) = \(replacement) decoded")
-                    } catch {
-                        #expect(error.offset <= mutated.count)
                     }
                 }
             }
         }
+        #expect(mutations > 250)
+        #expect(failures > mutations * 9 / 10)
+        #expect(elapsed < .seconds(5))
     }
 }
 
@@ -162,6 +168,63 @@ struct LimitTests {
         }
     }
 
+    /// A million levels of each kind of nesting, with sizes that are all honest (32-bit, each
+    /// level exactly holding the next), so that only the depth limit can stop it: fast, near the
+    /// start of the input, before anything is allocated for the levels below.
+    @Test("a million levels of lists, maps, arrays and described values stop at the depth limit, fast",
+          arguments: ["list32", "map32", "array32 of arrays", "described values"])
+    func millionLevels(_ kind: String) {
+        let levels = 1_000_000
+        let bytes = Self.nested(kind, levels: levels)
+        var error: AMQPDecodingError?
+        let elapsed = ContinuousClock().measure {
+            do throws(AMQPDecodingError) {
+                _ = try AMQPDecoder.decode(AMQPValue.self, from: bytes)
+            } catch let e {
+                error = e
+            }
+        }
+        #expect(error?.kind == .depthExceeded, "\(String(describing: error))")
+        #expect((error?.offset ?? .max) < 110 * 10, "the limit trips in the first levels")
+        #expect(elapsed < .seconds(1))
+        // The same input, skipped: the same limit.
+        var skipper = AMQPDecoder(bytes)
+        #expect(throws: AMQPDecodingError.self) { try skipper.skipValue() }
+    }
+
+    /// `levels` nested values of `kind`, each the only item of the one around it, innermost
+    /// `null` (or an empty array).
+    static func nested(_ kind: String, levels: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        switch kind {
+        case "list32", "map32":
+            // Level k (from the outside) is `d0|d1 size count [key]`, then level k+1.
+            let isMap = kind == "map32"
+            let unit = isMap ? 10 : 9
+            bytes.reserveCapacity(unit * levels + 1)
+            for k in 0..<levels {
+                let inner = unit * (levels - k - 1) + 1
+                bytes += [isMap ? 0xD1 : 0xD0] + be32(UInt32(4 + (isMap ? 1 : 0) + inner)) + be32(isMap ? 2 : 1)
+                if isMap { bytes.append(0x40) }
+            }
+            bytes.append(0x40)
+        case "array32 of arrays":
+            // `f0 size 1 f0`, then each element `size 1 f0`, the innermost `5 0 43` (no elements).
+            bytes.reserveCapacity(9 * levels + 9)
+            bytes += [0xF0] + be32(UInt32(5 + 9 * (levels - 1) + 9)) + be32(1) + [0xF0]
+            for k in 1..<levels {
+                bytes += be32(UInt32(5 + 9 * (levels - 1 - k) + 9)) + be32(1) + [0xF0]
+            }
+            bytes += be32(5) + be32(0) + [0x43]
+        default:
+            // `00 53 01` described values, each the value of the one around it.
+            bytes.reserveCapacity(3 * levels + 1)
+            for _ in 0..<levels { bytes += [0x00, 0x53, 0x01] }
+            bytes.append(0x40)
+        }
+        return bytes
+    }
+
     @Test("a described array constructor nesting itself stops at the depth limit")
     func describedConstructorNesting() {
         // array8 whose constructor is 00 (00 (00 … descriptor … )))
@@ -194,6 +257,37 @@ struct LimitTests {
         #expect(a.elements.allSatisfy { $0 == .uint(0) })
         let over: [UInt8] = [0xF0] + be32(5) + be32(1025) + [0x43]
         #expect(throws: AMQPDecodingError.self) { try AMQPDecoder.decode(AMQPValue.self, from: over) }
+    }
+
+    /// Found by fuzz-value: five 4-byte arrays of 252 `false` elements each decoded into 1,260
+    /// values, and an array of such arrays multiplies them (255 × 1,024 values from ~800 bytes).
+    @Test("zero-width elements are bounded per input, not per array: repeated and nested arrays")
+    func zeroWidthElementsPerInput() throws {
+        // Repeated in one decoder (a message's sections share one): 4 × 252 fit, the fifth does not.
+        let repeated = [UInt8](repeating: 0, count: 5).flatMap { _ in [0xE0, 0x02, 0xFC, 0x42] as [UInt8] }
+        var decoder = AMQPDecoder(repeated)
+        for _ in 0..<4 { _ = try decoder.decodeValue() }
+        do {
+            let value = try decoder.decodeValue()
+            Issue.record("decoded \(value.description.prefix(80))")
+        } catch {
+            #expect(error.kind == .limitExceeded && error.offset == 19, "\(error)")
+        }
+        // Nested: an array of 255 arrays of 5 uint0 elements each passes a per-array limit, but
+        // its 1,275 elements exceed the total.
+        let inner: [UInt8] = [0x02, 0x05, 0x43]
+        let nested: [UInt8] = [0xF0] + be32(UInt32(4 + 1 + 255 * inner.count)) + be32(255) + [0xE0] + (0..<255).flatMap { _ in inner }
+        do {
+            let value = try AMQPDecoder.decode(AMQPValue.self, from: nested)
+            Issue.record("decoded \(value.description.prefix(80))")
+        } catch {
+            #expect(error.kind == .limitExceeded, "\(error)")
+        }
+        // Exactly the limit over several arrays still decodes.
+        let split: [UInt8] = [0xC0, 0x0F, 0x02] + [0xF0] + be32(5) + be32(1000) + [0x43] + [0xE0, 0x02, 24, 0x45]
+        #expect(throws: Never.self) { try AMQPDecoder.decode(AMQPValue.self, from: split) }
+        let over = split.prefix(split.count - 2) + [25, 0x45]
+        #expect(throws: AMQPDecodingError.self) { try AMQPDecoder.decode(AMQPValue.self, from: Array(over)) }
     }
 
     @Test("memory stays proportional: a 6-byte array cannot declare more elements than bytes")

@@ -113,6 +113,25 @@ struct ConnectionLifecycleTests {
         }
     }
 
+    @Test("bytes that are not a protocol header at all also get our header back before the end (§2.2)")
+    func notAProtocolHeader() {
+        // Found with hostile bytes through a socket: an HTTP request got no answer at all.
+        for sasl in [ConnectionConfiguration.SASL.none, .server([AnonymousMechanism()], required: false)] {
+            var server = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s", sasl: sasl))
+            server.start(now: 0)
+            server.receive(Array("GET / HTTP/1.1\r\n".utf8), now: 0)
+            let expected: ProtocolHeader
+            if case .none = sasl { expected = .amqp } else { expected = .sasl }
+            #expect(server.takeOutput() == expected.bytes)
+            #expect(server.isFinished)
+            guard case .failed(.framing(let error))? = server.takeEvents().last else {
+                Issue.record("no framing failure")
+                continue
+            }
+            #expect(error.kind == .invalidProtocolHeader)
+        }
+    }
+
     @Test("the client pipelines open, begin and attach; the server accepts them in one read")
     func pipelining() throws {
         var client = ConnectionEngine(configuration: ConnectionConfiguration(role: .client, containerID: "c"))
@@ -303,5 +322,30 @@ struct IdleTimeoutTests {
             return
         }
         #expect(c.error?.condition == .amqp(.resourceLimitExceeded))
+    }
+}
+
+@Suite("Connection engine: peers that close in a hurry")
+struct HurriedCloseTests {
+    func frame<P: AMQPEncodable>(_ p: P, channel: UInt16 = 0) -> [UInt8] {
+        var e = AMQPEncoder()
+        FrameEncoder.write(p, channel: channel, into: &e)
+        return e.bytes
+    }
+
+    @Test("frames after the peer's end on that channel are dropped (the Python SDK pipelines end before detach)")
+    func framesAfterEnd() throws {
+        var s = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s"))
+        s.start(now: 0)
+        let attach = Attach(name: "l", handle: 0, role: .sender, target: .target(Target(address: .string("q"))), initialDeliveryCount: 0)
+        s.receive(ProtocolHeader.amqp.bytes + frame(Open(containerID: "p")) + frame(Begin(nextOutgoingID: 0, incomingWindow: 10, outgoingWindow: 10), channel: 1)
+                  + frame(attach, channel: 1), now: 0)
+        for event in s.takeEvents() {
+            if case .linkAttachRequested(_, let id, let a) = event { try s.acceptLink(id, source: a.source, target: a.target) }
+        }
+        s.receive(frame(End(), channel: 1) + frame(Detach(handle: 0, closed: true), channel: 1) + frame(Close()), now: 0)
+        let events = s.takeEvents()
+        #expect(events.contains { if case .closed(nil, true) = $0 { return true } else { return false } })
+        #expect(!events.contains { if case .closed(.some, false) = $0 { return true } else { return false } })
     }
 }

@@ -43,6 +43,9 @@ struct EnginePair {
             let newServerEvents = server.takeEvents()
             for event in newServerEvents { serverPolicy(&server, event) }
             serverEvents += newServerEvents
+            // As the transport does: drains are answered after the events were handled.
+            client.answerDrains()
+            server.answerDrains()
             if toServer.isEmpty && toClient.isEmpty && !server.hasOutput && !client.hasOutput {
                 clientEvents += client.takeEvents()
                 serverEvents += server.takeEvents()

@@ -145,6 +145,57 @@ struct LinkTests {
         #expect(pair.server.credit(of: receiver) == 0)
     }
 
+    @Test("drain: a sender that sends in answer to the drain's credit is drained after those messages")
+    func drainAnsweredAfterTheApplicationSends() throws {
+        // Found with Qpid Proton's Python receiver against our broker: the engine answered the
+        // drain inside the flow, before the broker saw the credit, so the queued messages stayed
+        // behind and the receiver got nothing.
+        var pair = EnginePair.plain()
+        let (receiver, sender) = try pair.openReceiverLink()
+        pair.serverPolicy = { engine, event in
+            EnginePair.acceptEverything(&engine, event)
+            if case .creditGranted(sender, let credit, true) = event {
+                #expect(credit == 10)
+                for _ in 0..<2 { _ = try? engine.send(on: sender, payload: Self.message[...]) }
+            }
+        }
+        try pair.client.setCredit(10, drain: true, on: receiver)
+        pair.run()
+        #expect(pair.deliveries(pair.clientEvents).count == 2)
+        let drained = pair.clientEvents.lastIndex { if case .drained(receiver) = $0 { return true } else { return false } }
+        let lastDelivery = pair.clientEvents.lastIndex { if case .delivery = $0 { return true } else { return false } }
+        #expect(drained != nil && lastDelivery != nil && drained! > lastDelivery!)
+        #expect(pair.server.credit(of: sender) == 0)
+        #expect(pair.client.credit(of: receiver) == 0)
+    }
+
+    @Test("credit a receiver pipelines right after its attach reaches our sender once we accept the link")
+    func creditPipelinedWithAttach() throws {
+        // Found with Qpid Proton's C receive against our broker: it writes attach and flow
+        // together, the flow arrived while the link waited for the application's answer, and
+        // its credit was dropped, so the receiver waited forever.
+        var pair = EnginePair.plain()
+        pair.start()
+        let session = try pair.client.beginSession()
+        let receiver = try pair.client.attachLink(on: session, .init(
+            name: "pipelined", role: .receiver,
+            source: .source(Source(address: .string("queue"))), target: .target(Target(address: .string("client")))))
+        try pair.client.setCredit(7, on: receiver)
+        var sent = false
+        pair.serverPolicy = { engine, event in
+            EnginePair.acceptEverything(&engine, event)
+            if case .creditGranted(let link, let credit, false) = event, !sent {
+                #expect(credit == 7)
+                sent = true
+                _ = try? engine.send(on: link, payload: Self.message[...])
+            }
+        }
+        pair.run()
+        #expect(sent)
+        #expect(pair.deliveries(pair.clientEvents).count == 1)
+        #expect(pair.client.credit(of: receiver) == 6)
+    }
+
     @Test("a refused link: attach without a terminus, then detach with the error (§2.6.3)")
     func refusedLink() throws {
         var pair = EnginePair.plain()

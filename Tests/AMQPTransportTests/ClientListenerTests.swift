@@ -245,3 +245,26 @@ struct ClientListenerTests {
         #expect(AMQPConnectionOptions.redacted("amqp://u:hunter2@h") == "amqp://u:redacted@h")
     }
 }
+
+@Suite("Receiving with a time limit or cancellation", .timeLimit(.minutes(1)))
+struct ReceiveWaitTests {
+    @Test("receive(timeout:) returns nil in time; a cancelled receive throws and loses nothing")
+    func timeoutAndCancellation() async throws {
+        let broker = try await AMQPInMemoryBroker.start()
+        let connection = try await AMQPConnection.connect(AMQPConnectionOptions(host: "127.0.0.1", port: broker.port))
+        let receiver = try await connection.openReceiver(from: "w")
+        let start = ContinuousClock.now
+        #expect(try await receiver.receive(timeout: .milliseconds(200)) == nil)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        let waiting = Task { try await receiver.receive() }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+        let sender = try await connection.openSender(to: "w")
+        try await sender.send(textMessage("later"))
+        let delivery = try #require(try await receiver.receive(timeout: .seconds(10)))
+        #expect(text(of: delivery.message) == "later")
+        try await connection.close()
+        try await broker.stop()
+    }
+}

@@ -80,7 +80,7 @@ extension ConnectionEngine {
         session.linkOrder.append(handle)
         sessions[channel] = session
         linkLocations[id] = (channel, handle)
-        write(
+        writeOnSession(
             Attach(
                 name: options.name, handle: handle, role: options.role,
                 sndSettleMode: options.senderSettleMode, rcvSettleMode: options.receiverSettleMode,
@@ -97,40 +97,60 @@ extension ConnectionEngine {
 
     /// Answers a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: the link is attached with these
     /// termini (usually the ones the peer asked for).
+    ///
+    /// - Parameters:
+    ///   - maxMessageSize: for a receiving link, the `max-message-size` we advertise (the
+    ///     configuration's by default); for a sending link, informative only.
+    ///   - enforcedMaxMessageSize: for a receiving link, where reassembly stops and the link is
+    ///     detached with `amqp:link:message-size-exceeded`; the advertised size by default. A
+    ///     larger value lets the application reject an oversized message instead (as Event Hubs does).
+    ///   - senderSettleMode: for a sending link, the mode we use (the peer's request by default),
+    ///     e.g. `.settled` to send pre-settled whatever the receiver asked.
     public mutating func acceptLink(
         _ id: LinkID, source: LinkSource?, target: LinkTarget?, maxMessageSize: UInt64? = nil,
+        enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,
         properties: Fields? = nil, offeredCapabilities: [Symbol] = []
     ) throws(ConnectionUsageError) {
         guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
               link.phase == .attachReceived
         else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
         link.phase = .attached
+        var advertised = maxMessageSize
         if link.role == .receiver {
-            link.localMaxMessageSize = maxMessageSize ?? configuration.maxMessageSize
+            advertised = maxMessageSize ?? configuration.maxMessageSize
+            link.localMaxMessageSize = enforcedMaxMessageSize ?? advertised
+        } else if let senderSettleMode {
+            link.senderSettleMode = senderSettleMode
         }
         session.links[handle] = link
         sessions[channel] = session
-        write(
+        writeOnSession(
             Attach(
                 name: link.name, handle: handle, role: link.role,
                 sndSettleMode: link.senderSettleMode, rcvSettleMode: link.receiverSettleMode,
                 source: source, target: target,
                 initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil,
-                maxMessageSize: link.role == .receiver ? link.localMaxMessageSize : maxMessageSize,
+                maxMessageSize: advertised,
                 offeredCapabilities: offeredCapabilities, properties: properties
             ),
             channel: channel
         )
-        if link.isSender && link.credit > 0 {
-            // Credit that came with the attach (see `receiveFlow`).
+        // Credit the peer granted together with its attach (pipelined) is usable now.
+        if link.isSender && (link.credit > 0 || link.drain) {
             events.append(.creditGranted(id, credit: link.credit, drain: link.drain))
+            if link.drain { pendingDrains.insert(id) }
             pump(channel)
         }
     }
 
-    /// Refuses a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: answers with an `attach` without
-    /// the requested terminus, then detaches with `error` (§2.6.3).
-    public mutating func refuseLink(_ id: LinkID, error: AMQPError) {
+    /// Refuses a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: answers with an `attach`, then
+    /// detaches with `error` (§2.6.3).
+    ///
+    /// By default the answering `attach` carries no terminus, which is how the specification says
+    /// "refused". Some clients (Microsoft's Python `pyamqp`) cannot read an `attach` without both
+    /// termini and would retry for ever instead of reporting the error; pass the peer's termini
+    /// to answer them the way Azure does.
+    public mutating func refuseLink(_ id: LinkID, error: AMQPError, source: LinkSource? = nil, target: LinkTarget? = nil) {
         guard let (channel, handle) = linkLocations[id], var session = sessions[channel], var link = session.links[handle],
               link.phase == .attachReceived
         else { return }
@@ -139,13 +159,13 @@ extension ConnectionEngine {
         link.localError = error
         session.links[handle] = link
         sessions[channel] = session
-        write(
+        writeOnSession(
             Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
-                   rcvSettleMode: link.receiverSettleMode,
+                   rcvSettleMode: link.receiverSettleMode, source: source, target: target,
                    initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
             channel: channel
         )
-        write(Detach(handle: handle, closed: true, error: error), channel: channel)
+        writeOnSession(Detach(handle: handle, closed: true, error: error), channel: channel)
     }
 
     /// Receiver: sets the link's credit to `credit` (not adds), optionally asking the sender to
@@ -219,6 +239,22 @@ extension ConnectionEngine {
         return deliveryID
     }
 
+    /// Answers the drains peers asked for on our sending links (§2.6.7): a link with nothing
+    /// queued uses up its remaining credit by advancing delivery-count and says so in a `flow`; a
+    /// link with queued deliveries is answered once they are written.
+    ///
+    /// Call it after the events of a step have been handled, so that an application that sends
+    /// in response to ``ConnectionEvent/creditGranted(_:credit:drain:)`` does so before the drain
+    /// is answered (answering at once would give the credit back while the application still
+    /// had messages for it). The SwiftNIO transport calls it before every flush.
+    public mutating func answerDrains() {
+        guard !pendingDrains.isEmpty, !isFinished else { return }
+        for id in pendingDrains {
+            let stillPending = linkLocations[id].map { finishDrainIfNeeded($0.channel, $0.handle) } ?? false
+            if !stillPending { pendingDrains.remove(id) }
+        }
+    }
+
     /// Receiver: settles (and/or sets the state of) a delivery we received (§2.7.6).
     public mutating func settle(_ deliveryID: DeliveryNumber, on id: LinkID, state: DeliveryState?, settled: Bool = true) throws(ConnectionUsageError) {
         try settle(deliveryIDs: [deliveryID], on: id, state: state, settled: settled)
@@ -250,7 +286,7 @@ extension ConnectionEngine {
         link.queue.removeAll()
         session.links[handle] = link
         sessions[channel] = session
-        write(Detach(handle: handle, closed: closed, error: error), channel: channel)
+        writeOnSession(Detach(handle: handle, closed: closed, error: error), channel: channel)
     }
 
     /// Ends a session; ``ConnectionEvent/sessionEnded(_:error:byPeer:)`` follows when the peer answers.

@@ -9,6 +9,7 @@ extension ConnectionEngine {
             closeForViolation(.connection(.framingError), "begin on channel \(channel), which already has a session")
             return
         }
+        endedRemoteChannels.remove(channel)
         guard channel <= configuration.channelMax else {
             closeForViolation(.connection(.framingError), "channel \(channel) exceeds channel-max \(configuration.channelMax)")
             return
@@ -82,6 +83,7 @@ extension ConnectionEngine {
         if session.phase != .endSent {
             write(End(), channel: local)
         }
+        endedRemoteChannels.insert(channel)
         removeSession(local, error: end.error ?? session.localError, byPeer: session.phase != .endSent)
     }
 
@@ -190,7 +192,7 @@ extension ConnectionEngine {
         }
         let byPeer = link.phase != .detachSent
         if byPeer {
-            write(Detach(handle: local, closed: detach.closed), channel: channel)
+            writeOnSession(Detach(handle: local, closed: detach.closed), channel: channel)
         }
         removeLink(channel, local, error: byPeer ? detach.error : (detach.error ?? link.localError), closed: detach.closed, byPeer: byPeer)
     }
@@ -217,7 +219,7 @@ extension ConnectionEngine {
         link.partial = nil
         session.links[local] = link
         sessions[channel] = session
-        write(Detach(handle: local, closed: true, error: error), channel: channel)
+        writeOnSession(Detach(handle: local, closed: true, error: error), channel: channel)
     }
 
     // MARK: Flow (§2.6.7, §2.7.4)
@@ -240,10 +242,10 @@ extension ConnectionEngine {
             endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
             return
         }
-        // A sender may get credit before we answer its attach: peers pipeline the flow with the
-        // attach (Proton's receive does). Keep it, and report it once the link is accepted.
-        let awaitingAnswer = link.phase == .attachReceived && link.isSender
-        guard link.phase == .attached || link.phase == .detachSent || awaitingAnswer else { return }
+        // A peer may send its flow right after its attach, before we answered it (pipelining):
+        // the credit is kept and reported once the application accepts the link.
+        let awaitingOurAttach = link.phase == .attachReceived
+        guard link.phase == .attached || link.phase == .detachSent || awaitingOurAttach else { return }
         if link.isSender {
             // §2.6.7: link-credit(sender) = delivery-count(flow) + link-credit(flow) - delivery-count(sender).
             // RabbitMQ 3.10 omits delivery-count: then the receiver has seen all we sent.
@@ -254,10 +256,11 @@ extension ConnectionEngine {
             link.drain = flow.drain
             session.links[local] = link
             sessions[channel] = session
-            if awaitingAnswer { return }
+            if awaitingOurAttach { return }
             events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
             pump(channel)
-            finishDrainIfNeeded(channel, local)
+            // Answered in answerDrains(), once the application has seen the credit and sent what it has.
+            if link.drain { pendingDrains.insert(link.id) }
             if flow.echo { writeLinkFlow(channel, local) }
         } else {
             // The sender reports its delivery-count and what it has available; a drain it
@@ -275,26 +278,27 @@ extension ConnectionEngine {
             session.links[local] = link
             sessions[channel] = session
             if drained { events.append(.drained(link.id)) }
-            if flow.echo { writeLinkFlow(channel, local) }
+            if flow.echo && !awaitingOurAttach { writeLinkFlow(channel, local) }
         }
     }
 
-    /// A sender asked to drain uses up its credit by advancing delivery-count and says so.
-    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) {
-        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain,
-              link.queue.isEmpty
-        else { return }
+    /// A sender asked to drain uses up its credit by advancing delivery-count and says so, once
+    /// nothing is queued. Returns whether the link still has a drain to answer later.
+    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) -> Bool {
+        guard var session = sessions[channel], var link = session.links[local], link.isSender, link.drain else { return false }
+        guard link.queue.isEmpty else { return true }
         link.deliveryCount += link.credit
         link.credit = 0
         link.drain = false
         session.links[local] = link
         sessions[channel] = session
         writeLinkFlow(channel, local, drain: true)
+        return false
     }
 
     mutating func writeSessionFlow(_ channel: UInt16) {
         guard let session = sessions[channel] else { return }
-        write(
+        writeOnSession(
             Flow(nextIncomingID: session.nextIncomingID, incomingWindow: session.incomingWindow,
                  nextOutgoingID: session.nextOutgoingID, outgoingWindow: .max),
             channel: channel
@@ -303,7 +307,7 @@ extension ConnectionEngine {
 
     mutating func writeLinkFlow(_ channel: UInt16, _ local: Handle, drain: Bool? = nil, echo: Bool = false) {
         guard let session = sessions[channel], let link = session.links[local] else { return }
-        write(
+        writeOnSession(
             Flow(nextIncomingID: session.remoteChannel == nil ? nil : session.nextIncomingID, incomingWindow: session.incomingWindow,
                  nextOutgoingID: session.nextOutgoingID, outgoingWindow: .max, handle: local,
                  deliveryCount: link.deliveryCount, linkCredit: link.credit, available: link.isSender ? UInt32(clamping: link.queue.count) : nil,
@@ -490,7 +494,7 @@ extension ConnectionEngine {
                 index += 1
                 last = ids[index]
             }
-            write(Disposition(role: role, first: first, last: last == first ? nil : last, settled: settled, state: state), channel: channel)
+            writeOnSession(Disposition(role: role, first: first, last: last == first ? nil : last, settled: settled, state: state), channel: channel)
             index += 1
         }
     }
@@ -500,7 +504,7 @@ extension ConnectionEngine {
     /// Writes as many queued transfers of the session as the peer's incoming window and each
     /// link's credit allow, taking links in turn.
     mutating func pump(_ channel: UInt16) {
-        guard var session = sessions[channel], session.phase == .mapped, isOpen || (openSent && remoteOpen != nil) else { return }
+        guard var session = sessions[channel], session.phase == .mapped, isOpen else { return }
         var progressed = true
         while progressed && session.remoteIncomingWindow > 0 {
             progressed = false
@@ -514,9 +518,6 @@ extension ConnectionEngine {
             }
         }
         sessions[channel] = session
-        for handle in session.linkOrder {
-            finishDrainIfNeeded(channel, handle)
-        }
     }
 
     /// Writes the frames of the link's first queued delivery that the window allows. Returns

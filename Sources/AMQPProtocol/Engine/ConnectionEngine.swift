@@ -66,10 +66,15 @@ public struct ConnectionEngine: Sendable {
     var sessions: [UInt16: SessionState] = [:]
     var sessionChannels: [SessionID: UInt16] = [:]
     var remoteChannels: [UInt16: UInt16] = [:]
+    /// Channels whose session the peer ended: frames it still sends on them (Microsoft's
+    /// Python client pipelines detach, end and close out of order) are dropped, not fatal.
+    var endedRemoteChannels: Set<UInt16> = []
     var linkLocations: [LinkID: (channel: UInt16, handle: Handle)] = [:]
     var nextSessionSerial: UInt64 = 0
     var nextLinkSerial: UInt64 = 0
     var nextDeliverySerial: UInt64 = 0
+    /// Sender links whose peer asked to drain, until ``answerDrains()`` answers.
+    var pendingDrains: Set<LinkID> = []
 
     // Time
     var now: UInt64 = 0
@@ -177,7 +182,7 @@ public struct ConnectionEngine: Sendable {
             }
             next = lastReceivedAt + limit
         }
-        if case .amqp = phase, openSent, let remote = remoteIdleTimeout, remote > 0 {
+        if case .amqp = phase, openSent, !closeSent, let remote = remoteIdleTimeout, remote > 0 {
             let interval = UInt64(remote) * 1_000_000 / 2
             if now &- lastOutputActivityAt >= interval {
                 FrameEncoder.writeHeartbeat(into: &output)
@@ -247,14 +252,27 @@ public struct ConnectionEngine: Sendable {
         noteOutput()
     }
 
-    /// Writes an AMQP performative, or queues it until our `open` is out.
+    /// Writes an AMQP performative, or queues it until our `open` is out. Nothing is written after
+    /// our `close` (§2.7.9: its sender sends nothing more) or once the connection is finished,
+    /// whatever the application still calls.
     mutating func write<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        guard !closeSent, !isFinished else { return }
         if openSent {
             FrameEncoder.write(performative, channel: channel, into: &output)
             noteOutput()
         } else {
             FrameEncoder.write(performative, channel: channel, into: &deferred)
         }
+    }
+
+    /// Writes a frame of a session's links (attach, flow, disposition, detach). Nothing is written
+    /// on a session once our `end` is out (§2.5, ending a session): the peer may already have
+    /// unmapped the channel, and a frame on it would be a framing error there. Late calls, and
+    /// answers to frames the peer sent before it saw our `end`, are dropped; the peer's `end`
+    /// detaches everything.
+    mutating func writeOnSession<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
+        guard let session = sessions[channel], session.phase != .endSent else { return }
+        write(performative, channel: channel)
     }
 
     mutating func writeSASL<P: AMQPEncodable>(_ performative: P) {
@@ -296,8 +314,21 @@ public struct ConnectionEngine: Sendable {
             // The AMQP layer is up: tell the peer why before hanging up (§2.8.15).
             closeForViolation(.connection(.framingError), error.description)
         } else {
+            if error.kind == .invalidProtocolHeader, configuration.role == .server, case .awaitingHeader = phase {
+                // Bytes that are not a protocol header at all (HTTP, TLS without AMQP's TLS
+                // header, noise) get the header we support before we hang up, like a header
+                // of a version we do not speak (§2.2).
+                writeHeader(serverPreferredHeader)
+            }
             fail(.framing(error))
         }
+    }
+
+    /// The header a server answers with when it cannot accept the client's (§2.2): SASL while
+    /// SASL is offered and not done, else AMQP.
+    var serverPreferredHeader: ProtocolHeader {
+        if case .server = configuration.sasl, !saslDone { return .sasl }
+        return .amqp
     }
 
     /// Closes the connection because the peer broke the protocol.
@@ -317,9 +348,9 @@ public struct ConnectionEngine: Sendable {
 
     mutating func closeConnection(_ error: AMQPError?) {
         guard !closeSent else { return }
-        closeSent = true
         localCloseError = error
         write(Close(error: error), channel: 0)
+        closeSent = true
     }
 
     // MARK: Protocol headers
@@ -369,7 +400,7 @@ public struct ConnectionEngine: Sendable {
         }
         // What we would answer with if we could not accept this header (§2.2: reply with the
         // header we support, then close).
-        let preferred: ProtocolHeader = saslOffered && !saslDone ? .sasl : .amqp
+        let preferred = serverPreferredHeader
         guard header.isVersion1_0_0 else {
             writeHeader(preferred)
             fail(.protocolHeaderMismatch(received: header, expected: preferred))
@@ -465,6 +496,7 @@ public struct ConnectionEngine: Sendable {
         case .begin(let begin):
             receiveBegin(begin, channel: channel)
         case .end(let end):
+            if remoteChannels[channel] == nil && endedRemoteChannels.contains(channel) { return }
             receiveEnd(end, channel: channel)
         case .attach(let attach):
             withSession(channel) { engine, channel in engine.receiveAttach(attach, channel: channel) }
@@ -485,6 +517,7 @@ public struct ConnectionEngine: Sendable {
     /// closes the connection when there is none.
     mutating func withSession(_ remoteChannel: UInt16, _ body: (inout ConnectionEngine, UInt16) -> Void) {
         guard let local = remoteChannels[remoteChannel], sessions[local] != nil else {
+            if endedRemoteChannels.contains(remoteChannel) { return }
             closeForViolation(.connection(.framingError), "frame on channel \(remoteChannel), which has no session")
             return
         }
@@ -507,8 +540,8 @@ public struct ConnectionEngine: Sendable {
     mutating func receiveClose(_ close: Close) {
         closeReceived = true
         if !closeSent {
-            closeSent = true
             write(Close(), channel: 0)
+            closeSent = true
         }
         events.append(.closed(error: close.error, byPeer: true))
         isFinished = true

@@ -58,6 +58,8 @@ public enum ConnectionEvent: Sendable {
     /// sender) means refusal; a `linkDetached` follows.
     case linkAttached(LinkID, Attach)
     /// Sender: the peer granted credit (or asked to drain). `credit` is what we may send now.
+    /// With `drain`, send what is available now; ``ConnectionEngine/answerDrains()`` then gives
+    /// back the rest.
     case creditGranted(LinkID, credit: UInt32, drain: Bool)
     /// Receiver: a complete delivery.
     case delivery(LinkID, IncomingDelivery)

@@ -1,0 +1,219 @@
+import NIOConcurrencyHelpers
+
+/// Events of every partition of a hub, merged: one ``PartitionReceiver`` per partition runs
+/// concurrently and feeds a bounded buffer, so a slow consumer slows every partition rather
+/// than growing memory. Each receiver recovers from transient failures on its own; the first
+/// failure none can recover from ends the sequence with its error, and ``close()`` ends it
+/// cleanly. One task at a time may iterate.
+public final class AllPartitionsReceiver: AsyncSequence, Sendable {
+    public typealias Element = ReceivedEventData
+
+    /// The receivers, one per partition.
+    public let receivers: [PartitionReceiver]
+    let channel: BoundedChannel<ReceivedEventData>
+    private let pumps: NIOLockedValueBox<Task<Void, Never>?>
+
+    init(receivers: [PartitionReceiver], bufferSize: Int) {
+        self.receivers = receivers
+        self.channel = BoundedChannel(capacity: bufferSize)
+        self.pumps = NIOLockedValueBox(nil)
+    }
+
+    /// Starts the receivers, once, when the first event is asked for.
+    private func start() {
+        pumps.withLockedValue { pumps in
+            guard pumps == nil else { return }
+            let receivers = self.receivers
+            let channel = self.channel
+            pumps = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for receiver in receivers {
+                        group.addTask {
+                            do {
+                                for try await event in receiver {
+                                    guard await channel.send(event) else { return }
+                                }
+                            } catch {
+                                channel.finish(throwing: FailureClassification.classify(error))
+                            }
+                        }
+                    }
+                }
+                channel.finish(throwing: nil)
+            }
+        }
+    }
+
+    /// The next event from any partition; `nil` after ``close()``. Cancelling the waiting task
+    /// closes every receiver.
+    public func receive() async throws(EventHubsError) -> ReceivedEventData? {
+        start()
+        do {
+            return try await withTaskCancellationHandler {
+                try await channel.receive()
+            } onCancel: {
+                Task { await self.close() }
+            }
+        } catch {
+            throw FailureClassification.classify(error)
+        }
+    }
+
+    /// Closes every receiver; the sequence ends once the events already buffered are taken.
+    public func close() async {
+        for receiver in receivers { await receiver.close() }
+        channel.finish(throwing: nil)
+        let task = pumps.withLockedValue { $0 }
+        await task?.value
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let receiver: AllPartitionsReceiver
+        public mutating func next() async throws(EventHubsError) -> ReceivedEventData? {
+            try await receiver.receive()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(receiver: self) }
+}
+
+/// A bounded buffer between many producing tasks and one consuming task: `send` waits while
+/// it is full, `receive` while it is empty. Finishing wakes everyone: senders learn to stop,
+/// the receiver gets what is left, then the end (or the error).
+final class BoundedChannel<Element: Sendable>: Sendable {
+    private struct State {
+        var buffer: [Element] = []
+        var head = 0
+        var receiver: CheckedContinuation<Element?, any Error>?
+        var senders: [(Element, CheckedContinuation<Bool, Never>)] = []
+        var finished = false
+        var failure: EventHubsError?
+
+        var count: Int { buffer.count - head }
+
+        mutating func pop() -> Element? {
+            guard head < buffer.count else { return nil }
+            let element = buffer[head]
+            head += 1
+            if head > 1024 && head * 2 > buffer.count {
+                buffer.removeSubrange(0..<head)
+                head = 0
+            }
+            return element
+        }
+    }
+
+    private enum SendAction {
+        case delivered(CheckedContinuation<Element?, any Error>), buffered, finished, wait
+    }
+
+    private enum ReceiveAction {
+        case element(Element, CheckedContinuation<Bool, Never>?), end(EventHubsError?), wait, busy
+    }
+
+    let capacity: Int
+    private let state = NIOLockedValueBox(State())
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+    }
+
+    /// Hands `element` over, waiting for room; false once the channel is finished.
+    func send(_ element: Element) async -> Bool {
+        let action: SendAction = state.withLockedValue { state in
+            if state.finished { return .finished }
+            if let receiver = state.receiver {
+                state.receiver = nil
+                return .delivered(receiver)
+            }
+            if state.count < capacity {
+                state.buffer.append(element)
+                return .buffered
+            }
+            return .wait
+        }
+        switch action {
+        case .delivered(let receiver):
+            receiver.resume(returning: element)
+            return true
+        case .buffered:
+            return true
+        case .finished:
+            return false
+        case .wait:
+            return await withCheckedContinuation { continuation in
+                let finished = state.withLockedValue { state -> Bool in
+                    if state.finished { return true }
+                    state.senders.append((element, continuation))
+                    return false
+                }
+                if finished { continuation.resume(returning: false) }
+            }
+        }
+    }
+
+    /// The next element; `nil` once finished and empty; throws the error it finished with.
+    func receive() async throws -> Element? {
+        try await withCheckedThrowingContinuation { continuation in
+            let action: ReceiveAction = state.withLockedValue { state in
+                if let element = state.pop() {
+                    // Room now: the first waiting sender's element moves into the buffer.
+                    if !state.senders.isEmpty {
+                        let (waiting, sender) = state.senders.removeFirst()
+                        state.buffer.append(waiting)
+                        return .element(element, sender)
+                    }
+                    return .element(element, nil)
+                }
+                if !state.senders.isEmpty {
+                    let (waiting, sender) = state.senders.removeFirst()
+                    return .element(waiting, sender)
+                }
+                if state.finished {
+                    let failure = state.failure
+                    state.failure = nil
+                    return .end(failure)
+                }
+                if state.receiver != nil { return .busy }
+                state.receiver = continuation
+                return .wait
+            }
+            switch action {
+            case .element(let element, let sender):
+                sender?.resume(returning: true)
+                continuation.resume(returning: element)
+            case .end(let failure):
+                if let failure { continuation.resume(throwing: failure) } else { continuation.resume(returning: nil) }
+            case .busy:
+                continuation.resume(throwing: EventHubsError(.invalidArgument, detail: "one task at a time may receive"))
+            case .wait:
+                break
+            }
+        }
+    }
+
+    /// Ends the channel: waiting senders are told to stop; the receiver gets the buffered
+    /// elements, then `failure` (the first one given) or the end.
+    func finish(throwing failure: EventHubsError?) {
+        let (receiver, senders): (CheckedContinuation<Element?, any Error>?, [CheckedContinuation<Bool, Never>]) = state.withLockedValue { state in
+            if !state.finished {
+                state.finished = true
+                state.failure = failure
+            }
+            let senders = state.senders.map(\.1)
+            state.senders.removeAll()
+            // Only an idle receiver (nothing buffered) is waiting.
+            let receiver = state.receiver
+            state.receiver = nil
+            return (receiver, senders)
+        }
+        for sender in senders { sender.resume(returning: false) }
+        if let receiver {
+            let failure = state.withLockedValue { state -> EventHubsError? in
+                defer { state.failure = nil }
+                return state.failure
+            }
+            if let failure { receiver.resume(throwing: failure) } else { receiver.resume(returning: nil) }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPTypes
+
+/// Where a producer sends: a partition chosen by the service, a partition by id, or the
+/// partition a key hashes to (events with one key stay together and in order).
+public struct SendEventOptions: Sendable, Hashable {
+    public var partitionID: String?
+    public var partitionKey: String?
+
+    public init(partitionID: String? = nil, partitionKey: String? = nil) {
+        self.partitionID = partitionID
+        self.partitionKey = partitionKey
+    }
+
+    /// A partition by id.
+    public static func partition(_ id: String) -> SendEventOptions { SendEventOptions(partitionID: id) }
+    /// The partition `key` hashes to.
+    public static func partitionKey(_ key: String) -> SendEventOptions { SendEventOptions(partitionKey: key) }
+
+    func validate() throws(EventHubsError) {
+        if partitionID != nil && partitionKey != nil {
+            throw EventHubsError(.invalidArgument, detail: "give a partition id or a partition key, not both")
+        }
+        if let partitionID, partitionID.isEmpty || partitionID.contains("/") {
+            throw EventHubsError(.invalidArgument, detail: "partition id \"\(partitionID)\" is not valid")
+        }
+    }
+
+    /// The link target: `HUB` or `HUB/Partitions/ID`.
+    func target(hub: String) -> String {
+        partitionID.map { "\(hub)/Partitions/\($0)" } ?? hub
+    }
+}
+
+/// Events sent together in one AMQP message (format `0x80013700`): an envelope whose `data`
+/// sections each hold one complete encoded event, no larger than the producer link's
+/// `max-message-size`. Fill it with ``tryAdd(_:)`` until it says no, send it, start another.
+///
+/// ```swift
+/// var batch = try await producer.makeBatch()
+/// for event in events {
+///     if !batch.tryAdd(event) {
+///         try await producer.send(batch)
+///         batch = try await producer.makeBatch()
+///         guard batch.tryAdd(event) else { throw TooLarge() }  // alone it does not fit
+///     }
+/// }
+/// try await producer.send(batch)
+/// ```
+public struct EventDataBatch: Sendable {
+    /// The largest the envelope may grow, in bytes.
+    public let maximumSizeInBytes: Int
+    public let options: SendEventOptions
+    /// The envelope's encoded size with the events added so far.
+    public private(set) var sizeInBytes: Int
+    /// The encoded events, in the order added.
+    private(set) var events: [[UInt8]] = []
+
+    /// How many events the batch holds.
+    public var count: Int { events.count }
+
+    init(maximumSizeInBytes: Int, options: SendEventOptions) {
+        self.maximumSizeInBytes = maximumSizeInBytes
+        self.options = options
+        self.sizeInBytes = Self.envelopeHeader(partitionKey: options.partitionKey).count
+    }
+
+    /// Adds `event` if the batch stays within ``maximumSizeInBytes``; returns false (and adds
+    /// nothing) otherwise. False on an empty batch means the event can never be sent.
+    public mutating func tryAdd(_ event: EventData) -> Bool {
+        let encoded = event.encoded(partitionKey: options.partitionKey)
+        let size = sizeInBytes + Self.dataSectionSize(encoded.count)
+        guard size <= maximumSizeInBytes else { return false }
+        events.append(encoded)
+        sizeInBytes = size
+        return true
+    }
+
+    /// The bytes of a `data` section holding `count` bytes: descriptor `00 53 75`, then
+    /// `vbin8` (2 bytes of header) or `vbin32` (5).
+    static func dataSectionSize(_ count: Int) -> Int {
+        3 + (count <= 0xFF ? 2 : 5) + count
+    }
+
+    /// The envelope's sections before its `data` sections: the partition key annotation.
+    static func envelopeHeader(partitionKey: String?) -> [UInt8] {
+        guard let partitionKey else { return [] }
+        return MessageAnnotations([.symbol(EventHubsNames.partitionKey): .string(partitionKey)]).encodedSection
+    }
+
+    /// The envelope to send.
+    var envelope: [UInt8] {
+        var bytes = Self.envelopeHeader(partitionKey: options.partitionKey)
+        bytes.reserveCapacity(sizeInBytes)
+        var encoder = AMQPEncoder(policy: .full)
+        for event in events {
+            DataSection(Binary(event)).encode(to: &encoder)
+        }
+        bytes += encoder.bytes
+        return bytes
+    }
+}
+
+extension MessageAnnotations {
+    var encodedSection: [UInt8] {
+        var encoder = AMQPEncoder(policy: .full)
+        encode(to: &encoder)
+        return encoder.bytes
+    }
+}

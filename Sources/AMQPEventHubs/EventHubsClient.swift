@@ -1,0 +1,201 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPTransport
+import AMQPTypes
+import Foundation
+
+/// A client of one event hub: the AMQP connection that its producers, receivers and
+/// management calls share, opened on first use and reopened when it is lost.
+///
+/// ```swift
+/// let client = try EventHubsClient(connectionString: "Endpoint=sb://…;EntityPath=telemetry")
+/// let producer = client.makeProducer()
+/// try await producer.send(EventData("hello"))
+/// let receiver = client.makePartitionReceiver(partitionID: "0", startingAt: .earliest)
+/// for try await event in receiver { … }
+/// try await client.close()
+/// ```
+///
+/// For a connection of their own, give producers or receivers a client of their own.
+public final class EventHubsClient: Sendable {
+    /// This package's version, as sent in the connection's properties.
+    public static let version = "0.1.0"
+
+    public let endpoint: EventHubsEndpoint
+    public let options: EventHubsClientOptions
+    let scope: ConnectionScope
+
+    /// A client for `endpoint` authorized by `credential`.
+    public init(endpoint: EventHubsEndpoint, credential: EventHubsCredential, options: EventHubsClientOptions = .init()) {
+        self.endpoint = endpoint
+        self.options = options
+        self.scope = ConnectionScope(endpoint: endpoint, credential: credential, options: options)
+    }
+
+    /// A client for a connection string (`Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=…`),
+    /// with `eventHubName` when it has no `EntityPath`.
+    public convenience init(connectionString: EventHubsConnectionString, eventHubName: String? = nil,
+                            options: EventHubsClientOptions = .init()) throws(EventHubsError) {
+        self.init(endpoint: try EventHubsEndpoint(connectionString, eventHubName: eventHubName),
+                  credential: try EventHubsCredential(connectionString), options: options)
+    }
+
+    /// A client for a connection string given as text. Errors name the bad part of the
+    /// string, never a key.
+    public convenience init(connectionString: String, eventHubName: String? = nil, options: EventHubsClientOptions = .init()) throws(EventHubsError) {
+        let parsed: EventHubsConnectionString
+        do {
+            parsed = try EventHubsConnectionString(connectionString)
+        } catch {
+            throw EventHubsError(.invalidArgument, detail: error.description)
+        }
+        try self.init(connectionString: parsed, eventHubName: eventHubName, options: options)
+    }
+
+    public var eventHubName: String { endpoint.eventHubName }
+
+    /// Connects (and authorizes the hub) now rather than on first use.
+    public func open() async throws(EventHubsError) {
+        try await options.retry.run({ try await self.scope.authorize(self.endpoint.hubAudience) })
+    }
+
+    /// Closes the connection: producers and receivers made from this client end.
+    public func close() async {
+        await scope.close()
+    }
+
+    // MARK: Producers and consumers
+
+    /// A producer on this client's connection.
+    public func makeProducer() -> EventHubProducer {
+        EventHubProducer(scope: scope, retry: options.retry)
+    }
+
+    /// A receiver of one partition, attached on first use (or by ``PartitionReceiver/open()``).
+    public func makePartitionReceiver(
+        partitionID: String, consumerGroup: String = EventHubsNames.defaultConsumerGroup,
+        startingAt position: EventPosition = .latest, options: PartitionReceiverOptions = .init()
+    ) -> PartitionReceiver {
+        PartitionReceiver(scope: scope, partitionID: partitionID, consumerGroup: consumerGroup, startingAt: position,
+                          options: options, retry: self.options.retry)
+    }
+
+    /// Events from every partition at once, merged as they arrive (each carries its
+    /// ``ReceivedEventData/partitionID``; order holds within a partition, not across them).
+    public func receiveFromAllPartitions(
+        consumerGroup: String = EventHubsNames.defaultConsumerGroup, startingAt position: EventPosition = .latest,
+        options: PartitionReceiverOptions = .init()
+    ) async throws(EventHubsError) -> AllPartitionsReceiver {
+        let ids = try await partitionIDs()
+        let receivers = ids.map {
+            makePartitionReceiver(partitionID: $0, consumerGroup: consumerGroup, startingAt: position, options: options)
+        }
+        return AllPartitionsReceiver(receivers: receivers, bufferSize: Int(max(options.prefetchCount, 1)))
+    }
+
+    // MARK: Management
+
+    /// The hub's name, creation time and partition ids.
+    public func eventHubProperties() async throws(EventHubsError) -> EventHubProperties {
+        let map = try await read(type: EventHubsNames.eventHubEntityType, partition: nil)
+        return try EventHubProperties(map)
+    }
+
+    /// The hub's partition ids.
+    public func partitionIDs() async throws(EventHubsError) -> [String] {
+        try await eventHubProperties().partitionIDs
+    }
+
+    /// A partition's sequence numbers, last offset and enqueued time.
+    public func partitionProperties(partitionID: String) async throws(EventHubsError) -> PartitionProperties {
+        let map = try await read(type: EventHubsNames.partitionEntityType, partition: partitionID)
+        return try PartitionProperties(map)
+    }
+
+    /// A `READ` on `$management`, retried like everything else.
+    private func read(type: String, partition: String?) async throws(EventHubsError) -> AMQPMap {
+        var properties: AMQPMap = [
+            .string(EventHubsNames.operation): .string(EventHubsNames.readOperation),
+            .string(EventHubsNames.type): .string(type),
+            .string(EventHubsNames.name): .string(eventHubName),
+        ]
+        if let partition { properties[.string(EventHubsNames.partition)] = .string(partition) }
+        // The request has no body at all, as Microsoft's SDKs send it.
+        let request = Message(applicationProperties: ApplicationProperties(properties), body: .data([]))
+        let operation = partition.map { "reading partition \($0) of \(eventHubName)" } ?? "reading \(eventHubName)"
+        return try await options.retry.run({
+            let reply = try await self.scope.managementRequest(request)
+            try ConnectionScope.checkStatus(reply, operation: operation)
+            guard case .value(let section) = reply.body, case .map(let map) = section.value else {
+                throw EventHubsError(.service, detail: "\(operation): the reply's body is not a map")
+            }
+            return map
+        })
+    }
+}
+
+/// An event hub, as `$management` describes it.
+public struct EventHubProperties: Sendable, Hashable {
+    public var name: String
+    public var createdAt: Date
+    public var partitionIDs: [String]
+
+    init(_ map: AMQPMap) throws(EventHubsError) {
+        guard case .string(let name)? = map[.string(EventHubsNames.name)] else { throw Self.missing(EventHubsNames.name) }
+        self.name = name
+        guard case .timestamp(let created)? = map[.string(EventHubsNames.createdAt)] else { throw Self.missing(EventHubsNames.createdAt) }
+        createdAt = Date(timeIntervalSince1970: TimeInterval(created.millisecondsSince1970) / 1000)
+        switch map[.string(EventHubsNames.partitionIDs)] {
+        case .array(let array)?:
+            partitionIDs = array.elements.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+        case .list(let list)?:
+            partitionIDs = list.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+        default:
+            throw Self.missing(EventHubsNames.partitionIDs)
+        }
+    }
+
+    static func missing(_ key: String) -> EventHubsError {
+        EventHubsError(.service, detail: "the management reply has no valid \(key)")
+    }
+}
+
+/// A partition, as `$management` describes it.
+public struct PartitionProperties: Sendable, Hashable {
+    public var eventHubName: String
+    public var id: String
+    /// The first sequence number still retained.
+    public var beginningSequenceNumber: Int64
+    public var lastEnqueuedSequenceNumber: Int64
+    public var lastEnqueuedOffset: String
+    public var lastEnqueuedTime: Date
+    public var isEmpty: Bool
+
+    init(_ map: AMQPMap) throws(EventHubsError) {
+        func string(_ key: String) throws(EventHubsError) -> String {
+            guard case .string(let s)? = map[.string(key)] else { throw EventHubProperties.missing(key) }
+            return s
+        }
+        func long(_ key: String) throws(EventHubsError) -> Int64 {
+            guard let n = ReceivedEventData.integer(map[.string(key)]) else { throw EventHubProperties.missing(key) }
+            return n
+        }
+        eventHubName = try string(EventHubsNames.name)
+        id = try string(EventHubsNames.partition)
+        beginningSequenceNumber = try long(EventHubsNames.beginSequenceNumber)
+        lastEnqueuedSequenceNumber = try long(EventHubsNames.lastEnqueuedSequenceNumberKey)
+        if case .string(let s)? = map[.string(EventHubsNames.lastEnqueuedOffsetKey)] {
+            lastEnqueuedOffset = s
+        } else {
+            lastEnqueuedOffset = String(try long(EventHubsNames.lastEnqueuedOffsetKey))
+        }
+        guard case .timestamp(let t)? = map[.string(EventHubsNames.lastEnqueuedTimeUTCKey)] else {
+            throw EventHubProperties.missing(EventHubsNames.lastEnqueuedTimeUTCKey)
+        }
+        lastEnqueuedTime = Date(timeIntervalSince1970: TimeInterval(t.millisecondsSince1970) / 1000)
+        guard case .boolean(let empty)? = map[.string(EventHubsNames.isPartitionEmpty)] else {
+            throw EventHubProperties.missing(EventHubsNames.isPartitionEmpty)
+        }
+        isEmpty = empty
+    }
+}

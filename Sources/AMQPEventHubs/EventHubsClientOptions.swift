@@ -1,0 +1,181 @@
+import AMQPCodec
+import AMQPTransport
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// How an ``EventHubsClient`` connects: transport, authorization, retries and token lifetime.
+public struct EventHubsClientOptions: Sendable {
+    /// What carries AMQP.
+    public enum Transport: Sendable, Hashable {
+        /// AMQP over TLS on port 5671 (plain TCP on the endpoint's port with
+        /// `UseDevelopmentEmulator=true`).
+        case amqp
+        /// AMQP over WebSockets: port 443, path `/$servicebus/websocket`, subprotocol `amqp`,
+        /// inside TLS (plain HTTP on the endpoint's port for a development emulator). For
+        /// networks that only let HTTPS out.
+        case webSockets
+    }
+
+    /// How the client authorizes.
+    public enum Authorization: Sendable, Hashable {
+        /// SASL ANONYMOUS, then a token put on `$cbs` for each audience and renewed before it
+        /// expires — what Microsoft's SDKs do, and the only way with a token provider.
+        case claimsBasedSecurity
+        /// SASL PLAIN with the shared access key name as user name and the key as password (the
+        /// path most non-Microsoft clients take). Needs ``EventHubsCredential/sharedAccessKey(name:key:)``
+        /// and TLS — except for a development emulator on a loopback address, where the
+        /// connection options allow cleartext credentials (and only there).
+        case saslPlain
+    }
+
+    public var transport: Transport
+    public var authorization: Authorization
+    public var retry: EventHubsRetryOptions
+    /// How long the SAS tokens the client signs are valid; they are renewed when a tenth of
+    /// their lifetime (at least a few seconds, at most half of it) is left.
+    public var tokenLifetime: Duration
+    /// TLS settings instead of full verification with the system's trust roots (a private CA).
+    /// Ignored for a development emulator, which is plain TCP.
+    public var tlsConfiguration: AMQPConnectionOptions.TLS?
+    /// Connect here instead of the namespace host (a proxy, a private endpoint, a test bridge);
+    /// TLS server name, `open.hostname` and token audiences still name the namespace.
+    public var customEndpoint: (host: String, port: Int)?
+    /// The AMQP container id; a fresh one per client by default.
+    public var identifier: String?
+    /// Where the client logs: connections, authorizations, retries and link recovery. Never
+    /// keys, tokens or event contents.
+    public var logger: Logger
+    public var eventLoopGroup: any EventLoopGroup
+
+    public init(
+        transport: Transport = .amqp, authorization: Authorization = .claimsBasedSecurity,
+        retry: EventHubsRetryOptions = .init(), tokenLifetime: Duration = .seconds(3600)
+    ) {
+        self.transport = transport
+        self.authorization = authorization
+        self.retry = retry
+        self.tokenLifetime = tokenLifetime
+        self.tlsConfiguration = nil
+        self.customEndpoint = nil
+        self.identifier = nil
+        self.logger = Logger(label: "swift-amqp.eventhubs")
+        self.eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    }
+}
+
+/// Where the event hub is and how to reach it: what a connection string names, apart from the
+/// credential.
+public struct EventHubsEndpoint: Sendable, Hashable, CustomStringConvertible {
+    /// The namespace host, `myns.servicebus.windows.net` (or `localhost` for an emulator).
+    public var fullyQualifiedNamespace: String
+    public var eventHubName: String
+    /// The endpoint's port; used only by development emulators.
+    public var port: Int?
+    /// `UseDevelopmentEmulator=true`: plain TCP (or plain HTTP for WebSockets) to ``port``.
+    public var usesDevelopmentEmulator: Bool
+
+    public init(fullyQualifiedNamespace: String, eventHubName: String, port: Int? = nil, usesDevelopmentEmulator: Bool = false) {
+        self.fullyQualifiedNamespace = fullyQualifiedNamespace
+        self.eventHubName = eventHubName
+        self.port = port
+        self.usesDevelopmentEmulator = usesDevelopmentEmulator
+    }
+
+    /// The endpoint of a connection string; `eventHubName` when it has no `EntityPath`.
+    public init(_ connectionString: EventHubsConnectionString, eventHubName: String? = nil) throws(EventHubsError) {
+        guard let hub = connectionString.eventHubName ?? eventHubName, !hub.isEmpty else {
+            throw EventHubsError(.invalidArgument, detail: "no event hub: the connection string has no EntityPath and none was given")
+        }
+        if let eventHubName, let path = connectionString.eventHubName, eventHubName != path {
+            throw EventHubsError(.invalidArgument, detail: "the connection string's EntityPath \(path) differs from the event hub \(eventHubName)")
+        }
+        self.init(fullyQualifiedNamespace: connectionString.host, eventHubName: hub, port: connectionString.port,
+                  usesDevelopmentEmulator: connectionString.usesDevelopmentEmulator)
+    }
+
+    /// `sb://host[:port]/hub`: the audience of producers and management requests.
+    public var hubAudience: String { "\(audienceRoot)/\(eventHubName)" }
+
+    /// `sb://host[:port]/hub/consumergroups/cg`: the audience of a consumer group's receivers.
+    public func consumerGroupAudience(_ consumerGroup: String) -> String {
+        "\(hubAudience)/consumergroups/\(consumerGroup.lowercased())"
+    }
+
+    private var audienceRoot: String {
+        let portPart = usesDevelopmentEmulator ? port.map { ":\($0)" } ?? "" : ""
+        return "sb://\(fullyQualifiedNamespace)\(portPart)"
+    }
+
+    public var description: String {
+        "\(fullyQualifiedNamespace)\(port.map { ":\($0)" } ?? "")/\(eventHubName)\(usesDevelopmentEmulator ? " (development emulator)" : "")"
+    }
+
+    /// Whether `host` is a loopback name or address, where cleartext cannot leave the machine.
+    static func isLoopback(_ host: String) -> Bool {
+        let lowered = host.lowercased()
+        if lowered == "localhost" || lowered == "::1" || lowered == "[::1]" { return true }
+        let octets = lowered.split(separator: ".")
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// The transport's options for this endpoint: TLS on 5671 with full verification unless
+    /// it is a development emulator (plain TCP to its port); WebSockets on 443; SASL ANONYMOUS
+    /// for claims-based security or PLAIN with the key name and key.
+    public func connectionOptions(credential: EventHubsCredential, options: EventHubsClientOptions) throws(EventHubsError) -> AMQPConnectionOptions {
+        let connectHost = options.customEndpoint?.host ?? fullyQualifiedNamespace
+        let secure = !usesDevelopmentEmulator
+        let defaultPort: Int
+        switch (options.transport, secure) {
+        case (.amqp, true): defaultPort = 5671
+        case (.amqp, false): defaultPort = port ?? 5672
+        case (.webSockets, true): defaultPort = 443
+        case (.webSockets, false): defaultPort = port ?? 80
+        }
+        let authentication: AMQPConnectionOptions.Authentication
+        switch options.authorization {
+        case .claimsBasedSecurity:
+            authentication = .anonymous
+        case .saslPlain:
+            guard case .sharedAccessKey(let name, let key) = credential else {
+                throw EventHubsError(.invalidArgument, detail: "SASL PLAIN needs a shared access key name and key, not a \(credential)")
+            }
+            authentication = .plain(username: name, password: key)
+        }
+        let tls: AMQPConnectionOptions.TLS = secure ? (options.tlsConfiguration ?? .verified) : .disabled
+        var amqp = AMQPConnectionOptions(host: connectHost, port: options.customEndpoint?.port ?? defaultPort, tls: tls,
+                                         authentication: authentication,
+                                         containerID: options.identifier ?? "swift-amqp-eventhubs-\(AMQPUUID.random())")
+        amqp.serverName = fullyQualifiedNamespace
+        amqp.virtualHost = fullyQualifiedNamespace
+        amqp.channelMax = 65535
+        amqp.logger = options.logger
+        amqp.properties = [
+            .symbol("product"): .string("swift-amqp-eventhubs"),
+            .symbol("version"): .string(EventHubsClient.version),
+            .symbol("framework"): .string("Swift"),
+            .symbol("platform"): .string(Self.platform),
+            .symbol("user-agent"): .string("swift-amqp-eventhubs/\(EventHubsClient.version)"),
+        ]
+        // PLAIN sends the key as is. Without TLS that is acceptable only for a development
+        // emulator on this machine: the key never leaves it.
+        if case .saslPlain = options.authorization, !secure, Self.isLoopback(connectHost) {
+            amqp.allowsCleartextCredentials = true
+        }
+        if options.transport == .webSockets {
+            amqp.streamLayer = WebSocketStreamLayer(host: fullyQualifiedNamespace, path: "/$servicebus/websocket", subprotocol: "amqp")
+        }
+        return amqp
+    }
+
+    static var platform: String {
+        #if os(Linux)
+        return "Linux"
+        #elseif os(macOS)
+        return "macOS"
+        #else
+        return "unknown"
+        #endif
+    }
+}

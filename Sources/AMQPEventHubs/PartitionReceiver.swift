@@ -1,0 +1,224 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPTransport
+import AMQPTypes
+import Logging
+
+/// How a partition receiver reads.
+public struct PartitionReceiverOptions: Sendable, Hashable {
+    /// The receiver's owner level (`com.microsoft:epoch`): a receiver with a higher one takes
+    /// the partition from this one, which then ends with ``EventHubsError/Kind/ownershipLost``;
+    /// `nil` for a receiver that any owner level displaces.
+    public var ownerLevel: Int64?
+    /// How many events the service may send ahead of the consumer (link credit).
+    public var prefetchCount: UInt32
+    /// Ask the service to report the partition's last enqueued event with each delivery
+    /// (``PartitionReceiver/lastEnqueuedEventProperties``).
+    public var trackLastEnqueuedEventProperties: Bool
+    /// Retries when the link or connection fails; the client's by default.
+    public var retry: EventHubsRetryOptions?
+
+    public init(ownerLevel: Int64? = nil, prefetchCount: UInt32 = 300, trackLastEnqueuedEventProperties: Bool = false,
+                retry: EventHubsRetryOptions? = nil) {
+        self.ownerLevel = ownerLevel
+        self.prefetchCount = prefetchCount
+        self.trackLastEnqueuedEventProperties = trackLastEnqueuedEventProperties
+        self.retry = retry
+    }
+}
+
+/// Reads one partition of one consumer group, from a start position, as an `AsyncSequence` of
+/// events.
+///
+/// When the link or the connection fails for a transient reason, the receiver attaches again
+/// after the last event it delivered, so no event is lost and none is delivered twice. It ends
+/// (returns `nil`) after ``close()`` or when the iterating task is cancelled, and throws an ``EventHubsError`` for failures retries
+/// cannot fix, ``EventHubsError/Kind/ownershipLost`` among them. One task at a time may iterate.
+///
+/// ```swift
+/// let receiver = try await client.makePartitionReceiver(partitionID: "0", startingAt: .earliest)
+/// for try await event in receiver {
+///     print(event.sequenceNumber, String(decoding: event.body, as: UTF8.self))
+/// }
+/// ```
+public final class PartitionReceiver: AsyncSequence, Sendable {
+    public typealias Element = ReceivedEventData
+
+    public let partitionID: String
+    public let consumerGroup: String
+    public let options: PartitionReceiverOptions
+    let state: ReceiverState
+
+    init(scope: ConnectionScope, partitionID: String, consumerGroup: String, startingAt position: EventPosition,
+         options: PartitionReceiverOptions, retry: EventHubsRetryOptions) {
+        self.partitionID = partitionID
+        self.consumerGroup = consumerGroup
+        self.options = options
+        self.state = ReceiverState(scope: scope, partitionID: partitionID, consumerGroup: consumerGroup, position: position,
+                                   options: options, retry: options.retry ?? retry)
+    }
+
+    /// Attaches the link now rather than on the first ``receive()`` (to hold an owner level, or
+    /// to fail early when the partition does not exist).
+    public func open() async throws(EventHubsError) {
+        try await state.open()
+    }
+
+    /// The next event; `nil` once the receiver is closed. Cancelling the waiting task closes
+    /// the receiver.
+    public func receive() async throws(EventHubsError) -> ReceivedEventData? {
+        let state = self.state
+        do {
+            return try await withTaskCancellationHandler {
+                try await state.next()
+            } onCancel: {
+                Task { await state.close() }
+            }
+        } catch {
+            throw FailureClassification.classify(error)
+        }
+    }
+
+    /// The partition's last enqueued event as of the latest delivery, when
+    /// ``PartitionReceiverOptions/trackLastEnqueuedEventProperties`` is on.
+    public var lastEnqueuedEventProperties: LastEnqueuedEventProperties? {
+        get async { await state.lastEnqueued }
+    }
+
+    /// The position the receiver continues from: after its last event, or where it started.
+    public var position: EventPosition {
+        get async { await state.position }
+    }
+
+    /// Detaches; an iteration in progress ends with `nil`.
+    public func close() async {
+        await state.close()
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let receiver: PartitionReceiver
+        public mutating func next() async throws(EventHubsError) -> ReceivedEventData? {
+            try await receiver.receive()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(receiver: self)
+    }
+}
+
+/// A partition receiver's link and position. Runs on its own actor: the iterating task and
+/// ``PartitionReceiver/close()`` meet here.
+actor ReceiverState {
+    let scope: ConnectionScope
+    let partitionID: String
+    let consumerGroup: String
+    let options: PartitionReceiverOptions
+    let retry: EventHubsRetryOptions
+    let logger: Logger
+    /// Where the next attach starts: the start position, then after each delivered event.
+    private(set) var position: EventPosition
+    private(set) var lastEnqueued: LastEnqueuedEventProperties?
+    private var link: (session: AMQPSession, receiver: AMQPReceiver)?
+    private var closed = false
+
+    init(scope: ConnectionScope, partitionID: String, consumerGroup: String, position: EventPosition,
+         options: PartitionReceiverOptions, retry: EventHubsRetryOptions) {
+        self.scope = scope
+        self.partitionID = partitionID
+        self.consumerGroup = consumerGroup
+        self.position = position
+        self.options = options
+        self.retry = retry
+        var logger = scope.logger
+        logger[metadataKey: "eventhubs.partition"] = "\(partitionID)"
+        self.logger = logger
+    }
+
+    var address: String {
+        "\(scope.endpoint.eventHubName)/ConsumerGroups/\(consumerGroup)/Partitions/\(partitionID)"
+    }
+
+    func open() async throws(EventHubsError) {
+        _ = try await retry.run({ try await self.attached() })
+    }
+
+    /// The attached link, attaching it from ``position`` when there is none.
+    private func attached() async throws -> AMQPReceiver {
+        if closed { throw EventHubsError(.clientClosed, detail: "the receiver is closed") }
+        if let link { return link.receiver }
+        try await scope.authorize(scope.endpoint.consumerGroupAudience(consumerGroup))
+        let (_, session) = try await scope.session()
+        var source = Source(address: .string(address))
+        source.filter = AMQPMap([position.filterEntry])
+        var properties: Fields? = nil
+        if let ownerLevel = options.ownerLevel { properties = [.symbol(EventHubsNames.epoch): .long(ownerLevel)] }
+        let linkOptions = AMQPReceiver.Options(
+            credit: .prefetch(max(options.prefetchCount, 1)), settleMode: .first, senderSettleMode: .settled, source: source,
+            properties: properties,
+            desiredCapabilities: options.trackLastEnqueuedEventProperties ? [EventHubsNames.receiverRuntimeMetric] : [])
+        let receiver: AMQPReceiver
+        do {
+            receiver = try await session.openReceiver(from: address, options: linkOptions)
+        } catch {
+            try? await session.end()
+            throw error
+        }
+        if closed {
+            // Closed while attaching: do not leave the link behind.
+            try? await session.end()
+            throw EventHubsError(.clientClosed, detail: "the receiver is closed")
+        }
+        logger.debug("attached \(address) from \(position)")
+        link = (session, receiver)
+        return receiver
+    }
+
+    func next() async throws(EventHubsError) -> ReceivedEventData? {
+        var retries = 0
+        while true {
+            if closed { return nil }
+            do {
+                let receiver = try await attached()
+                guard let delivery = try await receiver.receive() else {
+                    // A clean detach: ours (close) ends the sequence; the service's is retried.
+                    if closed { return nil }
+                    throw AMQPClientError(.linkDetached, detail: "the service detached \(address)")
+                }
+                if !delivery.isSettled { try? await delivery.accept() }
+                let event = try ReceivedEventData(message: delivery.message, partitionID: partitionID)
+                if options.trackLastEnqueuedEventProperties, let last = LastEnqueuedEventProperties(delivery.message.deliveryAnnotations?.value) {
+                    lastEnqueued = last
+                }
+                position = .offset(event.offset, inclusive: false)
+                return event
+            } catch {
+                if closed { return nil }
+                await dropLink()
+                let failure = FailureClassification.classify(error)
+                guard failure.isTransient, retries < retry.maxRetries else { throw failure }
+                logger.notice("\(address) failed (\(failure)); attaching again after offset \(position)")
+                do {
+                    try await Task.sleep(for: retry.delay(beforeRetry: retries))
+                } catch {
+                    throw EventHubsError(.clientClosed, detail: "cancelled while waiting to re-attach \(address)")
+                }
+                retries += 1
+            }
+        }
+    }
+
+    private func dropLink() async {
+        guard let link else { return }
+        self.link = nil
+        try? await link.session.end()
+    }
+
+    func close() async {
+        closed = true
+        guard let link else { return }
+        self.link = nil
+        try? await link.receiver.close()
+        try? await link.session.end()
+    }
+}

@@ -1,0 +1,131 @@
+import AMQPCodec
+import AMQPEventHubs
+import AMQPTypes
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Every hub's partitions, the partition chooser, and the registry of active receivers that
+/// enforces owner levels (epochs). Shared by all connections, so everything here is locked.
+final class EventHubsStore: @unchecked Sendable {
+    let configuration: EmulatorConfiguration
+    /// Lower-cased hub name → partitions.
+    private let partitions: [String: [PartitionLog]]
+    let createdAt: Int64
+    private let lock = NIOLock()
+    private var roundRobin: [String: Int] = [:]
+    private var receivers: [String: [ActiveReceiver]] = [:]
+    private var nextReceiverID: UInt64 = 0
+
+    struct ActiveReceiver {
+        let id: UInt64
+        let ownerLevel: Int64?
+        /// Detaches the receiver (on its own event loop) with `error`.
+        let evict: @Sendable (AMQPError) -> Void
+    }
+
+    init(configuration: EmulatorConfiguration) throws {
+        self.configuration = configuration
+        var partitions: [String: [PartitionLog]] = [:]
+        for hub in configuration.hubs {
+            partitions[hub.name.lowercased()] = try (0..<hub.partitionCount).map { id in
+                try PartitionLog(
+                    hub: hub.name, id: id,
+                    directory: configuration.dataDirectory.map { "\($0)/\(hub.name.lowercased())/\(id)" },
+                    sync: configuration.syncPolicy, retentionSeconds: configuration.retentionSeconds,
+                    retentionBytes: configuration.retentionBytesPerPartition)
+            }
+        }
+        self.partitions = partitions
+        self.createdAt = Self.creationTime(configuration)
+    }
+
+    /// The time the hubs were created: kept in the data directory so it survives restarts.
+    static func creationTime(_ configuration: EmulatorConfiguration) -> Int64 {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        guard let directory = configuration.dataDirectory else { return now }
+        let path = directory + "/created-at"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), let stored = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            return stored
+        }
+        try? "\(now)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return now
+    }
+
+    func hub(_ name: String) -> EmulatorConfiguration.Hub? { configuration.hub(named: name) }
+
+    func partition(hub: String, id: Int) -> PartitionLog? {
+        guard let logs = partitions[hub.lowercased()], id >= 0, id < logs.count else { return nil }
+        return logs[id]
+    }
+
+    /// The partition for an event sent to the hub itself: a stable hash of the partition key
+    /// (FNV-1a over its UTF-8 bytes, so a key always lands in the same partition, across restarts),
+    /// or round robin without one.
+    func choosePartition(hub: String, partitionKey: String?) -> Int {
+        let count = partitions[hub.lowercased()]?.count ?? 1
+        if let key = partitionKey {
+            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+            for byte in key.utf8 {
+                hash ^= UInt64(byte)
+                hash &*= 0x0000_0100_0000_01B3
+            }
+            return Int(hash % UInt64(count))
+        }
+        return lock.withLock {
+            let next = roundRobin[hub.lowercased(), default: 0]
+            roundRobin[hub.lowercased()] = (next + 1) % count
+            return next
+        }
+    }
+
+    /// Admits a receiver on `hub/group/partition`. A higher owner level displaces receivers with
+    /// a lower one or none (they are detached with `amqp:link:stolen`); a receiver with a lower
+    /// owner level, or none while one with an owner level is active, is refused.
+    enum Admission {
+        case admitted(UInt64)
+        case refused(AMQPError)
+    }
+
+    func admitReceiver(hub: String, group: String, partition: Int, ownerLevel: Int64?,
+                       evict: @escaping @Sendable (AMQPError) -> Void) -> Admission {
+        let key = "\(hub.lowercased())/\(group.lowercased())/\(partition)"
+        let (result, evicted) = lock.withLock { () -> (Admission, [ActiveReceiver]) in
+            var active = receivers[key, default: []]
+            let highest = active.compactMap(\.ownerLevel).max()
+            if let highest {
+                guard let level = ownerLevel else {
+                    return (.refused(AMQPError(condition: .link(.stolen),
+                        description: "a receiver with owner level \(highest) is active on partition \(partition) of \(group)")), [])
+                }
+                if level < highest {
+                    return (.refused(AMQPError(condition: .link(.stolen),
+                        description: "a receiver with the higher owner level \(highest) is active on partition \(partition) of \(group)")), [])
+                }
+            }
+            var displaced: [ActiveReceiver] = []
+            if let level = ownerLevel {
+                displaced = active.filter { ($0.ownerLevel ?? Int64.min) < level }
+                active.removeAll { ($0.ownerLevel ?? Int64.min) < level }
+            }
+            let id = nextReceiverID
+            nextReceiverID += 1
+            active.append(ActiveReceiver(id: id, ownerLevel: ownerLevel, evict: evict))
+            receivers[key] = active
+            return (.admitted(id), displaced)
+        }
+        for receiver in evicted {
+            receiver.evict(AMQPError(condition: .link(.stolen),
+                description: "displaced by a receiver with owner level \(ownerLevel ?? 0) on partition \(partition) of \(group)"))
+        }
+        return result
+    }
+
+    func removeReceiver(hub: String, group: String, partition: Int, id: UInt64) {
+        let key = "\(hub.lowercased())/\(group.lowercased())/\(partition)"
+        lock.withLock { receivers[key]?.removeAll { $0.id == id } }
+    }
+
+    func close() {
+        for logs in partitions.values { for log in logs { log.close() } }
+    }
+}

@@ -1,0 +1,135 @@
+import AMQPCodec
+import AMQPProtocol
+import AMQPTypes
+import Testing
+
+/// Engine bugs the fuzz drivers found (issue 7), each as the smallest story that shows it. The
+/// minimized inputs are replayed too, from `Tests/FuzzRegressions`.
+@Suite("Connection engine: what the fuzz drivers found")
+struct FuzzFindingTests {
+    /// Calls an application may still make while a close is under way: none of them may write.
+    static func callEverything(_ engine: inout ConnectionEngine, session: SessionID, sender: LinkID, receiver: LinkID) {
+        _ = try? engine.setCredit(5, on: receiver)
+        _ = try? engine.send(on: sender, payload: [1, 2, 3][...])
+        _ = try? engine.settle(0, on: receiver, state: .accepted(Accepted()))
+        engine.detachLink(sender)
+        engine.endSession(session)
+        _ = try? engine.beginSession()
+        engine.close()
+        _ = engine.tick(now: 1_000_000_000_000)
+    }
+
+    /// A session on the server with a link each way, as the server's application sees them.
+    static func openBothWays(_ pair: inout EnginePair) throws -> (session: SessionID, sender: LinkID, receiver: LinkID) {
+        let (_, receiver) = try pair.openSenderLink()
+        let clientSession = try #require(pair.clientEvents.compactMap { if case .sessionBegun(let id, _) = $0 { return id } else { return nil } }.first)
+        _ = try pair.client.attachLink(on: clientSession, .init(name: "receiver", role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.run()
+        let sender = try #require(pair.serverEvents.compactMap { event -> LinkID? in
+            if case .linkAttachRequested(_, let id, let attach) = event, attach.role == .receiver { return id } else { return nil }
+        }.first)
+        let session = try #require(pair.serverEvents.compactMap { if case .sessionBegun(let id, _) = $0 { return id } else { return nil } }.first)
+        return (session, sender, receiver)
+    }
+
+    /// fuzz-listener: after `close()`, an `end` (the application ending its session) followed
+    /// the close frame. §2.7.9: the sender of close sends nothing more.
+    @Test("nothing is written after our close, whatever the application calls")
+    func nothingAfterOurClose() throws {
+        var pair = EnginePair.plain()
+        let (session, sender, receiver) = try Self.openBothWays(&pair)
+        pair.server.close()
+        let close = pair.server.takeOutput()
+        Self.callEverything(&pair.server, session: session, sender: sender, receiver: receiver)
+        #expect(pair.server.takeOutput().isEmpty)
+        #expect(try performatives(in: close).map(\.performative).allSatisfy { if case .close = $0 { return true } else { return false } })
+    }
+
+    @Test("nothing is written after the peer's close is answered, nor after the connection failed")
+    func nothingAfterTheEnd() throws {
+        var pair = EnginePair.plain()
+        let (session, sender, receiver) = try Self.openBothWays(&pair)
+        pair.client.close()
+        pair.run()
+        #expect(pair.server.isFinished)
+        Self.callEverything(&pair.server, session: session, sender: sender, receiver: receiver)
+        #expect(pair.server.takeOutput().isEmpty)
+
+        // A client whose SASL failed: its pipelined frames and later calls write nothing.
+        var client = ConnectionEngine(configuration: ConnectionConfiguration(role: .client, containerID: "c", sasl: .client([AnonymousMechanism()])))
+        client.start(now: 0)
+        let clientSession = try client.beginSession()
+        _ = client.takeOutput()
+        client.receive(ProtocolHeader.amqp.bytes, now: 0)
+        #expect(client.isFinished)
+        client.endSession(clientSession)
+        client.close()
+        #expect(client.takeOutput().isEmpty)
+    }
+
+    @Test("no heartbeat follows our close while we wait for the peer's")
+    func noHeartbeatAfterClose() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        pair.client.close()
+        _ = pair.client.tick(now: pair.now)
+        _ = pair.client.takeOutput()
+        // The server advertised idle-time-out 30 s; a client would send a heartbeat after 15 s.
+        _ = pair.client.tick(now: pair.now + 20_000_000_000)
+        #expect(pair.client.takeOutput().isEmpty)
+    }
+}
+
+@Suite("Connection engine: nothing on a session after our end")
+struct NothingAfterEndTests {
+    /// Frames as a peer writes them.
+    let peer = ProtocolViolationTests()
+
+    /// fuzz-client: begin, attach a receiver, end the session, then grant credit: the flow went
+    /// out on a channel whose session we had ended.
+    @Test("late application calls write nothing on an ended session")
+    func lateCalls() throws {
+        var client = ConnectionEngine(configuration: ConnectionConfiguration(role: .client, containerID: "c"))
+        client.start(now: 0)
+        let session = try client.beginSession()
+        let receiver = try client.attachLink(on: session, .init(name: "r", role: .receiver, source: .source(Source(address: .string("q")))))
+        client.endSession(session)
+        let before = try performatives(in: client.takeOutput()).map(\.performative)
+        guard case .end? = before.last else {
+            Issue.record("no end: \(before)")
+            return
+        }
+        _ = try? client.setCredit(10, on: receiver)
+        _ = try? client.settle(0, on: receiver, state: .accepted(Accepted()))
+        client.detachLink(receiver)
+        #expect(client.takeOutput().isEmpty)
+    }
+
+    /// The peer's flow (asking for an echo), detach and disposition cross our end: none is answered.
+    @Test("frames the peer sent before it saw our end are not answered")
+    func framesInFlight() throws {
+        var server = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s"))
+        server.start(now: 0)
+        let attach = Attach(name: "l", handle: 0, role: .receiver, source: .source(Source(address: .string("q"))))
+        server.receive(ProtocolHeader.amqp.bytes + peer.frame(Open(containerID: "peer")) + peer.frame(Begin(nextOutgoingID: 0, incomingWindow: 10, outgoingWindow: 10)) + peer.frame(attach), now: 0)
+        var session: SessionID?
+        for event in server.takeEvents() {
+            if case .linkAttachRequested(let s, let id, let a) = event {
+                session = s
+                try server.acceptLink(id, source: a.source, target: a.target)
+            }
+        }
+        server.endSession(try #require(session))
+        _ = server.takeOutput()
+        server.receive(
+            peer.frame(Flow(nextIncomingID: 0, incomingWindow: 10, nextOutgoingID: 0, outgoingWindow: 10, handle: 0, deliveryCount: 0, linkCredit: 5, echo: true))
+                + peer.frame(Flow(nextIncomingID: 0, incomingWindow: 10, nextOutgoingID: 0, outgoingWindow: 10, echo: true))
+                + peer.frame(Disposition(role: .receiver, first: 0, last: 3, settled: true, state: .accepted(Accepted())))
+                + peer.frame(Detach(handle: 0, closed: true)),
+            now: 0)
+        #expect(server.takeOutput().isEmpty)
+        #expect(!server.isFinished)
+        server.receive(peer.frame(End()), now: 0)
+        #expect(server.takeEvents().contains { if case .sessionEnded(_, nil, false) = $0 { return true } else { return false } })
+    }
+}
