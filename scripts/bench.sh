@@ -27,17 +27,8 @@ work=.build/bench
 mkdir -p "$work"
 
 # --- prerequisites -------------------------------------------------------------------------------
-need=()
-pkg-config --exists libqpid-proton 2>/dev/null || need+=(libqpid-proton11-dev)
-[ -e /usr/share/proton/examples/c/broker.c ] || need+=(libqpid-proton11-dev-examples)
-command -v gcc >/dev/null || need+=(gcc)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "Installing: ${need[*]}" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+# libqpid-proton11-dev: the C library and headers; -examples: broker.c for the end-to-end runs.
+scripts/install-test-deps.sh libqpid-proton11-dev libqpid-proton11-dev-examples gcc
 
 # --- build ---------------------------------------------------------------------------------------
 proton_cc() { # output, sources...

@@ -13,6 +13,8 @@ set -euo pipefail
 
 packages=(amqp-specs libxml2-dev python3-qpid-proton libqpid-proton11-dev libqpid-proton11-dev-examples gcc pkg-config patch
           rabbitmq-server openssl)
+# With arguments, installs those packages instead (scripts/bench.sh uses it for Proton C).
+[ $# -eq 0 ] || packages=("$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
