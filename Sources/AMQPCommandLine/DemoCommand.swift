@@ -2,7 +2,6 @@ import AMQPCodec
 import AMQPEventHubs
 import AMQPEventHubsEmulator
 import AMQPMessage
-import AMQPTransport
 import AMQPTypes
 import ArgumentParser
 import Foundation
@@ -89,89 +88,59 @@ struct DemoRun {
         }
     }
 
-    func options() -> AMQPConnectionOptions {
-        var options = AMQPConnectionOptions(
-            host: "127.0.0.1", port: connectionString.port ?? 5672,
-            authentication: .plain(username: connectionString.sharedAccessKeyName ?? "", password: connectionString.sharedAccessKey ?? ""))
-        // A development emulator on loopback: PLAIN without TLS is what it is for.
-        options.allowsCleartextCredentials = true
-        return options
+    func run() async throws -> Report {
+        var options = EventHubsClientOptions()
+        // PLAIN with the emulator's key; the client allows it without TLS only because this is a
+        // development emulator on loopback.
+        options.authorization = .saslPlain
+        let client = try EventHubsClient(connectionString: connectionString, eventHubName: "demo", options: options)
+        do {
+            let report = try await run(client)
+            await client.close()
+            return report
+        } catch {
+            await client.close()
+            throw error
+        }
     }
 
-    func run() async throws -> Report {
-        let hub = connectionString.eventHubName ?? "demo"
-        let connection = try await AMQPConnection.connect(options())
-        let sender = try await connection.openSender(to: hub)
-        let body = Binary((0..<size).map { UInt8(truncatingIfNeeded: $0) })
+    private func run(_ client: EventHubsClient) async throws -> Report {
+        let producer = client.makeProducer()
+        let body = (0..<size).map { UInt8(truncatingIfNeeded: $0) }
         let start = ContinuousClock.now
-        var pending: [PendingDelivery] = []
+        // Enqueued in order from this task, all in flight together; then every answer awaited.
+        var pending: [PendingSend] = []
         pending.reserveCapacity(events)
         for i in 0..<events {
-            let message = Message(
-                messageAnnotations: MessageAnnotations([.symbol(EventHubsNames.partitionKey): .string("device-\(i % keyCount)")]),
-                properties: Properties(messageID: .uuid(AMQPUUID.random()), contentType: "application/octet-stream", groupID: "demo"),
-                applicationProperties: ApplicationProperties([.string("index"): .long(Int64(i))]),
-                body: .data([DataSection(body)]))
-            pending.append(try await sender.enqueue(message))
+            var event = EventData(body: body, contentType: "application/octet-stream", messageID: AMQPUUID.random().uuidString,
+                                  properties: ["index": .long(Int64(i))])
+            event.message.properties?.groupID = "demo"
+            pending.append(try await producer.enqueue(event, options: .partitionKey("device-\(i % keyCount)")))
         }
-        for p in pending {
-            guard case .accepted = try await p.outcome() else { throw AMQPClientError(.rejected, detail: "the emulator did not accept an event") }
-        }
+        for send in pending { try await send.accepted() }
         let published = ContinuousClock.now - start
+        await producer.close()
 
         let consumeStart = ContinuousClock.now
-        let reports = try await withThrowingTaskGroup(of: PartitionReport.self) { group in
-            for partition in 0..<partitions {
-                group.addTask {
-                    try await self.consume(partition: partition, hub: hub, connection: connection)
-                }
-            }
-            var all: [PartitionReport] = []
-            for try await r in group { all.append(r) }
-            return all.sorted { $0.partition < $1.partition }
+        var expected = 0
+        for id in try await client.partitionIDs() {
+            let partition = try await client.partitionProperties(partitionID: id)
+            if !partition.isEmpty { expected += Int(partition.lastEnqueuedSequenceNumber - partition.beginningSequenceNumber + 1) }
+        }
+        var reports = (0..<partitions).map { PartitionReport(partition: $0) }
+        let all = try await client.receiveFromAllPartitions(startingAt: .earliest, options: PartitionReceiverOptions(prefetchCount: 300))
+        var received = 0
+        while received < expected, let event = try await all.receive() {
+            received += 1
+            guard let index = Int(event.partitionID), reports.indices.contains(index) else { continue }
+            reports[index].events += 1
+            if reports[index].firstSequenceNumber == nil { reports[index].firstSequenceNumber = event.sequenceNumber }
+            reports[index].lastSequenceNumber = event.sequenceNumber
+            reports[index].bytes += event.body.count
         }
         let consumed = ContinuousClock.now - consumeStart
-        try await connection.close()
+        await all.close()
         return Report(published: events, publishSeconds: published.seconds, consumeSeconds: consumed.seconds, partitions: reports)
-    }
-
-    /// Reads a partition from the start until a second passes without an event after the last
-    /// published one has arrived.
-    func consume(partition: Int, hub: String, connection: AMQPConnection) async throws -> PartitionReport {
-        var source = Source(address: .string("\(hub)/ConsumerGroups/$Default/Partitions/\(partition)"))
-        source.filter = AMQPMap([EventPosition.earliest.filterEntry])
-        let receiver = try await connection.openReceiver(from: "\(hub)/ConsumerGroups/$Default/Partitions/\(partition)",
-                                                         options: .init(credit: .prefetch(300), source: source))
-        var report = PartitionReport(partition: partition)
-        let expected = try await expectedCount(partition: partition, connection: connection, hub: hub)
-        while report.events < expected, let delivery = try await receiver.receive() {
-            report.events += 1
-            if case .long(let sequence)? = delivery.message.messageAnnotations?.value[symbol: EventHubsNames.sequenceNumber] {
-                if report.firstSequenceNumber == nil { report.firstSequenceNumber = sequence }
-                report.lastSequenceNumber = sequence
-            }
-            report.bytes += delivery.payload.count
-        }
-        try await receiver.close()
-        return report
-    }
-
-    /// The partition's event count, from `$management`.
-    func expectedCount(partition: Int, connection: AMQPConnection, hub: String) async throws -> Int {
-        let management = try await AMQPRequestResponseLink.attach(on: try await connection.openSession(), node: EventHubsNames.managementNode)
-        let request = Message(applicationProperties: ApplicationProperties([
-            .string(EventHubsNames.operation): .string(EventHubsNames.readOperation),
-            .string(EventHubsNames.type): .string(EventHubsNames.partitionEntityType),
-            .string(EventHubsNames.name): .string(hub),
-            .string(EventHubsNames.partition): .string(String(partition)),
-        ]))
-        let reply = try await management.request(request)
-        try await management.close()
-        guard case .value(let section) = reply.body, case .map(let map) = section.value,
-              case .long(let begin)? = map[.string(EventHubsNames.beginSequenceNumber)],
-              case .long(let last)? = map[.string(EventHubsNames.lastEnqueuedSequenceNumberKey)]
-        else { throw AMQPClientError(.decodeFailed, detail: "unexpected management reply") }
-        return Int(last - begin + 1)
     }
 }
 

@@ -30,8 +30,12 @@ public final class AllPartitionsReceiver: AsyncSequence, Sendable {
                     for receiver in receivers {
                         group.addTask {
                             do {
-                                for try await event in receiver {
-                                    guard await channel.send(event) else { return }
+                                while true {
+                                    let events = try await receiver.receive(upTo: channel.capacity)
+                                    if events.isEmpty { return }
+                                    for event in events {
+                                        guard await channel.send(event) else { return }
+                                    }
                                 }
                             } catch {
                                 channel.finish(throwing: FailureClassification.classify(error))
@@ -51,6 +55,22 @@ public final class AllPartitionsReceiver: AsyncSequence, Sendable {
         do {
             return try await withTaskCancellationHandler {
                 try await channel.receive()
+            } onCancel: {
+                Task { await self.close() }
+            }
+        } catch {
+            throw FailureClassification.classify(error)
+        }
+    }
+
+    /// Up to `maximum` events from any partitions, in one call (waiting for the first); empty
+    /// after ``close()``.
+    public func receive(upTo maximum: Int) async throws(EventHubsError) -> [ReceivedEventData] {
+        guard maximum > 0 else { throw EventHubsError(.invalidArgument, detail: "receive(upTo:) needs a positive maximum") }
+        start()
+        do {
+            return try await withTaskCancellationHandler {
+                try await channel.receive(upTo: maximum)
             } onCancel: {
                 Task { await self.close() }
             }
@@ -190,6 +210,25 @@ final class BoundedChannel<Element: Sendable>: Sendable {
                 break
             }
         }
+    }
+
+    /// Up to `maximum` buffered elements at once; when none is buffered, the next one.
+    func receive(upTo maximum: Int) async throws -> [Element] {
+        let (batch, senders): ([Element], [CheckedContinuation<Bool, Never>]) = state.withLockedValue { state in
+            var batch: [Element] = []
+            while batch.count < maximum, let element = state.pop() { batch.append(element) }
+            // Room now: waiting senders' elements move into the buffer.
+            var resumed: [CheckedContinuation<Bool, Never>] = []
+            while state.count < capacity, !state.senders.isEmpty {
+                let (waiting, sender) = state.senders.removeFirst()
+                state.buffer.append(waiting)
+                resumed.append(sender)
+            }
+            return (batch, resumed)
+        }
+        for sender in senders { sender.resume(returning: true) }
+        if !batch.isEmpty { return batch }
+        return try await receive().map { [$0] } ?? []
     }
 
     /// Ends the channel: waiting senders are told to stop; the receiver gets the buffered

@@ -8,9 +8,13 @@ import Darwin
 
 /// A partition claimed by an event processor, as a ``CheckpointStore`` records it.
 public struct PartitionOwnership: Sendable, Hashable, Codable {
+    /// The namespace host, `myns.servicebus.windows.net`.
     public var fullyQualifiedNamespace: String
+    /// The event hub.
     public var eventHubName: String
+    /// The consumer group whose processors share the partitions.
     public var consumerGroup: String
+    /// The partition claimed.
     public var partitionID: String
     /// The processor that owns the partition; empty when it was given up.
     public var ownerID: String
@@ -35,11 +39,17 @@ public struct PartitionOwnership: Sendable, Hashable, Codable {
 
 /// Where a consumer group got to in a partition: processing resumes after this event.
 public struct Checkpoint: Sendable, Hashable, Codable {
+    /// The namespace host, `myns.servicebus.windows.net`.
     public var fullyQualifiedNamespace: String
+    /// The event hub.
     public var eventHubName: String
+    /// The consumer group the checkpoint belongs to.
     public var consumerGroup: String
+    /// The partition.
     public var partitionID: String
+    /// The offset of the last processed event; preferred for resuming.
     public var offset: String?
+    /// The sequence number of the last processed event.
     public var sequenceNumber: Int64?
 
     public init(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String, partitionID: String,
@@ -127,6 +137,7 @@ public actor InMemoryCheckpointStore: CheckpointStore {
 /// Processors in several processes on one machine (or sharing a file system with working
 /// locks) can share it, and checkpoints survive restarts.
 public final class FileCheckpointStore: CheckpointStore {
+    /// Where the JSON files and their lock files are.
     public let directory: URL
 
     /// A store in `directory`, created if needed.

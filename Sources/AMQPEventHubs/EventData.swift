@@ -11,6 +11,7 @@ public struct EventData: Sendable, Hashable {
     /// The AMQP message sent for this event (the partition key annotation is added on sending).
     public var message: Message
 
+    /// An event with `body` and the properties given.
     public init<Bytes: Sequence>(body: Bytes, contentType: String? = nil, correlationID: String? = nil, messageID: String? = nil,
                                  properties: [String: AMQPValue] = [:]) where Bytes.Element == UInt8 {
         self.message = Message(body: .data([DataSection(Binary(Array(body)))]))
@@ -89,8 +90,11 @@ public struct ReceivedEventData: Sendable, Hashable {
     public var partitionID: String
     /// The body: the bytes of the `data` sections (or of an `amqp-value` string or binary).
     public var body: [UInt8]
+    /// `properties.content-type`.
     public var contentType: String?
+    /// `properties.correlation-id`, as text.
     public var correlationID: String?
+    /// `properties.message-id`, as text.
     public var messageID: String?
     /// Application properties whose keys are strings.
     public var properties: [String: AMQPValue]
@@ -98,6 +102,7 @@ public struct ReceivedEventData: Sendable, Hashable {
     public var sequenceNumber: Int64
     /// Where the event is in its partition; resuming "after this offset" continues after it.
     public var offset: String
+    /// When the service stored the event.
     public var enqueuedTime: Date
     /// The key it was published with, if any.
     public var partitionKey: String?
@@ -199,8 +204,11 @@ public struct ReceivedEventData: Sendable, Hashable {
 /// The last event enqueued in a partition, as the service reported it with a delivery when
 /// the receiver asked for runtime metrics (`com.microsoft:enable-receiver-runtime-metric`).
 public struct LastEnqueuedEventProperties: Sendable, Hashable {
+    /// The last event's sequence number.
     public var sequenceNumber: Int64?
+    /// The last event's offset.
     public var offset: String?
+    /// When the last event was stored.
     public var enqueuedTime: Date?
     /// When the service read these figures.
     public var retrievalTime: Date?

@@ -5,7 +5,9 @@ import AMQPTypes
 /// Where a producer sends: a partition chosen by the service, a partition by id, or the
 /// partition a key hashes to (events with one key stay together and in order).
 public struct SendEventOptions: Sendable, Hashable {
+    /// Send to this partition.
     public var partitionID: String?
+    /// Send with this key: the service picks the partition by it.
     public var partitionKey: String?
 
     public init(partitionID: String? = nil, partitionKey: String? = nil) {
@@ -51,6 +53,7 @@ public struct SendEventOptions: Sendable, Hashable {
 public struct EventDataBatch: Sendable {
     /// The largest the envelope may grow, in bytes.
     public let maximumSizeInBytes: Int
+    /// Where the batch goes.
     public let options: SendEventOptions
     /// The envelope's encoded size with the events added so far.
     public private(set) var sizeInBytes: Int

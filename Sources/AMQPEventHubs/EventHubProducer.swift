@@ -24,6 +24,8 @@ public final class EventHubProducer: Sendable {
     /// failure that broke it.
     struct Links {
         var byTarget: [String: Task<SenderLink, any Error>] = [:]
+        /// The links whose attach completed, for sends that need not wait on the task.
+        var ready: [String: (link: SenderLink, task: Task<SenderLink, any Error>)] = [:]
         var closed = false
     }
 
@@ -42,6 +44,7 @@ public final class EventHubProducer: Sendable {
         self.links = NIOLockedValueBox(Links())
     }
 
+    /// The event hub it publishes to.
     public var eventHubName: String { scope.endpoint.eventHubName }
 
     // MARK: Sending
@@ -94,7 +97,7 @@ public final class EventHubProducer: Sendable {
         try options.validate()
         let payload = event.encoded(partitionKey: options.partitionKey)
         let target = options.target(hub: eventHubName)
-        let (link, task) = try await retry.run({ try await self.link(for: target) })
+        let (link, task) = try await readyLink(for: target)
         do {
             let delivery = try await link.sender.enqueue(encoded: payload, messageFormat: 0)
             return PendingSend(producer: self, payload: payload, options: options, first: .queued(delivery, link, task))
@@ -157,17 +160,35 @@ public final class EventHubProducer: Sendable {
 
     // MARK: Links
 
+    /// The link for `target` at once when it is attached, else opened with retries.
+    private func readyLink(for target: String) async throws(EventHubsError) -> (SenderLink, Task<SenderLink, any Error>) {
+        let ready = links.withLockedValue { $0.closed ? nil : $0.ready[target] }
+        if let ready { return (ready.link, ready.task) }
+        return try await retry.run({ try await self.link(for: target) })
+    }
+
     /// The link for `target`, and the task that opened it (which names it in ``discard(_:_:_:)``).
     func link(for target: String) async throws -> (SenderLink, Task<SenderLink, any Error>) {
-        let task: Task<SenderLink, any Error> = try links.withLockedValue { links in
+        enum Found { case ready(SenderLink, Task<SenderLink, any Error>), opening(Task<SenderLink, any Error>) }
+        let found: Found = try links.withLockedValue { links in
             guard !links.closed else { throw EventHubsError(.clientClosed, detail: "the producer is closed") }
-            if let existing = links.byTarget[target] { return existing }
+            if let ready = links.ready[target] { return .ready(ready.link, ready.task) }
+            if let existing = links.byTarget[target] { return .opening(existing) }
             let opening = Task { try await self.open(target) }
             links.byTarget[target] = opening
-            return opening
+            return .opening(opening)
+        }
+        let task: Task<SenderLink, any Error>
+        switch found {
+        case .ready(let link, let task): return (link, task)
+        case .opening(let opening): task = opening
         }
         do {
-            return (try await task.value, task)
+            let link = try await task.value
+            links.withLockedValue { links in
+                if links.byTarget[target] == task { links.ready[target] = (link, task) }
+            }
+            return (link, task)
         } catch {
             links.withLockedValue { links in
                 if links.byTarget[target] == task { links.byTarget[target] = nil }
@@ -193,6 +214,7 @@ public final class EventHubProducer: Sendable {
         let removed: Bool = links.withLockedValue { links in
             guard links.byTarget[target] == task else { return false }
             links.byTarget[target] = nil
+            links.ready[target] = nil
             return true
         }
         if removed { try? await link.session.end() }
@@ -203,6 +225,7 @@ public final class EventHubProducer: Sendable {
     public func close() async {
         let tasks = links.withLockedValue { links -> [Task<SenderLink, any Error>] in
             links.closed = true
+            links.ready.removeAll()
             defer { links.byTarget.removeAll() }
             return Array(links.byTarget.values)
         }

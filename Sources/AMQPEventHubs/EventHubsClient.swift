@@ -21,7 +21,9 @@ public final class EventHubsClient: Sendable {
     /// This package's version, as sent in the connection's properties.
     public static let version = "0.1.0"
 
+    /// The namespace and hub.
     public let endpoint: EventHubsEndpoint
+    /// How it connects and retries.
     public let options: EventHubsClientOptions
     let scope: ConnectionScope
 
@@ -52,6 +54,7 @@ public final class EventHubsClient: Sendable {
         try self.init(connectionString: parsed, eventHubName: eventHubName, options: options)
     }
 
+    /// The event hub.
     public var eventHubName: String { endpoint.eventHubName }
 
     /// Connects (and authorizes the hub) now rather than on first use.
@@ -136,8 +139,11 @@ public final class EventHubsClient: Sendable {
 
 /// An event hub, as `$management` describes it.
 public struct EventHubProperties: Sendable, Hashable {
+    /// The event hub's name.
     public var name: String
+    /// When it was created.
     public var createdAt: Date
+    /// Its partitions, `"0"` to `"n-1"` on Azure.
     public var partitionIDs: [String]
 
     init(_ map: AMQPMap) throws(EventHubsError) {
@@ -162,13 +168,19 @@ public struct EventHubProperties: Sendable, Hashable {
 
 /// A partition, as `$management` describes it.
 public struct PartitionProperties: Sendable, Hashable {
+    /// The event hub.
     public var eventHubName: String
+    /// The partition.
     public var id: String
     /// The first sequence number still retained.
     public var beginningSequenceNumber: Int64
+    /// The newest event's sequence number (`beginningSequenceNumber - 1` when empty).
     public var lastEnqueuedSequenceNumber: Int64
+    /// The newest event's offset (`"-1"` when empty).
     public var lastEnqueuedOffset: String
+    /// When the newest event was stored.
     public var lastEnqueuedTime: Date
+    /// Whether the partition holds no events.
     public var isEmpty: Bool
 
     init(_ map: AMQPMap) throws(EventHubsError) {

@@ -30,8 +30,11 @@ public struct EventHubsClientOptions: Sendable {
         case saslPlain
     }
 
+    /// AMQP over TLS (the default) or over WebSockets.
     public var transport: Transport
+    /// CBS tokens (the default) or SASL PLAIN.
     public var authorization: Authorization
+    /// How failed operations are retried.
     public var retry: EventHubsRetryOptions
     /// How long the SAS tokens the client signs are valid; they are renewed when a tenth of
     /// their lifetime (at least a few seconds, at most half of it) is left.
@@ -47,6 +50,7 @@ public struct EventHubsClientOptions: Sendable {
     /// Where the client logs: connections, authorizations, retries and link recovery. Never
     /// keys, tokens or event contents.
     public var logger: Logger
+    /// Where the connection's I/O runs.
     public var eventLoopGroup: any EventLoopGroup
 
     public init(
@@ -70,6 +74,7 @@ public struct EventHubsClientOptions: Sendable {
 public struct EventHubsEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// The namespace host, `myns.servicebus.windows.net` (or `localhost` for an emulator).
     public var fullyQualifiedNamespace: String
+    /// The event hub (a connection string's `EntityPath`).
     public var eventHubName: String
     /// The endpoint's port; used only by development emulators.
     public var port: Int?

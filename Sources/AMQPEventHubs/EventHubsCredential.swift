@@ -3,6 +3,7 @@ import Foundation
 /// A token to put on `$cbs`: a Shared Access Signature or a JSON Web Token (Microsoft Entra ID),
 /// valid until ``expiresOn``. Its ``description`` never shows the token.
 public struct EventHubsAccessToken: Sendable, CustomStringConvertible {
+    /// What kind of token it is, which `$cbs` is told.
     public enum TokenType: Sendable, Hashable {
         /// `servicebus.windows.net:sastoken`
         case sharedAccessSignature
@@ -17,8 +18,11 @@ public struct EventHubsAccessToken: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The token itself. Never logged.
     public var token: String
+    /// SAS or JWT.
     public var type: TokenType
+    /// When it stops being valid; it is renewed before then.
     public var expiresOn: Date
 
     public init(token: String, type: TokenType, expiresOn: Date) {

@@ -58,6 +58,7 @@ public struct EventHubsError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What went wrong.
     public var kind: Kind
     /// The AMQP error condition the service sent, if any.
     public var condition: String?

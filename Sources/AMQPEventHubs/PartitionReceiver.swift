@@ -64,6 +64,22 @@ public final class PartitionReceiver: AsyncSequence, Sendable {
         try await state.open()
     }
 
+    /// Up to `maximum` events that have arrived, in one call (waiting for the first); empty
+    /// once the receiver is closed. Cancelling the waiting task closes the receiver.
+    public func receive(upTo maximum: Int) async throws(EventHubsError) -> [ReceivedEventData] {
+        guard maximum > 0 else { throw EventHubsError(.invalidArgument, detail: "receive(upTo:) needs a positive maximum") }
+        let state = self.state
+        do {
+            return try await withTaskCancellationHandler {
+                try await state.next(upTo: maximum)
+            } onCancel: {
+                Task { await state.close() }
+            }
+        } catch {
+            throw FailureClassification.classify(error)
+        }
+    }
+
     /// The next event; `nil` once the receiver is closed. Cancelling the waiting task closes
     /// the receiver.
     public func receive() async throws(EventHubsError) -> ReceivedEventData? {
@@ -85,7 +101,8 @@ public final class PartitionReceiver: AsyncSequence, Sendable {
         get async { await state.lastEnqueued }
     }
 
-    /// The position the receiver continues from: after its last event, or where it started.
+    /// Where the receiver attaches next: after the last event it took from its link, or where it
+    /// started.
     public var position: EventPosition {
         get async { await state.position }
     }
@@ -116,11 +133,16 @@ actor ReceiverState {
     let options: PartitionReceiverOptions
     let retry: EventHubsRetryOptions
     let logger: Logger
-    /// Where the next attach starts: the start position, then after each delivered event.
+    /// Where the next attach starts: the start position, then after the last event taken from
+    /// the link (into ``pending`` or to the caller).
     private(set) var position: EventPosition
     private(set) var lastEnqueued: LastEnqueuedEventProperties?
     private var link: (session: AMQPSession, receiver: AMQPReceiver)?
     private var closed = false
+    /// Events taken from the link in one batch and not yet handed out; they survive a link
+    /// failure (the next attach starts after them).
+    private var pending: [ReceivedEventData] = []
+    private var pendingHead = 0
 
     init(scope: ConnectionScope, partitionID: String, consumerGroup: String, position: EventPosition,
          options: PartitionReceiverOptions, retry: EventHubsRetryOptions) {
@@ -175,29 +197,52 @@ actor ReceiverState {
     }
 
     func next() async throws(EventHubsError) -> ReceivedEventData? {
+        try await next(upTo: 1).first
+    }
+
+    /// Up to `maximum` events: those waiting here, else what the link has (waiting for at least
+    /// one). Empty once closed.
+    func next(upTo maximum: Int) async throws(EventHubsError) -> [ReceivedEventData] {
         var retries = 0
         while true {
-            if closed { return nil }
+            if closed { return [] }
+            if pendingHead < pending.count {
+                let end = min(pending.count, pendingHead + maximum)
+                let events = Array(pending[pendingHead..<end])
+                pendingHead = end
+                if pendingHead == pending.count {
+                    pending.removeAll(keepingCapacity: true)
+                    pendingHead = 0
+                }
+                return events
+            }
             do {
                 let receiver = try await attached()
-                guard let delivery = try await receiver.receive() else {
+                let deliveries = try await receiver.receive(upTo: Int(max(options.prefetchCount, 1)))
+                guard !deliveries.isEmpty else {
                     // A clean detach: ours (close) ends the sequence; the service's is retried.
-                    if closed { return nil }
+                    if closed { return [] }
                     throw AMQPClientError(.linkDetached, detail: "the service detached \(address)")
                 }
-                if !delivery.isSettled { try? await delivery.accept() }
-                let event = try ReceivedEventData(message: delivery.message, partitionID: partitionID)
-                if options.trackLastEnqueuedEventProperties, let last = LastEnqueuedEventProperties(delivery.message.deliveryAnnotations?.value) {
-                    lastEnqueued = last
+                for delivery in deliveries {
+                    if !delivery.isSettled { try? await delivery.accept() }
+                    let event = try ReceivedEventData(message: delivery.message, partitionID: partitionID)
+                    if options.trackLastEnqueuedEventProperties,
+                       let last = LastEnqueuedEventProperties(delivery.message.deliveryAnnotations?.value) {
+                        lastEnqueued = last
+                    }
+                    position = .offset(event.offset, inclusive: false)
+                    pending.append(event)
                 }
-                position = .offset(event.offset, inclusive: false)
-                return event
+                retries = 0
             } catch {
-                if closed { return nil }
+                if closed { return [] }
                 await dropLink()
                 let failure = FailureClassification.classify(error)
+                // Events already taken are handed out first; the failure waits for the next call.
+                if pendingHead < pending.count, failure.isTransient { continue }
                 guard failure.isTransient, retries < retry.maxRetries else { throw failure }
-                logger.notice("\(address) failed (\(failure)); attaching again after offset \(position)")
+                logger.notice("\(address) failed (\(failure)); attaching again after \(position)")
                 do {
                     try await Task.sleep(for: retry.delay(beforeRetry: retries))
                 } catch {

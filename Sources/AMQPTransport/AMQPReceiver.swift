@@ -117,6 +117,16 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
         }
     }
 
+    /// Everything already received, up to `maximum` deliveries, in one hop to the connection;
+    /// when nothing is waiting, the next delivery as soon as it comes. Empty once the link is
+    /// closed. For consumers that take deliveries faster one batch at a time.
+    public func receive(upTo maximum: Int) async throws -> [AMQPDelivery] {
+        precondition(maximum > 0, "receive(upTo:) needs a positive maximum")
+        let link = self.link
+        let reference = self.reference
+        return try await connection.onLoopFuture { core in core.nextDeliveries(link, record: reference.record, maximum: maximum) }
+    }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         let receiver: AMQPReceiver
         public mutating func next() async throws -> AMQPDelivery? {

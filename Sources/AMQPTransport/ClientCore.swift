@@ -332,6 +332,23 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         if let error { waiter.fail(error) } else { waiter.succeed(nil) }
     }
 
+    /// Every buffered delivery up to `maximum` at once; when none is buffered, the next one
+    /// (waiting for it), or none once the link is closed.
+    func nextDeliveries(_ id: LinkID, record fallback: LinkRecord?, maximum: Int) -> EventLoopFuture<[AMQPDelivery]> {
+        guard let record = links[id] ?? fallback else {
+            return eventLoop.makeSucceededFuture([])
+        }
+        var batch: [AMQPDelivery] = []
+        while batch.count < maximum, case .delivery(let delivery) = record.buffer.next() {
+            batch.append(delivery)
+        }
+        guard batch.isEmpty else {
+            replenishCredit(id, record)
+            return eventLoop.makeSucceededFuture(batch)
+        }
+        return nextDelivery(id, record: fallback).map { $0.map { [$0] } ?? [] }
+    }
+
     /// Prefetch: keeps credit plus buffered deliveries near the prefetch count, topping credit up
     /// once half of it is used (§2.6.7 leaves the policy to the receiver).
     func replenishCredit(_ id: LinkID, _ record: LinkRecord) {

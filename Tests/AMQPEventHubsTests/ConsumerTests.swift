@@ -137,7 +137,7 @@ struct ConsumerTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eh-restart-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let configure: (inout EmulatorConfiguration) -> Void = { $0.dataDirectory = directory.path; $0.syncPolicy = .never }
-        var fixture = try await EmulatorFixture.start(configure: configure)
+        var fixture = try await EmulatorFixture.startRestartable(configure: configure)
         let port = fixture.port
         var options = EventHubsClientOptions.fastRetries
         options.retry = EventHubsRetryOptions(maxRetries: 20, delay: .milliseconds(100), maxDelay: .milliseconds(500), tryTimeout: .seconds(10))
@@ -149,7 +149,7 @@ struct ConsumerTests {
 
         try await fixture.stop()
         try await Task.sleep(for: .milliseconds(300))
-        fixture = try await EmulatorFixture.start(configure: { configure(&$0); $0.port = port })
+        fixture = try await EmulatorFixture.restart(on: port, configure: configure)
         #expect(fixture.emulator.eventCount(hub: "eh1", partition: 0) == 100)
         try await producer.send((100..<150).map { EventData("r-\($0)") }, options: .partition("0"))
 

@@ -3,6 +3,7 @@ import AMQPEventHubs
 import AMQPEventHubsEmulator
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import Testing
 
 /// An emulator started in this process for one test, on a free loopback port.
@@ -24,6 +25,36 @@ struct EmulatorFixture {
             emulator = try await EventHubsEmulator.start(configuration)
         }
         return EmulatorFixture(emulator: emulator)
+    }
+
+    /// An emulator on a port that can be bound again after ``stop()``, for tests that restart it.
+    ///
+    /// The port is below the kernel's ephemeral range (32768 and up by default), so that while the
+    /// emulator is down no client socket of a test running beside this one can be given it.
+    static func startRestartable(configure: (inout EmulatorConfiguration) -> Void = { _ in }) async throws -> EmulatorFixture {
+        var lastError: (any Error)?
+        for _ in 0..<50 {
+            let port = Int.random(in: 20_000..<32_000)
+            do {
+                return try await start(configure: { configure(&$0); $0.port = port })
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                lastError = error
+            }
+        }
+        throw lastError!
+    }
+
+    /// Starts an emulator on `port` again after ``stop()``, waiting while the old connections'
+    /// sockets let go of it.
+    static func restart(on port: Int, configure: (inout EmulatorConfiguration) -> Void = { _ in }) async throws -> EmulatorFixture {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                return try await start(configure: { configure(&$0); $0.port = port })
+            } catch let error as IOError where error.errnoCode == EADDRINUSE && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     var port: Int { emulator.port }

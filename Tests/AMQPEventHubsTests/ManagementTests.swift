@@ -40,7 +40,7 @@ struct ManagementTests {
 
     @Test("producers, receivers and management share one connection; after it is lost the next call reconnects, the producer too")
     func sharedConnection() async throws {
-        let fixture = try await EmulatorFixture.start()
+        let fixture = try await EmulatorFixture.startRestartable()
         let port = fixture.port
         var options = EventHubsClientOptions.fastRetries
         options.retry.maxRetries = 10
@@ -52,7 +52,7 @@ struct ManagementTests {
         _ = try await take(1, from: receiver)
         #expect(fixture.emulator.connectionCount == 1)
         try await fixture.stop()
-        let restarted = try await EmulatorFixture.start(configure: { $0.port = port })
+        let restarted = try await EmulatorFixture.restart(on: port)
         #expect(try await client.partitionIDs() == ["0", "1", "2", "3"])
         // The producer's link died with the old connection: it attaches again on the new one.
         try await producer.send(EventData("b"), options: .partition("0"))
