@@ -119,12 +119,18 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
 
     /// Everything already received, up to `maximum` deliveries, in one hop to the connection;
     /// when nothing is waiting, the next delivery as soon as it comes. Empty once the link is
-    /// closed. For consumers that take deliveries faster one batch at a time.
+    /// closed. For consumers that take deliveries faster one batch at a time. Cancelling the task
+    /// ends the wait with `CancellationError`, as ``receive()`` does.
     public func receive(upTo maximum: Int) async throws -> [AMQPDelivery] {
-        precondition(maximum > 0, "receive(upTo:) needs a positive maximum")
+        guard maximum > 0 else { throw AMQPClientError(.invalidArgument, detail: "receive(upTo:) needs a positive maximum") }
         let link = self.link
         let reference = self.reference
-        return try await connection.onLoopFuture { core in core.nextDeliveries(link, record: reference.record, maximum: maximum) }
+        let core = connection.core
+        return try await withTaskCancellationHandler {
+            try await connection.onLoopFuture { core in core.nextDeliveries(link, record: reference.record, maximum: maximum) }
+        } onCancel: {
+            core.eventLoop.execute { core.abandonWait(link, record: reference.record, with: CancellationError()) }
+        }
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
