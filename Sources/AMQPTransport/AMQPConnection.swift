@@ -376,7 +376,8 @@ public final class AMQPSession: Sendable {
         let id = self.id
         let (link, attached) = try await connection.onLoop { core in try core.attach(on: id, linkOptions, address: address) }
         let reply = try await attached.get()
-        return AMQPSender(connection: connection, link: link, name: name, address: address, peerAttach: reply)
+        return AMQPSender(connection: connection, link: link, name: name, address: address, peerAttach: reply,
+                          encodingPolicy: options.encodingPolicy)
     }
 
     /// Attaches a receiving link from `address` (the source).

@@ -58,6 +58,30 @@ struct ClientListenerTests {
         try await broker.stop()
     }
 
+    @Test("a sender's encoding policy decides the bytes it sends: full writes every field, compact trims")
+    func senderEncodingPolicy() async throws {
+        let broker = try await AMQPInMemoryBroker.start()
+        let connection = try await AMQPConnection.connect(AMQPConnectionOptions(host: "127.0.0.1", port: broker.port))
+        // Properties with only a message-id: compact omits the twelve trailing nulls (§1.4 lets a
+        // list end early); full writes them, for peers that cannot read the short form.
+        let message = textMessage("policy", properties: Properties(messageID: .ulong(7)))
+        let full = try await connection.openSender(to: "policy", options: .init(encodingPolicy: .full))
+        let compact = try await connection.openSender(to: "policy")
+        #expect(try await full.send(message) == .accepted)
+        #expect(try await compact.send(message) == .accepted)
+        let receiver = try await connection.openReceiver(from: "policy", options: .init(credit: .prefetch(2)))
+        var payloads: [[UInt8]] = []
+        for try await delivery in receiver {
+            payloads.append(Array(delivery.payload))
+            try await delivery.accept()
+            if payloads.count == 2 { break }
+        }
+        #expect(payloads == [message.encoded(policy: .full), message.encoded(policy: .compact)].map { Array($0) })
+        #expect(payloads[0].count > payloads[1].count)
+        try await connection.close()
+        try await broker.stop()
+    }
+
     @Test("SASL PLAIN needs TLS or an explicit opt-in; a wrong password is an authentication error")
     func plainAuthentication() async throws {
         var configuration = AMQPListener.Configuration()
