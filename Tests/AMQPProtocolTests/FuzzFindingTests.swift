@@ -67,6 +67,31 @@ struct FuzzFindingTests {
         #expect(client.takeOutput().isEmpty)
     }
 
+    /// fuzz-client: an attach, the credit for it and the peer's close came in one read; the
+    /// server's application accepted the link after the `closed` event and was told of credit.
+    @Test("a link accepted after the peer's close is refused, and no event follows closed")
+    func acceptAfterThePeersClose() throws {
+        var pair = EnginePair.plain()
+        pair.serverPolicy = { _, _ in }  // the application answers after the read
+        pair.start()
+        let session = try pair.client.beginSession()
+        let link = try pair.client.attachLink(on: session, .init(
+            name: "receiver", role: .receiver,
+            source: .source(Source(address: .string("queue"))), target: .target(Target(address: .string("client")))))
+        try pair.client.setCredit(1, on: link)
+        pair.client.close()
+        pair.server.receive(pair.client.takeOutput(), now: pair.now)
+        let events = pair.server.takeEvents()
+        let (serverLink, attach) = try #require(events.compactMap { event -> (LinkID, Attach)? in
+            if case .linkAttachRequested(_, let id, let attach) = event { return (id, attach) } else { return nil }
+        }.first)
+        #expect(events.contains { if case .closed = $0 { return true } else { return false } })
+        #expect(throws: ConnectionUsageError.self) {
+            try pair.server.acceptLink(serverLink, source: attach.source, target: attach.target)
+        }
+        #expect(pair.server.takeEvents().isEmpty)
+    }
+
     @Test("no heartbeat follows our close while we wait for the peer's")
     func noHeartbeatAfterClose() throws {
         var pair = EnginePair.plain()

@@ -110,6 +110,9 @@ extension ConnectionEngine {
         enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,
         properties: Fields? = nil, offeredCapabilities: [Symbol] = []
     ) throws(ConnectionUsageError) {
+        // An attach can be waiting in the same read as the close that ends the connection; after
+        // `closed` the application hears nothing more, not even the credit that came with it.
+        guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing") }
         guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase == .attachReceived
         else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
