@@ -57,6 +57,11 @@ public struct AMQPConnectionOptions: Sendable {
         /// TLS from the first byte (what Azure and every broker with an `amqps` port expect),
         /// verifying the server's certificate and host name unless the configuration says otherwise.
         case enabled(TLSConfiguration)
+        /// TLS negotiated on the AMQP port: the TLS protocol header first (`AMQP 2 1 0 0`,
+        /// §5.2.1), then the handshake, then SASL and AMQP inside it. For brokers that offer TLS
+        /// that way (Qpid Broker-J, ActiveMQ Artemis, this package's listener); verification as
+        /// for ``enabled(_:)``.
+        case inBand(TLSConfiguration)
 
         /// TLS with the system's trust roots, full certificate and host-name verification.
         public static var verified: TLS { .enabled(.makeClientConfiguration()) }
@@ -208,24 +213,25 @@ public final class AMQPConnection: Sendable {
         let core = ClientCore(eventLoop: eventLoop)
         let engineConfiguration = options.engineConfiguration()
         let sslContext: NIOSSLContext?
-        switch options.tls {
-        case .disabled: sslContext = nil
-        case .enabled(let configuration):
-            do {
-                sslContext = try NIOSSLContext(configuration: configuration)
-            } catch {
-                throw AMQPClientError(.connectionFailed, detail: "TLS configuration", underlying: error)
+        let inBandSSLContext: NIOSSLContext?
+        do {
+            switch options.tls {
+            case .disabled: (sslContext, inBandSSLContext) = (nil, nil)
+            case .enabled(let configuration): (sslContext, inBandSSLContext) = (try NIOSSLContext(configuration: configuration), nil)
+            case .inBand(let configuration): (sslContext, inBandSSLContext) = (nil, try NIOSSLContext(configuration: configuration))
             }
+        } catch {
+            throw AMQPClientError(.connectionFailed, detail: "TLS configuration", underlying: error)
         }
         let serverName = options.serverName ?? options.host
+        // SNI only for names: an IP address must not be sent as server_name.
+        let sni = Self.isIPAddress(serverName) ? nil : serverName
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(options.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
-                        // SNI only for names: an IP address must not be sent as server_name.
-                        let sni = Self.isIPAddress(serverName) ? nil : serverName
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: sni))
                     }
                     let logger = {
@@ -234,7 +240,8 @@ public final class AMQPConnection: Sendable {
                         return logger
                     }()
                     let startAMQP: @Sendable () throws -> Void = {
-                        let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core, logger: logger)
+                        let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core,
+                                                        logger: logger, inBandTLS: inBandSSLContext.map { .client($0, serverHostname: sni) })
                         core.handler = handler
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }

@@ -69,6 +69,12 @@ public final class AMQPListener: Sendable {
         public var port: Int
         /// Direct TLS for every connection (certificate chain and key), or plain TCP.
         public var tls: TLSConfiguration?
+        /// TLS for clients that ask for it with the TLS protocol header (`AMQP 2 1 0 0`, §5.2.1)
+        /// on this plain port; see ``inBandTLSRequired``. Not with ``tls``.
+        public var inBandTLS: TLSConfiguration?
+        /// With ``inBandTLS``: whether every client must start TLS that way (the default), or
+        /// clients that start with SASL or AMQP may go on in the clear.
+        public var inBandTLSRequired: Bool
         /// The SASL mechanisms offered, in order; empty means no SASL layer.
         public var saslMechanisms: [any SASLServerMechanism]
         /// Whether clients must authenticate with SASL. When false, a client may skip SASL.
@@ -91,6 +97,8 @@ public final class AMQPListener: Sendable {
             self.host = host
             self.port = port
             self.tls = tls
+            self.inBandTLS = nil
+            self.inBandTLSRequired = true
             self.saslMechanisms = saslMechanisms
             self.saslRequired = saslRequired
             self.containerID = containerID
@@ -109,6 +117,7 @@ public final class AMQPListener: Sendable {
                 role: .server, containerID: containerID, maxFrameSize: maxFrameSize, channelMax: 65535,
                 idleTimeout: idleTimeout, offeredCapabilities: offeredCapabilities, properties: properties,
                 sasl: saslMechanisms.isEmpty ? .none : .server(saslMechanisms, required: saslRequired),
+                inBandTLS: inBandTLS == nil ? .refused : (inBandTLSRequired ? .required : .accepted),
                 encodingPolicy: encodingPolicy, sessionIncomingWindow: sessionIncomingWindow,
                 handleMax: 4095, maxMessageSize: maxMessageSize
             )
@@ -154,7 +163,11 @@ public final class AMQPListener: Sendable {
         eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         makeDelegate: @escaping @Sendable () -> any AMQPServerConnectionDelegate
     ) async throws -> AMQPListener {
+        guard configuration.tls == nil || configuration.inBandTLS == nil else {
+            throw AMQPClientError(.invalidArgument, detail: "a listener uses direct TLS or in-band TLS, not both")
+        }
         let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+        let inBandSSLContext = try configuration.inBandTLS.map { try NIOSSLContext(configuration: $0) }
         let engineConfiguration = configuration.engineConfiguration()
         let accepted = AcceptedChannels()
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
@@ -169,7 +182,8 @@ public final class AMQPListener: Sendable {
                     }
                     let adapter = ServerConnectionAdapter(delegate: makeDelegate())
                     let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop,
-                                                    sink: adapter, logger: configuration.logger)
+                                                    sink: adapter, logger: configuration.logger,
+                                                    inBandTLS: inBandSSLContext.map { .server($0) })
                     adapter.connection = AMQPServerConnection(handler: handler, remoteAddress: channel.remoteAddress)
                     // The adapter lives as long as the channel: the pipeline holds the handler, the
                     // handler holds the adapter only weakly, so the channel's close future keeps it.

@@ -34,14 +34,25 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var tickTask: Scheduled<Void>?
     private var closing = false
-    /// Set by TLS handshake completion for in-band TLS.
-    var tlsConfigurationForInBandTLS: (client: TLSConfiguration?, serverHostname: String?)?
+    /// How the socket becomes TLS when the engine asks (in-band TLS, §5.2.1); `nil` when this
+    /// connection does not negotiate TLS that way.
+    let inBandTLS: InBandTLS?
 
-    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?, logger: Logger) {
+    /// The TLS side this connection takes after the TLS protocol headers.
+    enum InBandTLS {
+        /// A client: it sends the TLS header first, then handshakes with `serverHostname` (SNI
+        /// and verification).
+        case client(NIOSSLContext, serverHostname: String?)
+        /// A listener that answers the TLS header.
+        case server(NIOSSLContext)
+    }
+
+    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?, logger: Logger, inBandTLS: InBandTLS? = nil) {
         self.engine = engine
         self.eventLoop = eventLoop
         self.sink = sink
         self.logger = logger
+        self.inBandTLS = inBandTLS
     }
 
     var channel: Channel? { context?.channel }
@@ -66,7 +77,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func start() {
         guard !started else { return }
         started = true
-        engine.start(now: Self.now(), inBandTLS: false)
+        var startsWithTLS = false
+        if case .client = inBandTLS { startsWithTLS = true }
+        engine.start(now: Self.now(), inBandTLS: startsWithTLS)
         afterEngineStep()
     }
 
@@ -218,16 +231,24 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: In-band TLS
 
     private func startInBandTLS() {
-        guard let context, let settings = tlsConfigurationForInBandTLS, let configuration = settings.client else {
-            // No TLS configuration: the engine only asks when we asked for in-band TLS.
+        guard let context, let inBandTLS else {
+            // The engine asks only when this connection was set up for in-band TLS.
             context?.close(promise: nil)
             return
         }
+        // Our TLS header (a server's answer) must go out in the clear, ahead of the handshake.
+        flushOutput()
         do {
-            let sslContext = try NIOSSLContext(configuration: configuration)
-            let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: settings.serverHostname)
+            let tls: any ChannelHandler
+            switch inBandTLS {
+            case .client(let sslContext, let serverHostname):
+                tls = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
+            case .server(let sslContext):
+                tls = NIOSSLServerHandler(context: sslContext)
+            }
             try context.pipeline.syncOperations.addHandler(tls, position: .before(self))
         } catch {
+            if firstError == nil { firstError = Self.sendable(error) }
             context.close(promise: nil)
         }
     }

@@ -13,23 +13,25 @@ extension RealPeers {
     /// (valid for `localhost` and `127.0.0.1`).
     @Suite("TLS", .timeLimit(.minutes(2)))
     struct TLSTests {
-        /// An in-memory broker on direct TLS that requires SASL PLAIN (user/secret).
-        static func broker(_ certificate: TestCertificate) async throws -> AMQPInMemoryBroker {
+        /// An in-memory broker on TLS (direct, or in-band after the TLS protocol header) that
+        /// requires SASL PLAIN (user/secret).
+        static func broker(_ certificate: TestCertificate, inBand: Bool = false) async throws -> AMQPInMemoryBroker {
             var configuration = AMQPListener.Configuration()
-            configuration.tls = TLSConfiguration.makeServerConfiguration(
+            let tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate.certificatePath).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: certificate.keyPath, format: .pem))
             )
+            if inBand { configuration.inBandTLS = tls } else { configuration.tls = tls }
             configuration.saslMechanisms = [PlainServerMechanism { $0 == "user" && $1 == "secret" }]
             configuration.saslRequired = true
             return try await AMQPInMemoryBroker.start(configuration)
         }
 
         /// Client TLS that trusts only the test's certificate, verifying it fully.
-        static func trusting(_ certificate: TestCertificate) -> AMQPConnectionOptions.TLS {
+        static func trusting(_ certificate: TestCertificate, inBand: Bool = false) -> AMQPConnectionOptions.TLS {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.trustRoots = .file(certificate.certificatePath)
-            return .enabled(configuration)
+            return inBand ? .inBand(configuration) : .enabled(configuration)
         }
 
         static func options(port: Int, tls: AMQPConnectionOptions.TLS, host: String = "127.0.0.1") -> AMQPConnectionOptions {
@@ -97,6 +99,51 @@ extension RealPeers {
             let connection = try await AMQPConnection.connect(options)
             try await connection.close()
             // The refused handshakes leave no connection behind on the listener.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while broker.listener.connectionCount > 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(broker.listener.connectionCount == 0)
+            try await broker.stop()
+        }
+
+        @Test("in-band TLS (AMQP 2 1 0 0, §5.2.1): verified, PLAIN inside it without an opt-in, messages both ways; other clients are turned away")
+        func inBandTLS() async throws {
+            // Only DNS:localhost, so that the wrong name below is refused (see wrongHostname).
+            let certificate = try await TestCertificate.generate(subjectAlternativeNames: "DNS:localhost")
+            let broker = try await Self.broker(certificate, inBand: true)
+            var options = Self.options(port: broker.port, tls: Self.trusting(certificate, inBand: true))
+            options.serverName = "localhost"
+            #expect(options.allowsCleartextCredentials == false)
+            #expect(options.port == broker.port)
+            let connection = try await AMQPConnection.connect(options)
+            let sender = try await connection.openSender(to: "in-band")
+            #expect(try await sender.send(stringMessage("inside in-band TLS")) == .accepted)
+            let receiver = try await connection.openReceiver(from: "in-band")
+            let delivery = try #require(try await receiver.receive())
+            #expect(string(of: delivery.message) == "inside in-band TLS")
+            try await delivery.accept()
+            try await connection.close()
+
+            // Verification applies: a name the certificate does not carry is refused.
+            var wrongName = Self.options(port: broker.port, tls: Self.trusting(certificate, inBand: true))
+            wrongName.serverName = "wrong.example.com"
+            await Self.expectRefused(wrongName)
+            // The system's trust roots do not know the test's certificate.
+            var system = TLSConfiguration.makeClientConfiguration()
+            system.certificateVerification = .fullVerification
+            await Self.expectRefused(Self.options(port: broker.port, tls: .inBand(system)))
+
+            // The listener requires TLS: a client that starts with SASL in the clear gets the TLS
+            // header back and no further, its password unsent.
+            var clear = Self.options(port: broker.port, tls: .disabled)
+            clear.allowsCleartextCredentials = true
+            await #expect(throws: AMQPClientError.self) { try await AMQPConnection.connect(clear) }
+            // A direct-TLS client gets no handshake from a plain port.
+            await #expect(throws: AMQPClientError.self) {
+                try await AMQPConnection.connect(Self.options(port: broker.port, tls: Self.trusting(certificate)))
+            }
+
             let deadline = ContinuousClock.now + .seconds(10)
             while broker.listener.connectionCount > 0 && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))

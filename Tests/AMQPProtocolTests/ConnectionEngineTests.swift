@@ -78,6 +78,57 @@ struct ConnectionLifecycleTests {
         #expect(!pair.clientToServer.contains(0x70) || !String(decoding: pair.clientToServer, as: UTF8.self).contains("p"))
     }
 
+    static func isStartTLS(_ event: ConnectionEvent) -> Bool {
+        if case .startTLS = event { return true } else { return false }
+    }
+
+    @Test("in-band TLS (§5.2.1): TLS headers both ways, the handshake, then SASL PLAIN, which TLS makes safe to send")
+    func inBandTLS() throws {
+        var pair = EnginePair(
+            client: ConnectionConfiguration(role: .client, containerID: "c", sasl: .client([PlainMechanism(username: "u", password: "p")])),
+            server: ConnectionConfiguration(role: .server, containerID: "s", sasl: .server([PlainServerMechanism { $0 == "u" && $1 == "p" }], required: true),
+                                            inBandTLS: .required))
+        pair.server.start(now: pair.now)
+        pair.client.start(now: pair.now, inBandTLS: true)
+        pair.run()
+        #expect(pair.clientToServer == ProtocolHeader.tls.bytes)
+        #expect(pair.serverToClient == ProtocolHeader.tls.bytes)
+        #expect(pair.clientEvents.contains(where: Self.isStartTLS))
+        #expect(pair.serverEvents.contains(where: Self.isStartTLS))
+        #expect(!pair.client.isOpen)
+        // The transport runs the handshake on the socket, then tells each engine.
+        pair.server.tlsEstablished()
+        pair.client.tlsEstablished()
+        pair.run()
+        #expect(pair.client.isOpen)
+        #expect(pair.server.isOpen)
+        #expect(pair.serverEvents.contains { if case .authenticated("u", "PLAIN") = $0 { return true } else { return false } })
+    }
+
+    @Test("a server that requires in-band TLS answers SASL or AMQP first with its TLS header and hangs up; one that refuses it answers TLS with SASL")
+    func inBandTLSPolicies() throws {
+        var required = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s", inBandTLS: .required))
+        required.start(now: 0)
+        required.receive(ProtocolHeader.amqp.bytes, now: 0)
+        #expect(required.takeOutput() == ProtocolHeader.tls.bytes)
+        #expect(required.isFinished)
+
+        var refused = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s",
+                                                                            sasl: .server([AnonymousMechanism()], required: true)))
+        refused.start(now: 0)
+        refused.receive(ProtocolHeader.tls.bytes, now: 0)
+        #expect(refused.takeOutput() == ProtocolHeader.sasl.bytes)
+        #expect(refused.isFinished)
+        #expect(!refused.takeEvents().contains(where: Self.isStartTLS))
+
+        // Accepted, not required: a client in the clear goes on in the clear.
+        var pair = EnginePair(client: ConnectionConfiguration(role: .client, containerID: "c"),
+                              server: ConnectionConfiguration(role: .server, containerID: "s", inBandTLS: .accepted))
+        pair.start()
+        #expect(pair.client.isOpen)
+        #expect(!pair.serverEvents.contains(where: Self.isStartTLS))
+    }
+
     @Test("no mechanism in common")
     func noCommonMechanism() throws {
         var pair = EnginePair.plain(

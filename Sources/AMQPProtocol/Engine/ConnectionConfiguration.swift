@@ -20,6 +20,19 @@ public struct ConnectionConfiguration: Sendable {
         case server([any SASLServerMechanism], required: Bool)
     }
 
+    /// What a server does with a client that starts with the TLS protocol header (`2 1 0 0`,
+    /// §5.2.1) to negotiate TLS on the AMQP port. Clients ask for it with
+    /// ``ConnectionEngine/start(now:inBandTLS:)``.
+    public enum InBandTLS: Sendable, Hashable {
+        /// Answer with the header we do speak and close: for servers without a certificate, and
+        /// those that use direct TLS.
+        case refused
+        /// Upgrade clients that ask; clients that start with SASL or AMQP go on in the clear.
+        case accepted
+        /// Upgrade clients that ask; answer any other first header with the TLS header and close.
+        case required
+    }
+
     public var role: Role
     /// Our container id (`open.container-id`).
     public var containerID: String
@@ -36,6 +49,9 @@ public struct ConnectionConfiguration: Sendable {
     public var desiredCapabilities: [Symbol]
     public var properties: Fields?
     public var sasl: SASL
+    /// Servers: whether the TLS protocol header is answered (the transport then runs the TLS
+    /// handshake and calls ``ConnectionEngine/tlsEstablished()``).
+    public var inBandTLS: InBandTLS
     /// Whether SASL mechanisms that send secrets in the clear (PLAIN) may be used on this
     /// connection. The transport sets it when TLS is in place; a caller may opt in explicitly.
     public var allowsCleartextCredentials: Bool
@@ -61,6 +77,7 @@ public struct ConnectionConfiguration: Sendable {
         desiredCapabilities: [Symbol] = [],
         properties: Fields? = nil,
         sasl: SASL = .none,
+        inBandTLS: InBandTLS = .refused,
         allowsCleartextCredentials: Bool = false,
         encodingPolicy: EncodingPolicy? = nil,
         sessionIncomingWindow: UInt32 = 2048,
@@ -77,6 +94,7 @@ public struct ConnectionConfiguration: Sendable {
         self.desiredCapabilities = desiredCapabilities
         self.properties = properties
         self.sasl = sasl
+        self.inBandTLS = inBandTLS
         self.allowsCleartextCredentials = allowsCleartextCredentials
         self.encodingPolicy = encodingPolicy ?? (role == .server ? .full : .compact)
         self.sessionIncomingWindow = max(sessionIncomingWindow, 2)

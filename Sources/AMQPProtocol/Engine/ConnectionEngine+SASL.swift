@@ -38,7 +38,7 @@ extension ConnectionEngine {
                 fail(.sasl(SASLError(.noCommonMechanism, "the server offers [\(theirs)], we allow [\(ours)]")))
                 return
             }
-            if mechanism.sendsCleartextSecret && !configuration.allowsCleartextCredentials {
+            if mechanism.sendsCleartextSecret && !configuration.allowsCleartextCredentials && !tlsDone {
                 fail(.sasl(SASLError(.plaintextRefused, "refusing to send \(mechanism.name) credentials without TLS; use TLS or allow cleartext credentials explicitly")))
                 return
             }

@@ -331,6 +331,7 @@ public struct ConnectionEngine: Sendable {
     /// The header a server answers with when it cannot accept the client's (§2.2): SASL while
     /// SASL is offered and not done, else AMQP.
     var serverPreferredHeader: ProtocolHeader {
+        if configuration.inBandTLS == .required && !tlsDone { return .tls }
         if case .server = configuration.sasl, !saslDone { return .sasl }
         return .amqp
     }
@@ -410,11 +411,23 @@ public struct ConnectionEngine: Sendable {
             fail(.protocolHeaderMismatch(received: header, expected: preferred))
             return
         }
+        // A server that requires in-band TLS takes nothing else first.
+        guard header.id == .tls || preferred != .tls else {
+            writeHeader(.tls)
+            fail(.protocolHeaderMismatch(received: header, expected: .tls))
+            return
+        }
         switch header.id {
         case .tls:
-            // In-band TLS needs a certificate; servers here use direct TLS, so refuse.
-            writeHeader(preferred)
-            fail(.protocolHeaderMismatch(received: header, expected: preferred))
+            guard configuration.inBandTLS != .refused, !tlsDone else {
+                writeHeader(preferred)
+                fail(.protocolHeaderMismatch(received: header, expected: preferred))
+                return
+            }
+            // The answer goes out in the clear; the transport starts the handshake after it.
+            writeHeader(.tls)
+            phase = .tlsHandshake
+            events.append(.startTLS)
         case .sasl:
             guard saslOffered, !saslDone, case .server(let mechanisms, _) = configuration.sasl else {
                 writeHeader(.amqp)
