@@ -117,10 +117,11 @@ let package = Package(
             name: "amqp-bench",
             dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "CMallocCounter"]
         ),
-        // End-to-end throughput over loopback (scripts/bench.sh): our client, our in-memory broker.
+        // End-to-end throughput over loopback (scripts/bench.sh): our client, our in-memory broker,
+        // the Event Hubs client against the emulator (run in-process here, to measure its memory).
         .executableTarget(
             name: "amqp-bench-e2e",
-            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPTransport"]
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPTransport", "AMQPEventHubs", "AMQPEventHubsEmulator"]
         ),
         // Replaces malloc and friends to count allocations per thread. Benchmark executables only.
         .target(name: "CMallocCounter"),

@@ -5,11 +5,13 @@
 #
 #   scripts/bench.sh [--quick] [--codec-only]
 #
-# Sections, in order; a section whose pieces do not exist yet says so instead of printing numbers:
+# Sections, in order:
 #   codec     amqp-bench codec vs Benchmarks/proton/codec-bench.c, same fixtures, same process kind
-#   e2e       100,000 x 1 KiB messages over loopback (see run_e2e)
-#   eventhubs our Event Hubs producer/consumer against the emulator (needs issues 5 and 6)
-#   memory    peak RSS of a consumer at prefetch 300, of the emulator holding 1 GiB (needs issues 5, 6)
+#   e2e       100,000 x 1 KiB messages over loopback through the Proton C broker, our in-memory
+#             broker and the Event Hubs emulator, our client vs Proton's C client (run_e2e, run_emulator_e2e)
+#   eventhubs our Event Hubs producer (batched, enqueue, send) and consumers against the emulator
+#   memory    peak RSS of a consumer at prefetch 300, of the emulator publishing and holding 1 GiB
+# A run that fails prints "failed" in its cell; the script then exits 1 after the last table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +27,15 @@ done
 
 work=.build/bench
 mkdir -p "$work"
+# One line per failed run, from any subshell; read at the end.
+failures="$work/failures.txt"
+: >"$failures"
 
 # --- prerequisites -------------------------------------------------------------------------------
-# libqpid-proton11-dev: the C library and headers; -examples: broker.c for the end-to-end runs.
-scripts/install-test-deps.sh libqpid-proton11-dev libqpid-proton11-dev-examples gcc
+# libqpid-proton11-dev: the C library and headers; -examples: broker.c for the end-to-end runs;
+# libsasl2-modules: Cyrus SASL's PLAIN, which Proton's client needs for the emulator; time: the
+# peak RSS of the memory section.
+scripts/install-test-deps.sh libqpid-proton11-dev libqpid-proton11-dev-examples gcc libsasl2-modules time
 
 # --- build ---------------------------------------------------------------------------------------
 proton_cc() { # output, sources...
@@ -113,6 +120,10 @@ start_proton_broker() {
 }
 
 start_swift_broker() {
+  # Emptied here, not by the redirection below: that runs in the child, and until it does the
+  # loop would read the port of the previous run.
+  : >"$work/swift-broker.out"
+  broker_port=""
   .build/release/amqp-bench-e2e broker --port 0 >"$work/swift-broker.out" 2>"$work/swift-broker.log" &
   broker_pid=$!
   for _ in $(seq 1 100); do
@@ -135,6 +146,7 @@ run_client() { # swift|proton send|receive queue [--presettled]
   if out=$(timeout 300 "$program" "$op" 127.0.0.1 "$broker_port" "$queue" "$e2e_count" "$@" 2>>"$work/e2e-errors.log"); then
     printf '%s\n' "$out" | rate
   else
+    echo "$client $op $queue (port $broker_port)" >>"$failures"
     echo failed
   fi
 }
@@ -188,9 +200,205 @@ run_e2e() {
 }
 run_e2e
 
-# --- Event Hubs and memory -----------------------------------------------------------------------
-# These need the Event Hubs client (issue 6) and the emulator (issue 5). When they land, add an
-# `eventhubs` mode to amqp-bench-e2e (producer batched/single, consumer, events/s) and run the
-# emulator with --data-dir here; measure peak RSS with /usr/bin/time -f %M.
-echo "Event Hubs (producer batched/single, consumer) and memory (consumer at prefetch 300, emulator"
-echo "holding 1 GiB): not measured — they need the emulator (issue 5) and the Event Hubs client (issue 6)."
+# --- the Event Hubs emulator ---------------------------------------------------------------------
+# `amqp-bench-e2e emulator` runs the EventHubsEmulator in a process of its own, under
+# /usr/bin/time so that its peak RSS is known once it stops; SIGTERM stops it cleanly (exit 0).
+# Both clients authenticate with SASL PLAIN and the emulator's default SAS key name and key.
+sas=(--user RootManageSharedAccessKey --password SAS_KEY_VALUE)
+partition0='/ConsumerGroups/$Default/Partitions/0'
+emulator_wrapper="" # the /usr/bin/time process
+emulator_pid=""     # the emulator itself, which /usr/bin/time waits for
+emulator_port=""
+
+start_emulator() { # name [emulator options...]; the peak RSS goes to $work/<name>.rss
+  local name=$1; shift
+  emulator_pid=""; emulator_port=""
+  # Emptied by this shell first, so that the loop below never reads a previous run's port.
+  : >"$work/$name.out"
+  rm -f "$work/$name.rss"
+  /usr/bin/time -f %M -o "$work/$name.rss" .build/release/amqp-bench-e2e emulator --port 0 "$@" \
+    >"$work/$name.out" 2>"$work/$name.log" &
+  emulator_wrapper=$!
+  # Minutes, not seconds: a restart reads back every partition file first.
+  local started=$SECONDS
+  while [ $((SECONDS - started)) -lt 900 ] && kill -0 "$emulator_wrapper" 2>/dev/null; do
+    emulator_port=$(sed -n 's/^port=//p' "$work/$name.out")
+    emulator_pid=$(sed -n 's/^pid=//p' "$work/$name.out")
+    [ -n "$emulator_port" ] && [ -n "$emulator_pid" ] && return 0
+    sleep 0.05
+  done
+  echo "bench: the emulator ($name) did not start; see $work/$name.log" >&2
+  echo "emulator $name did not start" >>"$failures"
+  stop_emulator
+  return 1
+}
+
+stop_emulator() {
+  if [ -n "$emulator_pid" ]; then
+    kill -TERM "$emulator_pid" 2>/dev/null || true
+  elif [ -n "$emulator_wrapper" ]; then
+    kill "$emulator_wrapper" 2>/dev/null || true
+  fi
+  if [ -n "$emulator_wrapper" ]; then wait "$emulator_wrapper" 2>/dev/null || true; fi
+  emulator_pid=""; emulator_wrapper=""; emulator_port=""
+}
+trap 'stop_broker; stop_emulator' EXIT
+
+peak_mib() { # file written by /usr/bin/time -f %M -o; "failed" unless the program exited 0
+  local kib
+  kib=$(tail -1 "$1" 2>/dev/null || true)
+  if [[ "$kib" =~ ^[0-9]+$ ]] && ! grep -qE "non-zero status|terminated by signal" "$1"; then
+    awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }'
+  else
+    echo "peak RSS of $1" >>"$failures"
+    echo failed
+  fi
+}
+
+vmrss_mib() { # pid
+  awk '/^VmRSS:/ { printf "%.1f", $2 / 1024; found = 1 } END { if (!found) print "failed" }' "/proc/$1/status" 2>/dev/null || echo failed
+}
+
+ratio() { # a b: a / b with two decimals, "-" unless both are numbers
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b + 0 > 0) printf "%.2f", a / b; else print "-" }'
+}
+
+# One measured run of amqp-bench-e2e eventhubs or of the Proton C client, optionally under
+# /usr/bin/time: prints "<count> <rate>" ("<count> failed" when it fails).
+measure() { # label rss-file|- count program args...
+  local label=$1 rss=$2 count=$3; shift 3
+  local out
+  local timer=()
+  [ "$rss" = - ] || timer=(/usr/bin/time -f %M -o "$rss")
+  if out=$(timeout 1800 "${timer[@]}" "$@" 2>>"$work/eventhubs-errors.log"); then
+    printf '%s\n' "$out" >>"$work/eventhubs-runs.txt"
+    printf '%s\n' "$out" | sed -n 's/.* count=\([0-9]*\) .*msgs_per_s=\([0-9]*\).*/\1 \2/p'
+  else
+    echo "$label" >>"$failures"
+    echo "$count failed"
+  fi
+}
+
+run_emulator_e2e() {
+  emu_swift_send=failed; emu_proton_send=failed; emu_swift_receive=failed; emu_proton_receive=failed
+  if start_emulator emulator --hub e2e-swift:1 --hub e2e-proton:1 --hub eh:4; then
+    broker_port=$emulator_port
+    emu_swift_send=$(run_client swift send e2e-swift "${sas[@]}")
+    emu_swift_receive=$(run_client swift receive "e2e-swift$partition0" "${sas[@]}")
+    emu_proton_send=$(run_client proton send e2e-proton "${sas[@]}")
+    emu_proton_receive=$(run_client proton receive "e2e-proton$partition0" "${sas[@]}")
+  fi
+  echo "End to end through the Event Hubs emulator (memory only): $e2e_count messages of 1 KiB, messages per second"
+  printf "%-52s %12s %12s %8s\n" run "swift client" "proton C" ratio
+  printf "%-52s %12s %12s %8s\n" "send to <hub> (unsettled, SASL PLAIN)" "$emu_swift_send" "$emu_proton_send" \
+    "$(ratio "$emu_swift_send" "$emu_proton_send")"
+  printf "%-52s %12s %12s %8s\n" "receive <hub>/ConsumerGroups/\$Default/Partitions/0" "$emu_swift_receive" "$emu_proton_receive" \
+    "$(ratio "$emu_swift_receive" "$emu_proton_receive")"
+  echo "Each client has a hub of one partition; the emulator settles what it sends (pre-settled),"
+  echo "both receivers grant all the credit up front. ratio = swift / Proton C (above 1: we are faster)."
+  echo
+}
+
+# --- Event Hubs ----------------------------------------------------------------------------------
+# Our Event Hubs client (AMQPEventHubs) against the emulator still running from run_emulator_e2e,
+# with Proton C doing the same through plain AMQP where there is a counterpart. The consumers of
+# one partition read the e2e hubs (exactly $e2e_count events each) under /usr/bin/time: the
+# memory section reports their peak RSS.
+run_eventhubs() {
+  local single_count=$((e2e_count / 10))
+  local bench=.build/release/amqp-bench-e2e
+  : >"$work/eventhubs-runs.txt"
+  eh_batched="$e2e_count failed"; eh_enqueue="$e2e_count failed"; eh_single="$single_count failed"
+  eh_all="$e2e_count failed"; eh_partition="$e2e_count failed"; eh_proton_partition="$e2e_count failed"
+  if [ -n "$emulator_port" ]; then
+    local port=$emulator_port
+    eh_batched=$(measure "eventhubs send-batched" - "$e2e_count" $bench eventhubs send-batched 127.0.0.1 "$port" eh "$e2e_count")
+    eh_enqueue=$(measure "eventhubs enqueue" - "$e2e_count" $bench eventhubs enqueue 127.0.0.1 "$port" eh "$e2e_count")
+    eh_single=$(measure "eventhubs send-single" - "$single_count" $bench eventhubs send-single 127.0.0.1 "$port" eh "$single_count")
+    eh_all=$(measure "eventhubs consume-all" "$work/consumer-all.rss" "$e2e_count" \
+      $bench eventhubs consume-all 127.0.0.1 "$port" eh "$e2e_count" --prefetch 300)
+    eh_partition=$(measure "eventhubs consume-partition" "$work/consumer-swift.rss" "$e2e_count" \
+      $bench eventhubs consume-partition 127.0.0.1 "$port" e2e-swift "$e2e_count" --prefetch 300)
+    eh_proton_partition=$(measure "proton receive --credit 300" "$work/consumer-proton.rss" "$e2e_count" \
+      "$work/e2e-client" receive 127.0.0.1 "$port" "e2e-proton$partition0" "$e2e_count" --credit 300 "${sas[@]}")
+  else
+    echo "eventhubs: no emulator" >>"$failures"
+  fi
+  stop_emulator
+  echo "Event Hubs client against the emulator (memory only, SASL PLAIN): events of 1 KiB, events per second"
+  printf "%-62s %8s %10s %10s %8s\n" run events swift "proton C" ratio
+  eh_row() { # label "count rate" proton-rate
+    local count=${2% *} rate=${2#* }
+    printf "%-62s %8s %10s %10s %8s\n" "$1" "$count" "$rate" "$3" "$(ratio "$rate" "$3")"
+  }
+  eh_row "producer: EventDataBatch (1 MiB), send(batch), to <hub>" "$eh_batched" -
+  eh_row "producer: enqueue all, then accepted(), to <hub>" "$eh_enqueue" "$emu_proton_send"
+  eh_row "producer: send one event at a time, to <hub>" "$eh_single" -
+  eh_row "consumer: receiveFromAllPartitions (4), receive(upTo: 300)" "$eh_all" -
+  eh_row "consumer: PartitionReceiver, prefetch 300, receive(upTo: 300)" "$eh_partition" "${eh_proton_partition#* }"
+  echo "proton C: its client through plain AMQP on the same emulator — enqueue vs its pipelined send to"
+  echo "<hub> (end-to-end table above); PartitionReceiver vs its receiver of one partition keeping a window of"
+  echo "300 credits. send one at a time: $single_count events (each waits for its answer). ratio = swift / proton C."
+  echo
+}
+
+# --- Memory --------------------------------------------------------------------------------------
+# Peak RSS (/usr/bin/time -f %M) of the consumers above, and of an emulator persisting to
+# --data-dir (fsync always, the default) while our producer publishes 1 GiB of 1 KiB events in
+# 1 MiB batches; then of a fresh emulator recovering that data directory. The emulator keeps
+# only an index in memory with --data-dir, so what it holds should barely show in its RSS.
+run_memory() {
+  local events=$((1 << 20)) size_label="1 GiB"
+  local note=""
+  if [ -n "$quick" ]; then events=$((1 << 18)); size_label="256 MiB"; note=" (--quick: 256 MiB, the full run publishes 1 GiB)"; fi
+  local data="$work/emulator-data"
+  rm -rf "$data"; mkdir -p "$data"
+  local publish="$events failed" publish_seconds="-" holding=failed publishing=failed
+  local restarted=failed restarted_peak=failed recovery_seconds="-" on_disk="-"
+  if start_emulator emulator-big --hub big:4 --data-dir "$data"; then
+    local started
+    started=$(date +%s.%N)
+    publish=$(measure "publish $size_label" - "$events" \
+      .build/release/amqp-bench-e2e eventhubs send-batched 127.0.0.1 "$emulator_port" big "$events")
+    publish_seconds=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    holding=$(vmrss_mib "$emulator_pid")
+    stop_emulator
+    publishing=$(peak_mib "$work/emulator-big.rss")
+    on_disk=$(du -sm "$data" | cut -f1)
+    started=$(date +%s.%N)
+    if start_emulator emulator-restart --hub big:4 --data-dir "$data"; then
+      recovery_seconds=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+      restarted=$(vmrss_mib "$emulator_pid")
+      stop_emulator
+      restarted_peak=$(peak_mib "$work/emulator-restart.rss")
+    fi
+  fi
+  local swift_consumer proton_consumer all_consumer
+  swift_consumer=$(peak_mib "$work/consumer-swift.rss")
+  proton_consumer=$(peak_mib "$work/consumer-proton.rss")
+  all_consumer=$(peak_mib "$work/consumer-all.rss")
+  echo "Memory: RSS in MiB (peak: /usr/bin/time -f %M; now: VmRSS)"
+  printf "%-64s %10s %10s %8s\n" run swift "proton C" ratio
+  printf "%-64s %10s %10s %8s\n" "consumer, one partition, prefetch 300, $e2e_count x 1 KiB: peak" \
+    "$swift_consumer" "$proton_consumer" "$(ratio "$swift_consumer" "$proton_consumer")"
+  printf "%-64s %10s %10s %8s\n" "consumer, all 4 partitions, prefetch 300 each: peak" "$all_consumer" - -
+  printf "%-64s %10s %10s %8s\n" "emulator --data-dir, publishing $size_label: peak" "$publishing" - -
+  printf "%-64s %10s %10s %8s\n" "emulator --data-dir, holding it after publishing: now" "$holding" - -
+  printf "%-64s %10s %10s %8s\n" "emulator restarted on that data directory: now" "$restarted" - -
+  printf "%-64s %10s %10s %8s\n" "emulator restarted on that data directory: peak" "$restarted_peak" - -
+  echo "Published $size_label$note: ${publish% *} events of 1 KiB in 1 MiB batches, 4 partitions, fsync always,"
+  echo "in $publish_seconds s (${publish#* } events/s); $on_disk MiB on disk; the restart listened after $recovery_seconds s."
+  echo "proton C: Benchmarks/proton/e2e-client.c receiving with a window of 300 credits. ratio = swift / proton C."
+  echo
+}
+
+run_emulator_e2e
+run_eventhubs
+run_memory
+
+if [ -s "$failures" ]; then
+  echo "FAILED runs (errors in $work/*-errors.log and $work/emulator*.log):"
+  sed 's/^/  /' "$failures"
+  exit 1
+fi

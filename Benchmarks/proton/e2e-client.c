@@ -1,10 +1,15 @@
 /*
  * Proton C clients for the end-to-end runs of scripts/bench.sh, after Proton's examples send.c
  * and receive.c (same proactor loop and credit handling) with what the comparison needs: a
- * 1 KiB data body, pre-settled sends, and a rate on one line.
+ * 1 KiB data body, pre-settled sends, SASL PLAIN, a credit window, and a rate on one line.
  *
- *   e2e-client send HOST PORT ADDRESS COUNT [--size BYTES] [--presettled]
- *   e2e-client receive HOST PORT ADDRESS COUNT [--presettled]
+ *   e2e-client send HOST PORT ADDRESS COUNT [--size BYTES] [--presettled] [--user NAME --password KEY]
+ *   e2e-client receive HOST PORT ADDRESS COUNT [--presettled] [--credit N] [--user NAME --password KEY]
+ *
+ * --user/--password: SASL PLAIN, allowed without TLS (the Event Hubs emulator takes a SAS key
+ * name and key this way on loopback). --credit N: keep at most N credits outstanding, topped up
+ * as messages arrive, instead of granting COUNT at once — a prefetch window like an Event Hubs
+ * consumer's, which bounds what the client buffers (scripts/bench.sh measures its memory).
  *
  * Prints `<mode> count=<n> seconds=<s> msgs_per_s=<r>` like amqp-bench-e2e: timed from the first
  * credit (send) or the first message (receive) to the last outcome or message.
@@ -15,6 +20,7 @@
 #include <proton/link.h>
 #include <proton/message.h>
 #include <proton/proactor.h>
+#include <proton/sasl.h>
 #include <proton/session.h>
 #include <proton/transport.h>
 
@@ -24,8 +30,8 @@
 #include <time.h>
 
 typedef struct {
-  const char *host, *port, *address;
-  int count, size, presettled, sending;
+  const char *host, *port, *address, *user, *password;
+  int count, size, presettled, sending, credit;
   pn_proactor_t *proactor;
   pn_message_t *message;
   pn_rwbytes_t buffer;
@@ -70,7 +76,7 @@ static int handle(app_t *app, pn_event_t *e) {
     if (app->sending) pn_terminus_set_address(pn_link_target(l), app->address);
     else pn_terminus_set_address(pn_link_source(l), app->address);
     pn_link_open(l);
-    if (!app->sending) pn_link_flow(l, app->count);
+    if (!app->sending) pn_link_flow(l, app->credit > 0 && app->credit < app->count ? app->credit : app->count);
     break;
   }
   case PN_LINK_FLOW: {
@@ -117,7 +123,15 @@ static int handle(app_t *app, pn_event_t *e) {
       }
       if (!pn_delivery_settled(d)) pn_delivery_update(d, PN_ACCEPTED);
       pn_delivery_settle(d);
-      if (++app->received == app->count) finish(app, pn_event_connection(e), app->count);
+      if (++app->received == app->count) {
+        finish(app, pn_event_connection(e), app->count);
+      } else if (app->credit > 0) {
+        /* Top up once half the window is used, never beyond COUNT in all. */
+        int outstanding = pn_link_credit(l);
+        int wanted = app->count - app->received - outstanding;
+        int room = app->credit - outstanding;
+        if (outstanding <= app->credit / 2 && wanted > 0) pn_link_flow(l, wanted < room ? wanted : room);
+      }
     }
     break;
   }
@@ -145,7 +159,8 @@ int main(int argc, char **argv) {
   app_t app = {0};
   app.size = 1024;
   if (argc < 6 || (strcmp(argv[1], "send") && strcmp(argv[1], "receive"))) {
-    fprintf(stderr, "usage: e2e-client send|receive HOST PORT ADDRESS COUNT [--size BYTES] [--presettled]\n");
+    fprintf(stderr, "usage: e2e-client send|receive HOST PORT ADDRESS COUNT [--size BYTES] [--presettled] [--credit N]"
+                    " [--user NAME --password KEY]\n");
     return 2;
   }
   app.sending = !strcmp(argv[1], "send");
@@ -156,6 +171,9 @@ int main(int argc, char **argv) {
   for (int i = 6; i < argc; i++) {
     if (!strcmp(argv[i], "--presettled")) app.presettled = 1;
     else if (!strcmp(argv[i], "--size") && i + 1 < argc) app.size = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--credit") && i + 1 < argc) app.credit = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--user") && i + 1 < argc) app.user = argv[++i];
+    else if (!strcmp(argv[i], "--password") && i + 1 < argc) app.password = argv[++i];
     else { fprintf(stderr, "e2e-client: unknown option %s\n", argv[i]); return 2; }
   }
   app.message = pn_message();
@@ -169,7 +187,19 @@ int main(int argc, char **argv) {
   char address[PN_MAX_ADDR];
   pn_proactor_addr(address, sizeof address, app.host, app.port);
   app.proactor = pn_proactor();
-  pn_proactor_connect2(app.proactor, NULL, NULL, address);
+  pn_connection_t *connection = NULL;
+  pn_transport_t *transport = NULL;
+  if (app.user) {
+    connection = pn_connection();
+    pn_connection_set_user(connection, app.user);
+    pn_connection_set_password(connection, app.password ? app.password : "");
+    transport = pn_transport();
+    pn_sasl_t *sasl = pn_sasl(transport);
+    /* Proton refuses to send a password in clear text unless told that it may. */
+    pn_sasl_set_allow_insecure_mechs(sasl, true);
+    pn_sasl_allowed_mechs(sasl, "PLAIN");
+  }
+  pn_proactor_connect2(app.proactor, connection, transport, address);
   for (int running = 1; running;) {
     pn_event_batch_t *events = pn_proactor_wait(app.proactor);
     for (pn_event_t *e = pn_event_batch_next(events); e; e = pn_event_batch_next(events)) {
