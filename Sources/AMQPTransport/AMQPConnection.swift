@@ -403,15 +403,18 @@ public final class AMQPSession: Sendable {
         let prefetch: UInt32?
         if case .prefetch(let n) = options.credit { prefetch = n } else { prefetch = nil }
         let reference = AMQPReceiver.Reference()
-        let (link, attached) = try await connection.onLoop { core in
-            let result = try core.attach(on: id, linkOptions, address: address)
-            core.links[result.0]?.prefetch = prefetch
-            core.links[result.0]?.receiver = reference
-            reference.record = core.links[result.0]
-            return result
+        let (link, attached, settleQueue) = try await connection.onLoop { core in
+            let (link, attached) = try core.attach(on: id, linkOptions, address: address)
+            let settleQueue = SettleQueue(link: link, core: core)
+            core.links[link]?.prefetch = prefetch
+            core.links[link]?.receiver = reference
+            core.links[link]?.settleQueue = settleQueue
+            reference.record = core.links[link]
+            return (link, attached, settleQueue)
         }
         let reply = try await attached.get()
-        let receiver = AMQPReceiver(connection: connection, link: link, name: name, address: address, peerAttach: reply, credit: options.credit, reference: reference)
+        let receiver = AMQPReceiver(connection: connection, link: link, name: name, address: address, peerAttach: reply, credit: options.credit,
+                                    reference: reference, settleQueue: settleQueue)
         reference.receiver = receiver
         return receiver
     }

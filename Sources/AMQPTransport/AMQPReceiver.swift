@@ -75,8 +75,12 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     public let peerAttach: Attach
     public let creditMode: CreditMode
 
-    init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, credit: CreditMode, reference: Reference) {
+    let settleQueue: SettleQueue
+
+    init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, credit: CreditMode, reference: Reference,
+         settleQueue: SettleQueue) {
         self.reference = reference
+        self.settleQueue = settleQueue
         self.connection = connection
         self.link = link
         self.name = name
@@ -175,12 +179,8 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
         try await connection.detach(link, error: error)
     }
 
-    func settle(_ deliveryID: DeliveryNumber, state: DeliveryState?) async throws {
-        let link = self.link
-        try await connection.onLoop { core in
-            _ = try core.linkRecord(link)
-            try core.withEngine { try $0.settle(deliveryID, on: link, state: state) }
-        }
+    func settle(_ deliveryID: DeliveryNumber, state: DeliveryState?) throws {
+        try settleQueue.settle(deliveryID, state: state)
     }
 }
 
@@ -212,11 +212,16 @@ public struct AMQPDelivery: Sendable {
     }
 
     /// Settles the delivery with `state`. Nothing is sent for a pre-settled delivery.
+    ///
+    /// Returns once the settlement is queued for the connection, without waiting for the event
+    /// loop: settlements are written in the order they are made, in as few dispositions as runs of
+    /// equal outcomes allow, and before a later `close()` of the receiver or the connection.
+    /// Throws when the link is already gone.
     public func settle(_ state: DeliveryState?) async throws {
         guard !isSettled else { return }
         guard let receiver = receiver?.receiver else {
             throw AMQPClientError(.linkDetached, detail: "the receiver of this delivery is gone")
         }
-        try await receiver.settle(deliveryID, state: state)
+        try receiver.settle(deliveryID, state: state)
     }
 }

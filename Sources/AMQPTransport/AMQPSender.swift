@@ -71,8 +71,10 @@ public final class AMQPSender: Sendable {
     /// The peer's `attach`: its target, `max-message-size`, properties and capabilities.
     public let peerAttach: Attach
     let encodingPolicy: EncodingPolicy
+    let sendQueue: SendQueue
 
     init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, encodingPolicy: EncodingPolicy = .compact) {
+        self.sendQueue = SendQueue(link: link, core: connection.core)
         self.connection = connection
         self.link = link
         self.name = name
@@ -123,13 +125,7 @@ public final class AMQPSender: Sendable {
             throw AMQPClientError(.invalidArgument, amqpError: AMQPError(condition: .link(.messageSizeExceeded)),
                                   detail: "a \(payload.count)-byte message exceeds the receiver's max-message-size of \(limit)")
         }
-        let link = self.link
-        let outcome: EventLoopFuture<DeliveryState?> = try await connection.onLoopFuture { core in
-            try core.waitForRoom(link).flatMapThrowing { _ in
-                try core.send(payload[...], on: link, settled: settled, messageFormat: messageFormat)
-            }
-        }
-        return PendingDelivery(future: outcome)
+        return PendingDelivery(future: try await sendQueue.enqueue(payload, settled: settled, messageFormat: messageFormat))
     }
 
     /// Detaches the link (closing it), waiting for the peer's answer.

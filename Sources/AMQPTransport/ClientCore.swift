@@ -41,7 +41,12 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         /// Outcomes that arrived while `send` was still inside the engine (pre-settled deliveries
         /// complete as they are written), before their promise was registered.
         var earlyOutcomes: [OutgoingDeliveryID: DeliveryState?] = [:]
-        var roomWaiters: [EventLoopPromise<Void>] = []
+        /// Messages from the sender's ``SendQueue`` waiting for room in the engine, in order.
+        var backlog: [SendQueue.Submission] = []
+        var backlogHead = 0
+        var pumpingBacklog = false
+        weak var sendQueue: SendQueue?
+        weak var settleQueue: SettleQueue?
         // Receiver
         var buffer = DeliveryBuffer()
         var receiveWaiter: EventLoopPromise<AMQPDelivery?>?
@@ -151,7 +156,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             }
             detachLink(id, failure)
         case .creditGranted(let id, _, _):
-            wakeRoomWaiters(id)
+            pumpBacklog(id)
         case .outcome(let id, let delivery, let state, let settled):
             guard settled, let record = links[id] else { return }
             if let promise = record.outcomes.removeValue(forKey: delivery) {
@@ -159,7 +164,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             } else {
                 record.earlyOutcomes[delivery] = state
             }
-            wakeRoomWaiters(id)
+            pumpBacklog(id)
         case .delivery(let id, let delivery):
             receivedDelivery(delivery, on: id, handler: handler)
         case .drained(let id):
@@ -218,8 +223,11 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         record.attached = nil
         for (_, promise) in record.outcomes { promise.fail(error) }
         record.outcomes.removeAll()
-        for waiter in record.roomWaiters { waiter.fail(error) }
-        record.roomWaiters.removeAll()
+        for submission in record.backlog[record.backlogHead...] { submission.promise.fail(error) }
+        record.backlog.removeAll()
+        record.backlogHead = 0
+        record.sendQueue?.fail(error)
+        record.settleQueue?.fail(error)
         for waiter in record.drainWaiters { waiter.fail(error) }
         record.drainWaiters.removeAll()
         record.buffer.finish(error)
@@ -246,19 +254,51 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         return queued < Int(max(credit, Self.queueAllowance))
     }
 
-    func wakeRoomWaiters(_ id: LinkID) {
-        guard let record = links[id], !record.roomWaiters.isEmpty, hasRoom(id) else { return }
-        let waiters = record.roomWaiters
-        record.roomWaiters = []
-        for waiter in waiters { waiter.succeed(()) }
+    /// Takes a batch of a sender's messages (on the loop, in the order they were enqueued) and
+    /// hands as many to the engine as the link has room for.
+    func addToBacklog(_ batch: [SendQueue.Submission], queue: SendQueue) {
+        guard !batch.isEmpty else { return }
+        let record: LinkRecord
+        do {
+            record = try linkRecord(queue.link)
+        } catch {
+            let failure = error as? AMQPClientError ?? AMQPClientError(.linkDetached, detail: "\(error)")
+            for submission in batch { submission.promise.fail(failure) }
+            queue.fail(failure)
+            return
+        }
+        record.sendQueue = queue
+        record.backlog.append(contentsOf: batch)
+        pumpBacklog(queue.link)
     }
 
-    func waitForRoom(_ id: LinkID) throws -> EventLoopFuture<Void> {
-        let record = try linkRecord(id)
-        if hasRoom(id) { return eventLoop.makeSucceededVoidFuture() }
-        let promise = eventLoop.makePromise(of: Void.self)
-        record.roomWaiters.append(promise)
-        return promise.futureResult
+    /// Moves backlog messages into the engine while the link has room: credit, or a small
+    /// allowance ahead of it so that transfers go out the moment credit comes.
+    func pumpBacklog(_ id: LinkID) {
+        guard let record = links[id], !record.pumpingBacklog else { return }
+        // Sending runs the engine, whose events can come back here; the outer loop goes on.
+        record.pumpingBacklog = true
+        defer { record.pumpingBacklog = false }
+        var handed = 0
+        while record.backlogHead < record.backlog.count, links[id] === record, hasRoom(id) {
+            let submission = record.backlog[record.backlogHead]
+            record.backlogHead += 1
+            handed += 1
+            do {
+                try send(submission.payload[...], on: id, settled: submission.settled, messageFormat: submission.messageFormat)
+                    .cascade(to: submission.promise)
+            } catch {
+                submission.promise.fail(error)
+            }
+        }
+        if record.backlogHead == record.backlog.count {
+            record.backlog.removeAll(keepingCapacity: true)
+            record.backlogHead = 0
+        } else if record.backlogHead > 1024 && record.backlogHead * 2 > record.backlog.count {
+            record.backlog.removeSubrange(0..<record.backlogHead)
+            record.backlogHead = 0
+        }
+        if handed > 0 { record.sendQueue?.handedOver(handed) }
     }
 
     func send(_ payload: ArraySlice<UInt8>, on id: LinkID, settled: Bool, messageFormat: MessageFormat) throws -> EventLoopFuture<DeliveryState?> {

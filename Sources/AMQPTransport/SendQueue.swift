@@ -1,0 +1,180 @@
+import AMQPProtocol
+import AMQPTypes
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The way from ``AMQPSender/enqueue(encoded:settled:messageFormat:)`` to the engine.
+///
+/// A caller appends its message under a lock and goes on; one task on the event loop moves what
+/// has been appended into the link's backlog, and the backlog goes into the engine as the link has
+/// room. Per message that costs a lock, where awaiting the event loop cost two thread switches
+/// (there and back), which held a sender in an ordinary task to a few thousand messages a second.
+/// Messages keep the order in which `enqueue` appended them, across tasks.
+///
+/// Backpressure: a caller waits while more than ``limit`` messages are between `enqueue` and the
+/// engine, and goes on once half of them have been handed over (or the link is gone).
+final class SendQueue: Sendable {
+    struct Submission {
+        var payload: [UInt8]
+        var settled: Bool
+        var messageFormat: MessageFormat
+        var promise: EventLoopPromise<DeliveryState?>
+    }
+
+    private struct State {
+        var submitted: [Submission] = []
+        var moveScheduled = false
+        /// Appended and not yet handed to the engine: `submitted` plus the link's backlog.
+        var outstanding = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Set once the link is gone; later messages fail with it at once.
+        var failure: AMQPClientError?
+    }
+
+    /// How many messages may wait between `enqueue` and the engine before callers wait.
+    static let limit = 512
+
+    private let state = NIOLockedValueBox(State())
+    let link: LinkID
+    let core: ClientCore
+
+    init(link: LinkID, core: ClientCore) {
+        self.link = link
+        self.core = core
+    }
+
+    /// Appends a message; its promise completes with the receiver's outcome (or when it is
+    /// written, pre-settled). Waits only while the queue is over ``limit``.
+    func enqueue(_ payload: [UInt8], settled: Bool, messageFormat: MessageFormat) async throws -> EventLoopFuture<DeliveryState?> {
+        let eventLoop = core.eventLoop
+        let appended: Result<(future: EventLoopFuture<DeliveryState?>, scheduleMove: Bool, mustWait: Bool), AMQPClientError>
+        appended = state.withLockedValue { state in
+            if let failure = state.failure { return .failure(failure) }
+            let promise = eventLoop.makePromise(of: DeliveryState?.self)
+            state.submitted.append(Submission(payload: payload, settled: settled, messageFormat: messageFormat, promise: promise))
+            state.outstanding += 1
+            let scheduleMove = !state.moveScheduled
+            state.moveScheduled = true
+            return .success((promise.futureResult, scheduleMove, state.outstanding > Self.limit))
+        }
+        let (future, scheduleMove, mustWait) = try appended.get()
+        if scheduleMove {
+            eventLoop.execute { self.moveToBacklog() }
+        }
+        if mustWait {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLockedValue { state in
+                    guard state.failure == nil, state.outstanding > Self.limit / 2 else { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+        return future
+    }
+
+    /// On the event loop: everything appended so far goes to the link's backlog.
+    private func moveToBacklog() {
+        let batch = state.withLockedValue { state in
+            state.moveScheduled = false
+            var batch: [Submission] = []
+            swap(&batch, &state.submitted)
+            return batch
+        }
+        core.addToBacklog(batch, queue: self)
+    }
+
+    /// The event loop handed `count` messages to the engine (or failed them).
+    func handedOver(_ count: Int) {
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.outstanding -= count
+            guard state.outstanding <= Self.limit / 2, !state.waiters.isEmpty else { return [] }
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// The link is gone: messages not yet handed over fail with `error`, and so do later ones.
+    func fail(_ error: AMQPClientError) {
+        let (submitted, waiters) = state.withLockedValue { state in
+            if state.failure == nil { state.failure = error }
+            var submitted: [Submission] = []
+            swap(&submitted, &state.submitted)
+            state.outstanding = 0
+            defer { state.waiters.removeAll() }
+            return (submitted, state.waiters)
+        }
+        for submission in submitted { submission.promise.fail(error) }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Settlements of a receiver's deliveries on their way to the engine, for the reason
+/// ``SendQueue`` exists: `accept()` appends under a lock and returns; one task on the event loop
+/// writes everything appended so far, in order, with runs of delivery ids in one disposition.
+/// Settlements made before a `close` are written before its detach (the loop runs tasks in order).
+final class SettleQueue: Sendable {
+    private struct State {
+        var pending: [(deliveryID: DeliveryNumber, state: DeliveryState?)] = []
+        var writeScheduled = false
+        var failure: AMQPClientError?
+    }
+
+    private let state = NIOLockedValueBox(State())
+    let link: LinkID
+    let core: ClientCore
+
+    init(link: LinkID, core: ClientCore) {
+        self.link = link
+        self.core = core
+    }
+
+    /// Queues a settlement; throws when the link is already gone.
+    func settle(_ deliveryID: DeliveryNumber, state deliveryState: DeliveryState?) throws {
+        let scheduleWrite: Result<Bool, AMQPClientError> = state.withLockedValue { state in
+            if let failure = state.failure { return .failure(failure) }
+            state.pending.append((deliveryID, deliveryState))
+            defer { state.writeScheduled = true }
+            return .success(!state.writeScheduled)
+        }
+        if try scheduleWrite.get() {
+            core.eventLoop.execute { self.write() }
+        }
+    }
+
+    /// On the event loop: writes what is pending, one disposition per run of equal outcomes.
+    private func write() {
+        let pending = state.withLockedValue { state in
+            state.writeScheduled = false
+            var pending: [(deliveryID: DeliveryNumber, state: DeliveryState?)] = []
+            swap(&pending, &state.pending)
+            return pending
+        }
+        var start = pending.startIndex
+        while start < pending.endIndex {
+            var end = start + 1
+            while end < pending.endIndex && pending[end].state == pending[start].state { end += 1 }
+            let ids = pending[start..<end].map(\.deliveryID)
+            let link = self.link
+            do {
+                _ = try core.linkRecord(link)
+                try core.withEngine { try $0.settle(deliveryIDs: ids, on: link, state: pending[start].state) }
+            } catch {
+                // The link went away after these were queued: the sender redelivers them, as
+                // after any connection loss before a disposition arrives.
+                return
+            }
+            start = end
+        }
+    }
+
+    /// The link is gone: later settlements throw `error`.
+    func fail(_ error: AMQPClientError) {
+        state.withLockedValue { state in
+            if state.failure == nil { state.failure = error }
+            state.pending.removeAll()
+        }
+    }
+}
