@@ -129,7 +129,19 @@ public final class AMQPSender: Sendable {
     }
 
     /// Detaches the link (closing it), waiting for the peer's answer.
-    public func close(error: AMQPError? = nil) async throws {
+    ///
+    /// Without an `error`, what was enqueued goes out first: the link stays attached until every
+    /// message has been written and settled, or `flushTimeout` has passed (a receiver that grants
+    /// no more credit). Messages still waiting then fail with ``AMQPClientError/Kind/linkDetached``.
+    /// With an `error`, the link detaches at once.
+    public func close(error: AMQPError? = nil, flushTimeout: Duration = .seconds(10)) async throws {
+        if error == nil {
+            let link = self.link
+            let timeout = TimeAmount.nanoseconds(Int64(clamping: flushTimeout.components.seconds) * 1_000_000_000
+                                                 + flushTimeout.components.attoseconds / 1_000_000_000)
+            // Runs after the task that moves earlier enqueues to the backlog: the loop keeps order.
+            try await connection.onLoopFuture { core in core.flushed(link, timeout: timeout) }
+        }
         try await connection.detach(link, error: error)
     }
 }

@@ -22,6 +22,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     /// behind (Azure, and our emulator for the Python SDK's sake, refuse by answering with both
     /// termini and detaching at once).
     var attachedThisStep: [LinkID: Attach] = [:]
+    /// Senders with ``LinkRecord/flushWaiters``, checked at the end of every engine step.
+    var flushingLinks: Set<LinkID> = []
 
     struct SessionRecord {
         var begun: EventLoopPromise<Void>?
@@ -47,6 +49,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         var pumpingBacklog = false
         weak var sendQueue: SendQueue?
         weak var settleQueue: SettleQueue?
+        /// `close()` calls waiting for everything enqueued to be written and settled.
+        var flushWaiters: [EventLoopPromise<Void>] = []
         // Receiver
         var buffer = DeliveryBuffer()
         var receiveWaiter: EventLoopPromise<AMQPDelivery?>?
@@ -178,6 +182,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     }
 
     func eventBatchEnded(handler: ConnectionHandler) {
+        if !flushingLinks.isEmpty { completeFlushes() }
         guard !attachedThisStep.isEmpty else { return }
         let attached = attachedThisStep
         attachedThisStep.removeAll()
@@ -227,6 +232,9 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         record.backlog.removeAll()
         record.backlogHead = 0
         record.sendQueue?.fail(error)
+        flushingLinks.remove(id)
+        for waiter in record.flushWaiters { waiter.succeed(()) }
+        record.flushWaiters.removeAll()
         record.settleQueue?.fail(error)
         for waiter in record.drainWaiters { waiter.fail(error) }
         record.drainWaiters.removeAll()
@@ -252,6 +260,39 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     func hasRoom(_ id: LinkID) -> Bool {
         guard let handler, let queued = handler.engine.queuedDeliveries(on: id), let credit = handler.engine.credit(of: id) else { return true }
         return queued < Int(max(credit, Self.queueAllowance))
+    }
+
+    /// Completes when everything enqueued on the sender `id` has been written and settled, or
+    /// after `timeout`, whichever comes first.
+    func flushed(_ id: LinkID, timeout: TimeAmount) -> EventLoopFuture<Void> {
+        guard let record = links[id], !isFlushed(id, record) else { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        record.flushWaiters.append(promise)
+        flushingLinks.insert(id)
+        let timer = eventLoop.scheduleTask(in: timeout) {
+            guard let record = self.links[id], let index = record.flushWaiters.firstIndex(where: { $0.futureResult === promise.futureResult }) else { return }
+            record.flushWaiters.remove(at: index).succeed(())
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        return promise.futureResult
+    }
+
+    private func isFlushed(_ id: LinkID, _ record: LinkRecord) -> Bool {
+        record.backlogHead == record.backlog.count && (handler?.engine.queuedDeliveries(on: id) ?? 0) == 0 && record.outcomes.isEmpty
+    }
+
+    private func completeFlushes() {
+        for id in flushingLinks {
+            guard let record = links[id] else {
+                flushingLinks.remove(id)
+                continue
+            }
+            guard record.flushWaiters.isEmpty || isFlushed(id, record) else { continue }
+            flushingLinks.remove(id)
+            let waiters = record.flushWaiters
+            record.flushWaiters.removeAll()
+            for waiter in waiters { waiter.succeed(()) }
+        }
     }
 
     /// Takes a batch of a sender's messages (on the loop, in the order they were enqueued) and

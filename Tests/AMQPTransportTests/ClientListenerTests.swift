@@ -82,6 +82,64 @@ struct ClientListenerTests {
         try await broker.stop()
     }
 
+    /// A listener that attaches every link and grants credit `window` at a time, each window a
+    /// little after the last one is used up; with a window of 0, never.
+    final class SlowCreditDelegate: AMQPServerConnectionDelegate {
+        let window: UInt32
+        var received = 0
+        init(window: UInt32) { self.window = window }
+
+        func handle(_ event: ConnectionEvent, on connection: AMQPServerConnection) {
+            switch event {
+            case .linkAttachRequested(_, let link, let attach):
+                connection.withEngine { engine in
+                    try? engine.acceptLink(link, source: attach.source, target: attach.target)
+                    if window > 0 { try? engine.setCredit(window, on: link) }
+                }
+            case .delivery(let link, _):
+                received += 1
+                guard received % Int(window) == 0 else { return }
+                let window = self.window
+                let bound = NIOLoopBound(connection, eventLoop: connection.eventLoop)
+                connection.eventLoop.scheduleTask(in: .milliseconds(20)) {
+                    bound.value.withEngine { try? $0.setCredit(window, on: link) }
+                }
+            default:
+                break
+            }
+        }
+        func connectionClosed(_ connection: AMQPServerConnection) {}
+    }
+
+    @Test("close() lets what was enqueued go out first, while the receiver grants credit a little at a time")
+    func closeFlushes() async throws {
+        let listener = try await AMQPListener.bind(AMQPListener.Configuration()) { SlowCreditDelegate(window: 10) }
+        let connection = try await AMQPConnection.connect(AMQPConnectionOptions(host: "127.0.0.1", port: listener.port))
+        let sender = try await connection.openSender(to: "slow")
+        var pending: [PendingDelivery] = []
+        for i in 0..<200 { pending.append(try await sender.enqueue(textMessage("f\(i)"), settled: true)) }
+        // 20 windows, 20 ms apart: close has to wait for them.
+        try await sender.close()
+        for p in pending { #expect(try await p.outcome() == .settled) }
+        try await connection.close()
+        try await listener.close()
+    }
+
+    @Test("close() waits for credit at most flushTimeout; what is still waiting fails with linkDetached; enqueue after close throws")
+    func closeFlushTimeout() async throws {
+        let listener = try await AMQPListener.bind(AMQPListener.Configuration()) { SlowCreditDelegate(window: 0) }
+        let connection = try await AMQPConnection.connect(AMQPConnectionOptions(host: "127.0.0.1", port: listener.port))
+        let sender = try await connection.openSender(to: "nowhere")
+        let pending = try await sender.enqueue(textMessage("never sent"))
+        let started = ContinuousClock.now
+        try await sender.close(flushTimeout: .milliseconds(300))
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        await #expect(throws: AMQPClientError.self) { _ = try await pending.outcome() }
+        await #expect(throws: AMQPClientError.self) { _ = try await sender.enqueue(textMessage("late")) }
+        try await connection.close()
+        try await listener.close()
+    }
+
     @Test("SASL PLAIN needs TLS or an explicit opt-in; a wrong password is an authentication error")
     func plainAuthentication() async throws {
         var configuration = AMQPListener.Configuration()
