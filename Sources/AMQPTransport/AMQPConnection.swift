@@ -403,18 +403,18 @@ public final class AMQPSession: Sendable {
         let prefetch: UInt32?
         if case .prefetch(let n) = options.credit { prefetch = n } else { prefetch = nil }
         let reference = AMQPReceiver.Reference()
-        let (link, attached, settleQueue) = try await connection.onLoop { core in
+        let (link, attached, settleQueue, inbound) = try await connection.onLoop { core in
             let (link, attached) = try core.attach(on: id, linkOptions, address: address)
             let settleQueue = SettleQueue(link: link, core: core)
             core.links[link]?.prefetch = prefetch
             core.links[link]?.receiver = reference
             core.links[link]?.settleQueue = settleQueue
             reference.record = core.links[link]
-            return (link, attached, settleQueue)
+            return (link, attached, settleQueue, core.links[link]?.inbound ?? InboundDeliveries())
         }
         let reply = try await attached.get()
         let receiver = AMQPReceiver(connection: connection, link: link, name: name, address: address, peerAttach: reply, credit: options.credit,
-                                    reference: reference, settleQueue: settleQueue)
+                                    reference: reference, settleQueue: settleQueue, inbound: inbound)
         reference.receiver = receiver
         return receiver
     }

@@ -76,11 +76,13 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     public let creditMode: CreditMode
 
     let settleQueue: SettleQueue
+    let inbound: InboundDeliveries
 
     init(connection: AMQPConnection, link: LinkID, name: String, address: String, peerAttach: Attach, credit: CreditMode, reference: Reference,
-         settleQueue: SettleQueue) {
+         settleQueue: SettleQueue, inbound: InboundDeliveries) {
         self.reference = reference
         self.settleQueue = settleQueue
+        self.inbound = inbound
         self.connection = connection
         self.link = link
         self.name = name
@@ -101,6 +103,17 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     }
 
     func receive(waitingAtMost timeout: Duration?) async throws -> AMQPDelivery? {
+        // Deliveries already here are taken without a trip to the event loop.
+        switch inbound.next() {
+        case .delivery(let delivery):
+            tookDeliveries()
+            return delivery
+        case .finished(let error):
+            if let error { throw error }
+            return nil
+        case .empty:
+            break
+        }
         let link = self.link
         let reference = self.reference
         let core = connection.core
@@ -127,6 +140,11 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
     /// ends the wait with `CancellationError`, as ``receive()`` does.
     public func receive(upTo maximum: Int) async throws -> [AMQPDelivery] {
         guard maximum > 0 else { throw AMQPClientError(.invalidArgument, detail: "receive(upTo:) needs a positive maximum") }
+        let waiting = inbound.take(upTo: maximum)
+        if !waiting.isEmpty {
+            tookDeliveries()
+            return waiting
+        }
         let link = self.link
         let reference = self.reference
         let core = connection.core
@@ -172,6 +190,19 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
             return promise.futureResult
         }
         try await done.get()
+    }
+
+    /// With prefetch, asks the event loop to top credit up once enough has been taken.
+    private func tookDeliveries() {
+        guard case .prefetch(let prefetch) = creditMode, inbound.requestsReplenish(prefetch: prefetch) else { return }
+        let link = self.link
+        let inbound = self.inbound
+        let core = connection.core
+        core.eventLoop.execute {
+            inbound.replenishRan()
+            guard let record = core.links[link] else { return }
+            core.replenishCredit(link, record)
+        }
     }
 
     /// Detaches the link (closing it), waiting for the peer's answer.

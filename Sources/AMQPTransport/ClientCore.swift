@@ -2,6 +2,7 @@ import AMQPCodec
 import AMQPMessage
 import AMQPProtocol
 import AMQPTypes
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The client side of one connection: turns engine events into completed promises and buffered
@@ -52,7 +53,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         /// `close()` calls waiting for everything enqueued to be written and settled.
         var flushWaiters: [EventLoopPromise<Void>] = []
         // Receiver
-        var buffer = DeliveryBuffer()
+        /// Deliveries not yet taken; shared with the ``AMQPReceiver``, which takes from it directly.
+        let inbound = InboundDeliveries()
         var receiveWaiter: EventLoopPromise<AMQPDelivery?>?
         var prefetch: UInt32?
         var drainWaiters: [EventLoopPromise<Void>] = []
@@ -238,7 +240,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         record.settleQueue?.fail(error)
         for waiter in record.drainWaiters { waiter.fail(error) }
         record.drainWaiters.removeAll()
-        record.buffer.finish(error)
+        record.inbound.finish(error)
         if let waiter = record.receiveWaiter {
             record.receiveWaiter = nil
             // A receiver that is simply closed ends its sequence; a detach with an error throws.
@@ -381,7 +383,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             waiter.succeed(received)
             replenishCredit(id, record)
         } else {
-            record.buffer.append(received)
+            record.inbound.append(received)
         }
     }
 
@@ -389,7 +391,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         guard let record = links[id] ?? fallback else {
             return eventLoop.makeSucceededFuture(nil)
         }
-        switch record.buffer.next() {
+        switch record.inbound.next() {
         case .delivery(let delivery):
             replenishCredit(id, record)
             return eventLoop.makeSucceededFuture(delivery)
@@ -420,7 +422,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             return eventLoop.makeSucceededFuture([])
         }
         var batch: [AMQPDelivery] = []
-        while batch.count < maximum, case .delivery(let delivery) = record.buffer.next() {
+        while batch.count < maximum, case .delivery(let delivery) = record.inbound.next() {
             batch.append(delivery)
         }
         guard batch.isEmpty else {
@@ -434,12 +436,54 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     /// once half of it is used (§2.6.7 leaves the policy to the receiver).
     func replenishCredit(_ id: LinkID, _ record: LinkRecord) {
         guard let prefetch = record.prefetch, let handler, let credit = handler.engine.credit(of: id) else { return }
-        let buffered = UInt32(clamping: record.buffer.count)
+        let buffered = UInt32(clamping: record.inbound.count)
         let outstanding = credit + buffered
         if outstanding <= prefetch / 2, prefetch > buffered {
             handler.withEngine { try? $0.setCredit(prefetch - buffered, on: id) }
         }
     }
+}
+
+/// The deliveries of one receiving link that the consumer has not taken yet. The event loop adds
+/// them; the consumer takes them under the lock, without a trip to the loop while some are waiting
+/// (the loop is needed only to wait for the next one, and now and then to top credit up).
+final class InboundDeliveries: Sendable {
+    private struct State {
+        var buffer = DeliveryBuffer()
+        var replenishRequested = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    var count: Int { state.withLockedValue { $0.buffer.count } }
+
+    func append(_ delivery: AMQPDelivery) { state.withLockedValue { $0.buffer.append(delivery) } }
+
+    func finish(_ error: AMQPClientError) { state.withLockedValue { $0.buffer.finish(error) } }
+
+    func next() -> DeliveryBuffer.Next { state.withLockedValue { $0.buffer.next() } }
+
+    /// Up to `maximum` waiting deliveries; empty when none waits (then the caller asks the loop).
+    func take(upTo maximum: Int) -> [AMQPDelivery] {
+        state.withLockedValue { state in
+            var batch: [AMQPDelivery] = []
+            while batch.count < maximum, case .delivery(let delivery) = state.buffer.next() { batch.append(delivery) }
+            return batch
+        }
+    }
+
+    /// After the consumer took deliveries: whether it should ask the loop to look at credit, at
+    /// most one request in flight, and only once few enough are buffered for a top-up to be due.
+    func requestsReplenish(prefetch: UInt32) -> Bool {
+        state.withLockedValue { state in
+            guard !state.replenishRequested, state.buffer.count <= Int(prefetch / 2) else { return false }
+            state.replenishRequested = true
+            return true
+        }
+    }
+
+    /// The loop ran the requested top-up.
+    func replenishRan() { state.withLockedValue { $0.replenishRequested = false } }
 }
 
 /// Deliveries received and not yet taken by the consumer, and whether the link has ended.
