@@ -125,7 +125,7 @@ public final class AMQPSender: Sendable {
             throw AMQPClientError(.invalidArgument, amqpError: AMQPError(condition: .link(.messageSizeExceeded)),
                                   detail: "a \(payload.count)-byte message exceeds the receiver's max-message-size of \(limit)")
         }
-        return PendingDelivery(future: try await sendQueue.enqueue(payload, settled: settled, messageFormat: messageFormat))
+        return PendingDelivery(outcome: try await sendQueue.enqueue(payload, settled: settled, messageFormat: messageFormat))
     }
 
     /// Detaches the link (closing it), waiting for the peer's answer.
@@ -148,11 +148,15 @@ public final class AMQPSender: Sendable {
 
 /// A message on its way: await ``outcome()`` for the receiver's answer.
 public struct PendingDelivery: Sendable {
-    let future: EventLoopFuture<DeliveryState?>
+    let cell: OutcomeCell
 
-    /// Waits for the delivery to be settled and returns its outcome.
+    init(outcome: OutcomeCell) {
+        self.cell = outcome
+    }
+
+    /// Waits for the delivery to be settled and returns its outcome (at once when it has been).
     public func outcome() async throws -> DeliveryOutcome {
-        DeliveryOutcome(try await future.get())
+        DeliveryOutcome(try await cell.get())
     }
 }
 

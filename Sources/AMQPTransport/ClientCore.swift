@@ -40,7 +40,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         var refused = false
         var error: AMQPClientError?
         // Sender
-        var outcomes: [OutgoingDeliveryID: EventLoopPromise<DeliveryState?>] = [:]
+        var outcomes: [OutgoingDeliveryID: OutcomeCell] = [:]
         /// Outcomes that arrived while `send` was still inside the engine (pre-settled deliveries
         /// complete as they are written), before their promise was registered.
         var earlyOutcomes: [OutgoingDeliveryID: DeliveryState?] = [:]
@@ -165,8 +165,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             pumpBacklog(id)
         case .outcome(let id, let delivery, let state, let settled):
             guard settled, let record = links[id] else { return }
-            if let promise = record.outcomes.removeValue(forKey: delivery) {
-                promise.succeed(state)
+            if let outcome = record.outcomes.removeValue(forKey: delivery) {
+                outcome.complete(.success(state))
             } else {
                 record.earlyOutcomes[delivery] = state
             }
@@ -228,9 +228,9 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         record.error = error
         record.attached?.fail(error)
         record.attached = nil
-        for (_, promise) in record.outcomes { promise.fail(error) }
+        for (_, outcome) in record.outcomes { outcome.complete(.failure(error)) }
         record.outcomes.removeAll()
-        for submission in record.backlog[record.backlogHead...] { submission.promise.fail(error) }
+        for submission in record.backlog[record.backlogHead...] { submission.outcome.complete(.failure(error)) }
         record.backlog.removeAll()
         record.backlogHead = 0
         record.sendQueue?.fail(error)
@@ -306,7 +306,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             record = try linkRecord(queue.link)
         } catch {
             let failure = error as? AMQPClientError ?? AMQPClientError(.linkDetached, detail: "\(error)")
-            for submission in batch { submission.promise.fail(failure) }
+            for submission in batch { submission.outcome.complete(.failure(failure)) }
             queue.fail(failure)
             return
         }
@@ -328,10 +328,10 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             record.backlogHead += 1
             handed += 1
             do {
-                try send(submission.payload[...], on: id, settled: submission.settled, messageFormat: submission.messageFormat)
-                    .cascade(to: submission.promise)
+                try send(submission.payload[...], on: id, settled: submission.settled, messageFormat: submission.messageFormat,
+                         outcome: submission.outcome)
             } catch {
-                submission.promise.fail(error)
+                submission.outcome.complete(.failure(error))
             }
         }
         if record.backlogHead == record.backlog.count {
@@ -344,16 +344,17 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         if handed > 0 { record.sendQueue?.handedOver(handed) }
     }
 
-    func send(_ payload: ArraySlice<UInt8>, on id: LinkID, settled: Bool, messageFormat: MessageFormat) throws -> EventLoopFuture<DeliveryState?> {
+    /// Hands a message to the engine; `outcome` completes with the receiver's answer.
+    func send(_ payload: ArraySlice<UInt8>, on id: LinkID, settled: Bool, messageFormat: MessageFormat, outcome: OutcomeCell) throws {
         let record = try linkRecord(id)
         let delivery = try withEngine { try $0.send(on: id, payload: payload, settled: settled, messageFormat: messageFormat) }
         if let early = record.earlyOutcomes.removeValue(forKey: delivery) {
-            return eventLoop.makeSucceededFuture(early)
+            outcome.complete(.success(early))
+        } else if let error = record.error {
+            outcome.complete(.failure(error))
+        } else {
+            record.outcomes[delivery] = outcome
         }
-        if let error = record.error { return eventLoop.makeFailedFuture(error) }
-        let promise = eventLoop.makePromise(of: DeliveryState?.self)
-        record.outcomes[delivery] = promise
-        return promise.futureResult
     }
 
     // MARK: Receiving

@@ -18,7 +18,7 @@ final class SendQueue: Sendable {
         var payload: [UInt8]
         var settled: Bool
         var messageFormat: MessageFormat
-        var promise: EventLoopPromise<DeliveryState?>
+        var outcome: OutcomeCell
     }
 
     private struct State {
@@ -43,23 +43,21 @@ final class SendQueue: Sendable {
         self.core = core
     }
 
-    /// Appends a message; its promise completes with the receiver's outcome (or when it is
-    /// written, pre-settled). Waits only while the queue is over ``limit``.
-    func enqueue(_ payload: [UInt8], settled: Bool, messageFormat: MessageFormat) async throws -> EventLoopFuture<DeliveryState?> {
-        let eventLoop = core.eventLoop
-        let appended: Result<(future: EventLoopFuture<DeliveryState?>, scheduleMove: Bool, mustWait: Bool), AMQPClientError>
-        appended = state.withLockedValue { state in
+    /// Appends a message; its cell gets the receiver's outcome (or, pre-settled, completes when
+    /// the message is written). Waits only while the queue is over ``limit``.
+    func enqueue(_ payload: [UInt8], settled: Bool, messageFormat: MessageFormat) async throws -> OutcomeCell {
+        let outcome = OutcomeCell()
+        let appended: Result<(scheduleMove: Bool, mustWait: Bool), AMQPClientError> = state.withLockedValue { state in
             if let failure = state.failure { return .failure(failure) }
-            let promise = eventLoop.makePromise(of: DeliveryState?.self)
-            state.submitted.append(Submission(payload: payload, settled: settled, messageFormat: messageFormat, promise: promise))
+            state.submitted.append(Submission(payload: payload, settled: settled, messageFormat: messageFormat, outcome: outcome))
             state.outstanding += 1
             let scheduleMove = !state.moveScheduled
             state.moveScheduled = true
-            return .success((promise.futureResult, scheduleMove, state.outstanding > Self.limit))
+            return .success((scheduleMove, state.outstanding > Self.limit))
         }
-        let (future, scheduleMove, mustWait) = try appended.get()
+        let (scheduleMove, mustWait) = try appended.get()
         if scheduleMove {
-            eventLoop.execute { self.moveToBacklog() }
+            core.eventLoop.execute { self.moveToBacklog() }
         }
         if mustWait {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -71,7 +69,7 @@ final class SendQueue: Sendable {
                 if resumeNow { continuation.resume() }
             }
         }
-        return future
+        return outcome
     }
 
     /// On the event loop: everything appended so far goes to the link's backlog.
@@ -106,7 +104,7 @@ final class SendQueue: Sendable {
             defer { state.waiters.removeAll() }
             return (submitted, state.waiters)
         }
-        for submission in submitted { submission.promise.fail(error) }
+        for submission in submitted { submission.outcome.complete(.failure(error)) }
         for waiter in waiters { waiter.resume() }
     }
 }
@@ -175,6 +173,44 @@ final class SettleQueue: Sendable {
         state.withLockedValue { state in
             if state.failure == nil { state.failure = error }
             state.pending.removeAll()
+        }
+    }
+}
+
+/// Where the outcome of one sent message lands. The event loop completes it; whoever awaits it
+/// reads it under a lock, so an outcome that has already arrived costs no trip to the loop (an
+/// `EventLoopFuture` always calls back on its loop).
+final class OutcomeCell: Sendable {
+    private enum State {
+        case waiting([CheckedContinuation<DeliveryState?, any Error>])
+        case done(Result<DeliveryState?, any Error>)
+    }
+
+    private let state = NIOLockedValueBox(State.waiting([]))
+
+    /// The first completion counts; later ones are ignored.
+    func complete(_ result: Result<DeliveryState?, any Error>) {
+        let waiters: [CheckedContinuation<DeliveryState?, any Error>] = state.withLockedValue { state in
+            guard case .waiting(let waiters) = state else { return [] }
+            state = .done(result)
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+
+    func get() async throws -> DeliveryState? {
+        if case .done(let result) = state.withLockedValue({ $0 }) { return try result.get() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let done: Result<DeliveryState?, any Error>? = state.withLockedValue { state in
+                switch state {
+                case .done(let result): return result
+                case .waiting(var waiters):
+                    waiters.append(continuation)
+                    state = .waiting(waiters)
+                    return nil
+                }
+            }
+            if let done { continuation.resume(with: done) }
         }
     }
 }
