@@ -197,4 +197,35 @@ struct LoweredCreditTests {
         let detaches = try performatives(in: pair.server.takeOutput()).compactMap { if case .detach(let d) = $0.performative { return d } else { return nil } }
         #expect(detaches.first?.error?.condition == .link(.transferLimitExceeded))
     }
+
+    /// fuzz-client (two engines): a message queued on a sending link before the peer's attach
+    /// answered was sent although the answer advertised a smaller max-message-size, and the
+    /// receiver detached the link with message-size-exceeded.
+    @Test("a message queued before the peer's max-message-size is known and larger than it is rejected, not sent")
+    func oversizedMessageQueuedBeforeAttach() throws {
+        var pair = EnginePair.plain(serverMaxMessageSize: 100)
+        pair.start()
+        let session = try pair.client.beginSession()
+        let sender = try pair.client.attachLink(on: session, .init(
+            name: "sender", role: .sender, target: .target(Target(address: .string("queue")))))
+        let large = try pair.client.send(on: sender, payload: [UInt8](repeating: 7, count: 101)[...])
+        let small = try pair.client.send(on: sender, payload: [UInt8](repeating: 7, count: 100)[...])
+        pair.serverPolicy = { engine, event in
+            EnginePair.acceptEverything(&engine, event)
+            if case .linkAttachRequested(_, let link, _) = event { _ = try? engine.setCredit(10, on: link) }
+        }
+        pair.run()
+        #expect(pair.client.peerMaxMessageSize(of: sender) == 100)
+        let outcomes = pair.outcomes(pair.clientEvents)
+        let rejected = try #require(outcomes.first { $0.0 == large })
+        guard case .rejected(let rejection)? = rejected.1 else {
+            Issue.record("the oversized delivery's outcome is \(String(describing: rejected.1))")
+            return
+        }
+        #expect(rejection.error?.condition == .link(.messageSizeExceeded))
+        #expect(rejected.2)
+        #expect(pair.deliveries(pair.serverEvents).map(\.payload.count) == [100])
+        #expect(!outcomes.contains { $0.0 == small && $0.1 != nil && $0.1 != .accepted(Accepted()) })
+        #expect(!pair.serverEvents.contains { if case .linkDetached = $0 { return true } else { return false } })
+    }
 }

@@ -201,7 +201,9 @@ extension ConnectionEngine {
     /// Sender: queues a delivery of `payload` (an encoded message). It is written as soon as the
     /// link has credit and the session window allows, split into frames at the peer's
     /// max-frame-size. Its outcome arrives as ``ConnectionEvent/outcome(_:_:_:settled:)``; a
-    /// pre-settled delivery reports `settled: true` once written.
+    /// pre-settled delivery reports `settled: true` once written. A payload larger than the
+    /// peer's max-message-size is refused here once the peer's attach has told it; one queued
+    /// before that is reported `rejected` (`amqp:link:message-size-exceeded`) instead of sent.
     ///
     /// - Parameter settled: for `mixed` links, whether to send pre-settled; `nil` follows the
     ///   link's sender-settle-mode.

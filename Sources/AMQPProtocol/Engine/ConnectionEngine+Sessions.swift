@@ -102,6 +102,29 @@ extension ConnectionEngine {
         events.append(.sessionEnded(session.id, error: error, byPeer: byPeer))
     }
 
+    /// Sender: `send` refuses a message larger than the peer's max-message-size, but it can only
+    /// know the limit once the peer's attach has answered ours. Deliveries queued before that and
+    /// larger than the limit are never written (the peer would detach the link with
+    /// `message-size-exceeded`): each is reported as settled and `rejected` with that condition,
+    /// which is what sending it would have earned.
+    mutating func refuseOversizedQueuedDeliveries(_ link: LinkState) {
+        guard let limit = link.remoteMaxMessageSize,
+              link.queue.elements.contains(where: { UInt64($0.payload.count) > limit })
+        else { return }
+        let queued = link.queue.elements
+        link.queue.removeAll()
+        for delivery in queued {
+            // Nothing of a delivery is written before the peer's attach (it grants no credit before).
+            if delivery.offset == 0, UInt64(delivery.payload.count) > limit {
+                let error = AMQPError(condition: .link(.messageSizeExceeded),
+                                      description: "a message of \(delivery.payload.count) bytes exceeds the peer's max-message-size \(limit)")
+                events.append(.outcome(link.id, delivery.id, .rejected(Rejected(error: error)), settled: true))
+            } else {
+                link.queue.append(delivery)
+            }
+        }
+    }
+
     /// Ends a session because the peer broke a session-level rule (§2.5.5).
     mutating func endSessionForViolation(_ local: UInt16, _ condition: ErrorCondition, _ description: String) {
         guard let session = sessions[local], session.phase != .endSent else { return }
@@ -146,6 +169,7 @@ extension ConnectionEngine {
             session.links[local] = link
             session.remoteHandles[attach.handle] = local
             events.append(.linkAttached(link.id, attach))
+            if ourRole == .sender { refuseOversizedQueuedDeliveries(link) }
             return
         }
         // The peer attaches a link we did not ask for.
