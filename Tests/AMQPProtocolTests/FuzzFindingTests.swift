@@ -197,7 +197,11 @@ struct LoweredCreditTests {
         let detaches = try performatives(in: pair.server.takeOutput()).compactMap { if case .detach(let d) = $0.performative { return d } else { return nil } }
         #expect(detaches.first?.error?.condition == .link(.transferLimitExceeded))
     }
+}
 
+/// What the offline campaign of issue 7 found (minimized inputs in `Tests/FuzzRegressions`).
+@Suite("Connection engine: what the fuzz campaign found")
+struct CampaignFindingTests {
     /// fuzz-client (two engines): a message queued on a sending link before the peer's attach
     /// answered was sent although the answer advertised a smaller max-message-size, and the
     /// receiver detached the link with message-size-exceeded.
@@ -227,5 +231,52 @@ struct LoweredCreditTests {
         #expect(pair.deliveries(pair.serverEvents).map(\.payload.count) == [100])
         #expect(!outcomes.contains { $0.0 == small && $0.1 != nil && $0.1 != .accepted(Accepted()) })
         #expect(!pair.serverEvents.contains { if case .linkDetached = $0 { return true } else { return false } })
+    }
+
+    /// fuzz-client (two engines): the server's application accepted a link after the peer had
+    /// closed the connection; the link had credit pipelined with its attach, and the engine
+    /// reported `creditGranted` after `closed`.
+    @Test("accepting a link after the connection closed fails and reports nothing")
+    func acceptAfterClose() throws {
+        var pair = EnginePair.plain()
+        pair.serverPolicy = { _, _ in }
+        pair.start()
+        let session = try pair.client.beginSession()
+        let receiver = try pair.client.attachLink(on: session, .init(
+            name: "receiver", role: .receiver, source: .source(Source(address: .string("queue")))))
+        try pair.client.setCredit(10, on: receiver)
+        pair.run()
+        let link = try #require(pair.serverEvents.compactMap { event -> LinkID? in
+            if case .linkAttachRequested(_, let id, _) = event { return id } else { return nil }
+        }.first)
+        pair.client.close()
+        pair.run()
+        #expect(pair.server.isFinished)
+        _ = pair.server.takeEvents()
+        #expect(throws: ConnectionUsageError.self) { try pair.server.acceptLink(link, source: nil, target: nil) }
+        #expect(pair.server.takeEvents().isEmpty)
+        #expect(pair.server.takeOutput().isEmpty)
+    }
+
+    /// fuzz-listener: after our close, a frame that breaks the protocol (a SASL frame) finished
+    /// the engine without a `closed` event and without leaving the AMQP phase, so `receive` kept
+    /// buffering every byte it was given.
+    @Test("a violation after our close finishes the engine with closed, and later bytes are not kept")
+    func violationAfterOurClose() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        pair.server.close()
+        _ = pair.server.takeOutput()
+        #expect(pair.server.takeEvents().isEmpty)
+        // An empty SASL frame: size 8, data offset 2, type 1, channel 0.
+        pair.server.receive([0, 0, 0, 8, 2, 1, 0, 0], now: pair.now)
+        #expect(pair.server.isFinished)
+        let events = pair.server.takeEvents()
+        #expect(events.count == 1)
+        if case .closed(_, false)? = events.first {} else { Issue.record("events after the violation: \(events)") }
+        pair.server.receive([UInt8](repeating: 0, count: 1_000), now: pair.now)
+        #expect(pair.server.footprint.bufferedBytes == 0)
+        #expect(pair.server.takeEvents().isEmpty)
+        #expect(pair.server.takeOutput().isEmpty)
     }
 }

@@ -110,6 +110,9 @@ extension ConnectionEngine {
         enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,
         properties: Fields? = nil, offeredCapabilities: [Symbol] = []
     ) throws(ConnectionUsageError) {
+        // After a close nothing is written, and no event may follow (credit the peer pipelined
+        // with its attach would otherwise be reported after `closed`).
+        guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing; \(id) cannot be accepted") }
         guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase == .attachReceived
         else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
