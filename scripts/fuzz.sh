@@ -170,7 +170,7 @@ for target in "${targets[@]}"; do
     done
   else
     rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | head -1)"
-    coverage="$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')"
+    coverage="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)"
     echo "fuzz-$target: ${runs:-?} executions ($rate/s, $coverage) without a finding (corpus: $(ls "$corpus" | wc -l) inputs)" >&2
   fi
 done
