@@ -279,4 +279,56 @@ struct CampaignFindingTests {
         #expect(pair.server.takeEvents().isEmpty)
         #expect(pair.server.takeOutput().isEmpty)
     }
+
+    static func noErrors(_ events: [ConnectionEvent]) -> Bool {
+        !events.contains { event in
+            switch event {
+            case .sessionEnded, .closed, .failed: return true
+            case .linkDetached(_, let error, _, _): return error != nil
+            default: return false
+            }
+        }
+    }
+
+    static func detached(_ id: LinkID, _ events: [ConnectionEvent]) -> Bool {
+        events.contains { if case .linkDetached(id, nil, true, _) = $0 { return true } else { return false } }
+    }
+
+    /// fuzz-client (two engines): a client attached and detached at once; the server read both
+    /// before its application could answer and wrote a bare detach, for a handle its own attach
+    /// had never established, and the client ended the session with unattached-handle.
+    @Test("a link detached before the peer read its attach detaches cleanly on both sides")
+    func detachBeforeTheAttachIsRead() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        let session = try pair.client.beginSession()
+        pair.run()
+        let link = try pair.client.attachLink(on: session, .init(name: "early", role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.client.detachLink(link)
+        pair.run()
+        #expect(Self.detached(link, pair.clientEvents))
+        #expect(Self.noErrors(pair.clientEvents) && Self.noErrors(pair.serverEvents))
+        #expect(pair.client.isOpen && pair.server.isOpen)
+    }
+
+    /// …and the other order: the server's answering attach crossed the client's detach. The
+    /// client took the answer for a new link the server attached.
+    @Test("a link detached while the peer's answering attach is on its way detaches cleanly")
+    func detachCrossingTheAnswer() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        let session = try pair.client.beginSession()
+        pair.run()
+        let link = try pair.client.attachLink(on: session, .init(name: "crossing", role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.server.receive(pair.client.takeOutput(), now: pair.now)
+        for event in pair.server.takeEvents() { EnginePair.acceptEverything(&pair.server, event) }
+        let answer = pair.server.takeOutput()
+        pair.client.detachLink(link)
+        pair.client.receive(answer, now: pair.now)
+        pair.run()
+        #expect(Self.detached(link, pair.clientEvents))
+        #expect(!pair.clientEvents.contains { if case .linkAttachRequested = $0 { return true } else { return false } })
+        #expect(Self.noErrors(pair.clientEvents) && Self.noErrors(pair.serverEvents))
+        #expect(pair.client.isOpen && pair.server.isOpen)
+    }
 }

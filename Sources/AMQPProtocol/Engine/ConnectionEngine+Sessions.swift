@@ -149,10 +149,18 @@ extension ConnectionEngine {
         let ourRole: Role = attach.role == .sender ? .receiver : .sender
         if let local = session.linkOrder.first(where: {
             let link = session.links[$0]!
-            return link.phase == .attachSent && link.name == attach.name && link.role == ourRole
+            // Ours and not yet answered: attaching, or detached before the answer came.
+            let unanswered = link.phase == .attachSent || (link.phase == .detachSent && link.remoteHandle == nil)
+            return unanswered && link.name == attach.name && link.role == ourRole
         }) {
             // The peer answers our attach.
             let link = session.links[local]!
+            if link.phase == .detachSent {
+                // We detached meanwhile: the peer's detach answering ours follows on this handle.
+                link.remoteHandle = attach.handle
+                session.remoteHandles[attach.handle] = local
+                return
+            }
             link.remoteHandle = attach.handle
             link.phase = .attached
             if ourRole == .receiver {
@@ -213,6 +221,17 @@ extension ConnectionEngine {
         }
         let byPeer = link.phase != .detachSent
         if byPeer {
+            if link.phase == .attachReceived {
+                // The peer detaches a link before our application answered its attach. Our
+                // detach may only name a handle our own attach established: answer the attach
+                // first, without termini (a refusal, as refuseLink writes it).
+                writeOnSession(
+                    Attach(name: link.name, handle: local, role: link.role, sndSettleMode: link.senderSettleMode,
+                           rcvSettleMode: link.receiverSettleMode, source: nil, target: nil,
+                           initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
+                    channel: channel
+                )
+            }
             writeOnSession(Detach(handle: local, closed: detach.closed), channel: channel)
         }
         removeLink(channel, local, error: byPeer ? detach.error : (detach.error ?? link.localError), closed: detach.closed, byPeer: byPeer)
