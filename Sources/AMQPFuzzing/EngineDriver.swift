@@ -435,6 +435,8 @@ struct EngineDriver {
         calls += 1
         let id = links[Int(pick) % links.count].id
         engine.detachLink(id, closed: closed, error: withError ? AMQPError(condition: .link(.detachForced)) : nil)
+        // Detaching a link the peer attached answers its attach: there is nothing left to accept.
+        pendingAttaches.removeAll { $0.id == id }
         try reactUntilQuiet()
     }
 

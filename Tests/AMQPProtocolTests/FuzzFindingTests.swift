@@ -331,4 +331,32 @@ struct CampaignFindingTests {
         #expect(Self.noErrors(pair.clientEvents) && Self.noErrors(pair.serverEvents))
         #expect(pair.client.isOpen && pair.server.isOpen)
     }
+
+    /// fuzz-client (two engines): the server's application detached a link it had not answered
+    /// (rather than refusing it); the bare detach named a handle the server never attached.
+    @Test("detaching a link the peer attached and we never answered writes our attach first")
+    func detachUnansweredLink() throws {
+        var pair = EnginePair.plain()
+        pair.serverPolicy = { _, _ in }
+        pair.start()
+        let session = try pair.client.beginSession()
+        let link = try pair.client.attachLink(on: session, .init(name: "unanswered", role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.run()
+        let serverLink = try #require(pair.serverEvents.compactMap { event -> LinkID? in
+            if case .linkAttachRequested(_, let id, _) = event { return id } else { return nil }
+        }.first)
+        pair.server.detachLink(serverLink)
+        let output = pair.server.takeOutput()
+        let written = try performatives(in: output).map(\.performative)
+        guard written.count == 2, case .attach(let attach) = written[0], case .detach = written[1] else {
+            Issue.record("written: \(written)")
+            return
+        }
+        #expect(attach.source == nil && attach.target == nil)
+        pair.client.receive(output, now: pair.now)
+        pair.run()
+        #expect(Self.detached(link, pair.clientEvents))
+        #expect(Self.noErrors(pair.clientEvents.filter { if case .linkDetached = $0 { return false } else { return true } }))
+        #expect(pair.client.isOpen && pair.server.isOpen)
+    }
 }

@@ -157,12 +157,7 @@ extension ConnectionEngine {
         link.phase = .detachSent
         link.closing = true
         link.localError = error
-        writeOnSession(
-            Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
-                   rcvSettleMode: link.receiverSettleMode, source: source, target: target,
-                   initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
-            channel: channel
-        )
+        writeAnsweringAttach(link, handle: handle, channel: channel, source: source, target: target)
         writeOnSession(Detach(handle: handle, closed: true, error: error), channel: channel)
     }
 
@@ -279,6 +274,8 @@ extension ConnectionEngine {
         guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase != .detachSent
         else { return }
+        // A link the peer attached and we never answered: our detach needs our attach first.
+        if link.phase == .attachReceived { writeAnsweringAttach(link, handle: handle, channel: channel) }
         link.phase = .detachSent
         link.closing = closed
         link.localError = error

@@ -222,15 +222,8 @@ extension ConnectionEngine {
         let byPeer = link.phase != .detachSent
         if byPeer {
             if link.phase == .attachReceived {
-                // The peer detaches a link before our application answered its attach. Our
-                // detach may only name a handle our own attach established: answer the attach
-                // first, without termini (a refusal, as refuseLink writes it).
-                writeOnSession(
-                    Attach(name: link.name, handle: local, role: link.role, sndSettleMode: link.senderSettleMode,
-                           rcvSettleMode: link.receiverSettleMode, source: nil, target: nil,
-                           initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
-                    channel: channel
-                )
+                // The peer detaches a link before our application answered its attach.
+                writeAnsweringAttach(link, handle: local, channel: channel)
             }
             writeOnSession(Detach(handle: local, closed: detach.closed), channel: channel)
         }
@@ -248,10 +241,25 @@ extension ConnectionEngine {
         events.append(.linkDetached(link.id, error: error, closed: closed, byPeer: byPeer))
     }
 
+    /// Answers a peer's attach that our application has not answered, by default without termini
+    /// (a refusal, §2.6.3). Any detach we write for such a link must follow it: a detach may only
+    /// name a handle our own attach established.
+    mutating func writeAnsweringAttach(_ link: LinkState, handle: Handle, channel: UInt16,
+                                       source: LinkSource? = nil, target: LinkTarget? = nil) {
+        writeOnSession(
+            Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
+                   rcvSettleMode: link.receiverSettleMode, source: source, target: target,
+                   initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
+            channel: channel
+        )
+    }
+
     /// Detaches a link because the peer broke a link-level rule (§2.6).
     mutating func detachForViolation(_ channel: UInt16, _ local: Handle, _ condition: ErrorCondition, _ description: String) {
         guard let session = sessions[channel], let link = session.links[local], link.phase != .detachSent else { return }
         let error = AMQPError(condition: condition, description: description)
+        // Transfers on a link our application has not answered yet: answer before detaching.
+        if link.phase == .attachReceived { writeAnsweringAttach(link, handle: local, channel: channel) }
         link.phase = .detachSent
         link.localError = error
         link.closing = true
