@@ -125,6 +125,9 @@ struct EngineDriver {
     var opened = false
     var terminated = false
     var output = OutputChecker()
+    /// Receiving links accepted with an enforced max-message-size below the advertised one:
+    /// detaching them for a message in between is the application's choice.
+    var applicationEnforcedLimits: Set<LinkID> = []
     /// The events of the batch being handled that come after the one being handled.
     var unhandledEvents: ArraySlice<ConnectionEvent> = []
     /// In a pair (``EnginePairDriver``): what the engine wrote, kept for the other engine, and
@@ -376,6 +379,9 @@ struct EngineDriver {
         if attach.role == .sender {
             let limit: UInt64? = enforced ?? advertised ?? engine.configuration.maxMessageSize
             messageSizeLimits[id] = .some(limit)
+            if let enforced, enforced < advertised ?? engine.configuration.maxMessageSize ?? .max {
+                applicationEnforcedLimits.insert(id)
+            }
         }
         do {
             try engine.acceptLink(id, source: withTermini ? attach.source : nil, target: withTermini ? attach.target : nil,
