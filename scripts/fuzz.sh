@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of issue 7 and runs one or all of them for SECONDS each.
 #
-#   scripts/fuzz.sh TARGET|all SECONDS [libFuzzer flags...]
+#   scripts/fuzz.sh [--campaign] TARGET|all SECONDS [libFuzzer flags...]
+#
+# SECONDS 0 means no time limit (pass -runs=N then).
 #
 # TARGET is value, message, frames, performative, listener, client or spec-xml (or fuzz-<name>).
 # Each target keeps a growing corpus in .build-fuzz/corpus/<target> (outside git) and is seeded
@@ -14,15 +16,29 @@
 # 16 KB may ask for that much); the failing input is printed (hex and base64) and left in
 # .build-fuzz/artifacts/<target>/. Reproduce it with a plain build:
 #   swift run fuzz-<target> .build-fuzz/artifacts/<target>/crash-…
+#
+# --campaign is for long offline runs (millions of executions per target). It fuzzes a build
+# without AddressSanitizer (scratch .build-fuzz-campaign), which runs the same oracles 3–4 times
+# as fast, then replays the whole grown corpus once through the strict build above. What it
+# gives up, and only between two replays: ASan's checks on each mutated input — out-of-bounds and
+# use-after-free in the codec's unsafe-pointer code (Swift's own bounds, overflow, unwrap and
+# exclusivity traps stay on), leaks, and the 64 MB single-allocation limit (libFuzzer needs a
+# sanitizer's allocator hooks for it; the RSS limit stays). Every input that reached new coverage
+# is in the corpus and gets all of those checks in the replay; CI's short runs stay strict.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all_targets=(value message frames performative listener client spec-xml)
 usage() {
-  echo "usage: scripts/fuzz.sh TARGET|all SECONDS [libFuzzer flags...]" >&2
+  echo "usage: scripts/fuzz.sh [--campaign] TARGET|all SECONDS [libFuzzer flags...]" >&2
   echo "targets: ${all_targets[*]}" >&2
   exit 2
 }
+campaign=false
+if [ "${1:-}" = --campaign ]; then
+  campaign=true
+  shift
+fi
 [ $# -ge 2 ] || usage
 selected="${1#fuzz-}"
 seconds="$2"
@@ -43,13 +59,19 @@ shared=../shared/corpora
 # out) and lld, which links the sanitizer runtime without gold's spurious warning.
 build_flags=(-c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
   --scratch-path "$scratch")
+# The campaign build: coverage and comparison tracing without ASan (`--sanitize=fuzzer` alone
+# reaches the compiler as `-sanitize=fuzzer`).
+campaign_flags=(-c release --sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld --scratch-path "$scratch-campaign")
 # One build per product; after the first, the shared modules are up to date and only the small
 # executable is compiled and linked.
 for target in "${targets[@]}"; do
   echo "== building fuzz-$target" >&2
   swift build "${build_flags[@]}" --product "fuzz-$target" >&2
+  if $campaign; then swift build "${campaign_flags[@]}" --product "fuzz-$target" >&2; fi
 done
 bin="$(swift build "${build_flags[@]}" --show-bin-path)"
+campaign_bin="$bin"
+if $campaign; then campaign_bin="$(swift build "${campaign_flags[@]}" --show-bin-path)"; fi
 
 # What each target is seeded with from ../shared and elsewhere, besides its generated seeds and
 # regression inputs; how long one input may be; which dictionary it uses.
@@ -80,6 +102,11 @@ dictionary() {
   esac
 }
 
+# The strict run's flags: ASan reports leaks (also at the end of each input whose mallocs and
+# frees differ) and allocations over 64 MB; out of memory otherwise at 2.5 GB.
+strict_env=(SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1")
+strict_flags=(-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=64 -detect_leaks=1)
+
 failed=()
 for target in "${targets[@]}"; do
   exe="$bin/fuzz-$target"
@@ -106,15 +133,30 @@ for target in "${targets[@]}"; do
     fi
   done
 
-  echo "== fuzz-$target for ${seconds}s ($(ls "$seeds" | wc -l) seeds, $(ls "$corpus" | wc -l) corpus inputs)" >&2
+  echo "== fuzz-$target $($campaign && echo "campaign (no ASan) ")for ${seconds}s ($(ls "$seeds" | wc -l) seeds, $(ls "$corpus" | wc -l) corpus inputs)" >&2
   status=0
-  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \
-    "$exe" "$corpus" "$seeds" \
-    -dict="$(dictionary "$target")" -max_len="$(max_len "$target")" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=64 -detect_leaks=1 \
-    -artifact_prefix="$artifacts/" -print_final_stats=1 "$@" >"$log" 2>&1 || status=$?
+  if $campaign; then
+    SWIFT_BACKTRACE=enable=no \
+      "$campaign_bin/fuzz-$target" "$corpus" "$seeds" \
+      -dict="$(dictionary "$target")" -max_len="$(max_len "$target")" \
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
+      -artifact_prefix="$artifacts/" -print_final_stats=1 "$@" >"$log" 2>&1 || status=$?
+    # The strict build on every input the campaign kept (and the seeds).
+    if [ "$status" -eq 0 ]; then
+      echo "== fuzz-$target: replaying $(ls "$corpus" | wc -l) corpus inputs with ASan" >&2
+      env "${strict_env[@]}" "$exe" "$corpus" "$seeds" "${strict_flags[@]}" -runs=0 \
+        -artifact_prefix="$artifacts/" >"$scratch/logs/$target.replay.log" 2>&1 || status=$?
+      if [ "$status" -ne 0 ]; then cat "$scratch/logs/$target.replay.log" >>"$log"; fi
+    fi
+  else
+    env "${strict_env[@]}" \
+      "$exe" "$corpus" "$seeds" \
+      -dict="$(dictionary "$target")" -max_len="$(max_len "$target")" \
+      -max_total_time="$seconds" "${strict_flags[@]}" \
+      -artifact_prefix="$artifacts/" -print_final_stats=1 "$@" >"$log" 2>&1 || status=$?
+  fi
 
-  runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
+  runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | head -1)"
   if [ "$status" -ne 0 ] || [ -n "$(ls -A "$artifacts")" ]; then
     failed+=("$target")
     echo "!! fuzz-$target FAILED (exit $status) after ${runs:-?} executions; log: $log" >&2
@@ -127,7 +169,9 @@ for target in "${targets[@]}"; do
       echo "replay: swift run fuzz-$target $artifact" >&2
     done
   else
-    echo "fuzz-$target: ${runs:-?} executions in ${seconds}s without a finding (corpus: $(ls "$corpus" | wc -l) inputs)" >&2
+    rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | head -1)"
+    coverage="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)"
+    echo "fuzz-$target: ${runs:-?} executions ($rate/s, $coverage) without a finding (corpus: $(ls "$corpus" | wc -l) inputs)" >&2
   fi
 done
 

@@ -165,6 +165,14 @@ extension EngineDriver {
         guard let error else { return }
         if Self.applicationConditions.contains(error.condition) { return }
         if case .closed = event, error.condition == .amqp(.resourceLimitExceeded), timeJumped { return }
+        // A receiving link whose application enforces less than it advertised.
+        if case .linkDetached(let id, _, _, _) = event, error.condition == .link(.messageSizeExceeded),
+           applicationEnforcedLimits.contains(id) { return }
+        // Both applications may begin sessions at once, and together need more channels than
+        // channel-max allows (§2.7.1): the engine that runs out while every channel it may use
+        // carries a session its application knows of has no way but to close.
+        if case .closed = event, error.condition == .amqp(.resourceLimitExceeded),
+           sessions.count > Int(engine.configuration.channelMax) { return }
         throw FuzzFinding("between two of our engines, the \(role) raised \(error.condition.rawValue): \(error.description ?? "") (\(ValueOracle.brief(event)))")
     }
 }

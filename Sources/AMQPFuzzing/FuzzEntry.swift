@@ -109,7 +109,8 @@ public enum FuzzFiles {
         guard let file = fopen(path, "rb") else { return nil }
         defer { fclose(file) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        // Fuzz inputs are small: a large chunk, zeroed for every file, cost more than the replay.
+        var chunk = [UInt8](repeating: 0, count: 1 << 12)
         while true {
             let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
             if n == 0 { break }

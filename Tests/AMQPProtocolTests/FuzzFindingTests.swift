@@ -223,3 +223,165 @@ struct LoweredCreditTests {
         #expect(detaches.first?.error?.condition == .link(.transferLimitExceeded))
     }
 }
+
+/// What the offline campaign of issue 7 found (minimized inputs in `Tests/FuzzRegressions`).
+@Suite("Connection engine: what the fuzz campaign found")
+struct CampaignFindingTests {
+    /// fuzz-client (two engines): a message queued on a sending link before the peer's attach
+    /// answered was sent although the answer advertised a smaller max-message-size, and the
+    /// receiver detached the link with message-size-exceeded.
+    @Test("a message queued before the peer's max-message-size is known and larger than it is rejected, not sent")
+    func oversizedMessageQueuedBeforeAttach() throws {
+        var pair = EnginePair.plain(serverMaxMessageSize: 100)
+        pair.start()
+        let session = try pair.client.beginSession()
+        let sender = try pair.client.attachLink(on: session, .init(
+            name: "sender", role: .sender, target: .target(Target(address: .string("queue")))))
+        let large = try pair.client.send(on: sender, payload: [UInt8](repeating: 7, count: 101)[...])
+        let small = try pair.client.send(on: sender, payload: [UInt8](repeating: 7, count: 100)[...])
+        pair.serverPolicy = { engine, event in
+            EnginePair.acceptEverything(&engine, event)
+            if case .linkAttachRequested(_, let link, _) = event { _ = try? engine.setCredit(10, on: link) }
+        }
+        pair.run()
+        #expect(pair.client.peerMaxMessageSize(of: sender) == 100)
+        let outcomes = pair.outcomes(pair.clientEvents)
+        let rejected = try #require(outcomes.first { $0.0 == large })
+        guard case .rejected(let rejection)? = rejected.1 else {
+            Issue.record("the oversized delivery's outcome is \(String(describing: rejected.1))")
+            return
+        }
+        #expect(rejection.error?.condition == .link(.messageSizeExceeded))
+        #expect(rejected.2)
+        #expect(pair.deliveries(pair.serverEvents).map(\.payload.count) == [100])
+        #expect(!outcomes.contains { $0.0 == small && $0.1 != nil && $0.1 != .accepted(Accepted()) })
+        #expect(!pair.serverEvents.contains { if case .linkDetached = $0 { return true } else { return false } })
+    }
+
+    /// fuzz-client (two engines): the server's application accepted a link after the peer had
+    /// closed the connection; the link had credit pipelined with its attach, and the engine
+    /// reported `creditGranted` after `closed`.
+    @Test("accepting a link after the connection closed fails and reports nothing")
+    func acceptAfterClose() throws {
+        var pair = EnginePair.plain()
+        pair.serverPolicy = { _, _ in }
+        pair.start()
+        let session = try pair.client.beginSession()
+        let receiver = try pair.client.attachLink(on: session, .init(
+            name: "receiver", role: .receiver, source: .source(Source(address: .string("queue")))))
+        try pair.client.setCredit(10, on: receiver)
+        pair.run()
+        let link = try #require(pair.serverEvents.compactMap { event -> LinkID? in
+            if case .linkAttachRequested(_, let id, _) = event { return id } else { return nil }
+        }.first)
+        pair.client.close()
+        pair.run()
+        #expect(pair.server.isFinished)
+        _ = pair.server.takeEvents()
+        #expect(throws: ConnectionUsageError.self) { try pair.server.acceptLink(link, source: nil, target: nil) }
+        #expect(pair.server.takeEvents().isEmpty)
+        #expect(pair.server.takeOutput().isEmpty)
+    }
+
+    /// fuzz-listener: after our close, a frame that breaks the protocol (a SASL frame) finished
+    /// the engine without a `closed` event and without leaving the AMQP phase, so `receive` kept
+    /// buffering every byte it was given.
+    @Test("a violation after our close finishes the engine with closed, and later bytes are not kept")
+    func violationAfterOurClose() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        pair.server.close()
+        _ = pair.server.takeOutput()
+        #expect(pair.server.takeEvents().isEmpty)
+        // An empty SASL frame: size 8, data offset 2, type 1, channel 0.
+        pair.server.receive([0, 0, 0, 8, 2, 1, 0, 0], now: pair.now)
+        #expect(pair.server.isFinished)
+        let events = pair.server.takeEvents()
+        #expect(events.count == 1)
+        if case .closed(_, false)? = events.first {} else { Issue.record("events after the violation: \(events)") }
+        pair.server.receive([UInt8](repeating: 0, count: 1_000), now: pair.now)
+        #expect(pair.server.footprint.bufferedBytes == 0)
+        #expect(pair.server.takeEvents().isEmpty)
+        #expect(pair.server.takeOutput().isEmpty)
+    }
+
+    static func noErrors(_ events: [ConnectionEvent]) -> Bool {
+        !events.contains { event in
+            switch event {
+            case .sessionEnded, .closed, .failed: return true
+            case .linkDetached(_, let error, _, _): return error != nil
+            default: return false
+            }
+        }
+    }
+
+    static func detached(_ id: LinkID, _ events: [ConnectionEvent]) -> Bool {
+        events.contains { if case .linkDetached(id, nil, true, _) = $0 { return true } else { return false } }
+    }
+
+    /// fuzz-client (two engines): a client attached and detached at once; the server read both
+    /// before its application could answer and wrote a bare detach, for a handle its own attach
+    /// had never established, and the client ended the session with unattached-handle.
+    @Test("a link detached before the peer read its attach detaches cleanly on both sides")
+    func detachBeforeTheAttachIsRead() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        let session = try pair.client.beginSession()
+        pair.run()
+        let link = try pair.client.attachLink(on: session, .init(name: "early", role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.client.detachLink(link)
+        pair.run()
+        #expect(Self.detached(link, pair.clientEvents))
+        #expect(Self.noErrors(pair.clientEvents) && Self.noErrors(pair.serverEvents))
+        #expect(pair.client.isOpen && pair.server.isOpen)
+    }
+
+    /// …and the other order: the server's answering attach crossed the client's detach. The
+    /// client took the answer for a new link the server attached.
+    @Test("a link detached while the peer's answering attach is on its way detaches cleanly")
+    func detachCrossingTheAnswer() throws {
+        var pair = EnginePair.plain()
+        pair.start()
+        let session = try pair.client.beginSession()
+        pair.run()
+        let link = try pair.client.attachLink(on: session, .init(name: "crossing", role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.server.receive(pair.client.takeOutput(), now: pair.now)
+        for event in pair.server.takeEvents() { EnginePair.acceptEverything(&pair.server, event) }
+        let answer = pair.server.takeOutput()
+        pair.client.detachLink(link)
+        pair.client.receive(answer, now: pair.now)
+        pair.run()
+        #expect(Self.detached(link, pair.clientEvents))
+        #expect(!pair.clientEvents.contains { if case .linkAttachRequested = $0 { return true } else { return false } })
+        #expect(Self.noErrors(pair.clientEvents) && Self.noErrors(pair.serverEvents))
+        #expect(pair.client.isOpen && pair.server.isOpen)
+    }
+
+    /// fuzz-client (two engines): the server's application detached a link it had not answered
+    /// (rather than refusing it); the bare detach named a handle the server never attached.
+    @Test("detaching a link the peer attached and we never answered writes our attach first")
+    func detachUnansweredLink() throws {
+        var pair = EnginePair.plain()
+        pair.serverPolicy = { _, _ in }
+        pair.start()
+        let session = try pair.client.beginSession()
+        let link = try pair.client.attachLink(on: session, .init(name: "unanswered", role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.run()
+        let serverLink = try #require(pair.serverEvents.compactMap { event -> LinkID? in
+            if case .linkAttachRequested(_, let id, _) = event { return id } else { return nil }
+        }.first)
+        pair.server.detachLink(serverLink)
+        let output = pair.server.takeOutput()
+        let written = try performatives(in: output).map(\.performative)
+        guard written.count == 2, case .attach(let attach) = written[0], case .detach = written[1] else {
+            Issue.record("written: \(written)")
+            return
+        }
+        #expect(attach.source == nil && attach.target == nil)
+        pair.client.receive(output, now: pair.now)
+        pair.run()
+        #expect(Self.detached(link, pair.clientEvents))
+        #expect(Self.noErrors(pair.clientEvents.filter { if case .linkDetached = $0 { return false } else { return true } }))
+        #expect(pair.client.isOpen && pair.server.isOpen)
+    }
+}

@@ -110,9 +110,9 @@ extension ConnectionEngine {
         enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,
         properties: Fields? = nil, offeredCapabilities: [Symbol] = []
     ) throws(ConnectionUsageError) {
-        // An attach can be waiting in the same read as the close that ends the connection; after
-        // `closed` the application hears nothing more, not even the credit that came with it.
-        guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing") }
+        // After a close nothing is written, and no event may follow (credit the peer pipelined
+        // with its attach would otherwise be reported after `closed`).
+        guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing; \(id) cannot be accepted") }
         guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase == .attachReceived
         else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
@@ -157,12 +157,7 @@ extension ConnectionEngine {
         link.phase = .detachSent
         link.closing = true
         link.localError = error
-        writeOnSession(
-            Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
-                   rcvSettleMode: link.receiverSettleMode, source: source, target: target,
-                   initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
-            channel: channel
-        )
+        writeAnsweringAttach(link, handle: handle, channel: channel, source: source, target: target)
         writeOnSession(Detach(handle: handle, closed: true, error: error), channel: channel)
     }
 
@@ -204,7 +199,9 @@ extension ConnectionEngine {
     /// Sender: queues a delivery of `payload` (an encoded message). It is written as soon as the
     /// link has credit and the session window allows, split into frames at the peer's
     /// max-frame-size. Its outcome arrives as ``ConnectionEvent/outcome(_:_:_:settled:)``; a
-    /// pre-settled delivery reports `settled: true` once written.
+    /// pre-settled delivery reports `settled: true` once written. A payload larger than the
+    /// peer's max-message-size is refused here once the peer's attach has told it; one queued
+    /// before that is reported `rejected` (`amqp:link:message-size-exceeded`) instead of sent.
     ///
     /// - Parameter settled: for `mixed` links, whether to send pre-settled; `nil` follows the
     ///   link's sender-settle-mode.
@@ -277,6 +274,8 @@ extension ConnectionEngine {
         guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase != .detachSent
         else { return }
+        // A link the peer attached and we never answered: our detach needs our attach first.
+        if link.phase == .attachReceived { writeAnsweringAttach(link, handle: handle, channel: channel) }
         link.phase = .detachSent
         link.closing = closed
         link.localError = error

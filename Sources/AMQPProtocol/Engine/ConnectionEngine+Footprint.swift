@@ -25,7 +25,7 @@ extension ConnectionEngine {
 
     package var footprint: Footprint {
         var footprint = Footprint(
-            bufferedBytes: decoder.bufferedCount, pendingOutputBytes: output.bytes.count + deferred.bytes.count,
+            bufferedBytes: decoder.bufferedCount, pendingOutputBytes: output.count + deferred.count,
             pendingEvents: events.count, sessions: sessions.count, links: 0, unsettledDeliveries: 0,
             partialDeliveryBytes: 0, queuedDeliveries: 0)
         for session in sessions.values {

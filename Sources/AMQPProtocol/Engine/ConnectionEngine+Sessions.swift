@@ -102,6 +102,29 @@ extension ConnectionEngine {
         events.append(.sessionEnded(session.id, error: error, byPeer: byPeer))
     }
 
+    /// Sender: `send` refuses a message larger than the peer's max-message-size, but it can only
+    /// know the limit once the peer's attach has answered ours. Deliveries queued before that and
+    /// larger than the limit are never written (the peer would detach the link with
+    /// `message-size-exceeded`): each is reported as settled and `rejected` with that condition,
+    /// which is what sending it would have earned.
+    mutating func refuseOversizedQueuedDeliveries(_ link: LinkState) {
+        guard let limit = link.remoteMaxMessageSize,
+              link.queue.elements.contains(where: { UInt64($0.payload.count) > limit })
+        else { return }
+        let queued = link.queue.elements
+        link.queue.removeAll()
+        for delivery in queued {
+            // Nothing of a delivery is written before the peer's attach (it grants no credit before).
+            if delivery.offset == 0, UInt64(delivery.payload.count) > limit {
+                let error = AMQPError(condition: .link(.messageSizeExceeded),
+                                      description: "a message of \(delivery.payload.count) bytes exceeds the peer's max-message-size \(limit)")
+                events.append(.outcome(link.id, delivery.id, .rejected(Rejected(error: error)), settled: true))
+            } else {
+                link.queue.append(delivery)
+            }
+        }
+    }
+
     /// Ends a session because the peer broke a session-level rule (§2.5.5).
     mutating func endSessionForViolation(_ local: UInt16, _ condition: ErrorCondition, _ description: String) {
         guard let session = sessions[local], session.phase != .endSent else { return }
@@ -126,10 +149,18 @@ extension ConnectionEngine {
         let ourRole: Role = attach.role == .sender ? .receiver : .sender
         if let local = session.linkOrder.first(where: {
             let link = session.links[$0]!
-            return link.phase == .attachSent && link.name == attach.name && link.role == ourRole
+            // Ours and not yet answered: attaching, or detached before the answer came.
+            let unanswered = link.phase == .attachSent || (link.phase == .detachSent && link.remoteHandle == nil)
+            return unanswered && link.name == attach.name && link.role == ourRole
         }) {
             // The peer answers our attach.
             let link = session.links[local]!
+            if link.phase == .detachSent {
+                // We detached meanwhile: the peer's detach answering ours follows on this handle.
+                link.remoteHandle = attach.handle
+                session.remoteHandles[attach.handle] = local
+                return
+            }
             link.remoteHandle = attach.handle
             link.phase = .attached
             if ourRole == .receiver {
@@ -146,6 +177,7 @@ extension ConnectionEngine {
             session.links[local] = link
             session.remoteHandles[attach.handle] = local
             events.append(.linkAttached(link.id, attach))
+            if ourRole == .sender { refuseOversizedQueuedDeliveries(link) }
             return
         }
         // The peer attaches a link we did not ask for.
@@ -189,6 +221,10 @@ extension ConnectionEngine {
         }
         let byPeer = link.phase != .detachSent
         if byPeer {
+            if link.phase == .attachReceived {
+                // The peer detaches a link before our application answered its attach.
+                writeAnsweringAttach(link, handle: local, channel: channel)
+            }
             writeOnSession(Detach(handle: local, closed: detach.closed), channel: channel)
         }
         removeLink(channel, local, error: byPeer ? detach.error : (detach.error ?? link.localError), closed: detach.closed, byPeer: byPeer)
@@ -205,10 +241,25 @@ extension ConnectionEngine {
         events.append(.linkDetached(link.id, error: error, closed: closed, byPeer: byPeer))
     }
 
+    /// Answers a peer's attach that our application has not answered, by default without termini
+    /// (a refusal, §2.6.3). Any detach we write for such a link must follow it: a detach may only
+    /// name a handle our own attach established.
+    mutating func writeAnsweringAttach(_ link: LinkState, handle: Handle, channel: UInt16,
+                                       source: LinkSource? = nil, target: LinkTarget? = nil) {
+        writeOnSession(
+            Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
+                   rcvSettleMode: link.receiverSettleMode, source: source, target: target,
+                   initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
+            channel: channel
+        )
+    }
+
     /// Detaches a link because the peer broke a link-level rule (§2.6).
     mutating func detachForViolation(_ channel: UInt16, _ local: Handle, _ condition: ErrorCondition, _ description: String) {
         guard let session = sessions[channel], let link = session.links[local], link.phase != .detachSent else { return }
         let error = AMQPError(condition: condition, description: description)
+        // Transfers on a link our application has not answered yet: answer before detaching.
+        if link.phase == .attachReceived { writeAnsweringAttach(link, handle: local, channel: channel) }
         link.phase = .detachSent
         link.localError = error
         link.closing = true

@@ -338,8 +338,14 @@ public struct ConnectionEngine: Sendable {
 
     /// Closes the connection because the peer broke the protocol.
     mutating func closeForViolation(_ condition: ErrorCondition, _ description: String) {
+        guard !isFinished else { return }
         guard !closeSent else {
+            // Our close is on its way and the peer broke the protocol instead of answering: stop
+            // waiting for its close. Finished means finished: `receive` takes no more bytes (it
+            // buffered them without end), and the application hears that the close is done.
             isFinished = true
+            phase = .finished
+            events.append(.closed(error: localCloseError, byPeer: false))
             return
         }
         if !openSent { writeOpen() }

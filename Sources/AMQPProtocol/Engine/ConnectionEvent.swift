@@ -66,6 +66,9 @@ public enum ConnectionEvent: Sendable {
     /// Receiver: a multi-frame delivery was aborted by the sender; nothing was delivered.
     case deliveryAborted(LinkID, DeliveryNumber)
     /// Sender: the peer's disposition for a delivery we sent (its state, and whether it is settled).
+    /// A delivery queued before the peer's attach answered ours and larger than the peer's
+    /// max-message-size is never sent: the engine reports it settled and `rejected` with
+    /// `amqp:link:message-size-exceeded`.
     case outcome(LinkID, OutgoingDeliveryID, DeliveryState?, settled: Bool)
     /// Receiver: the sender settled deliveries we had not settled (receiver-settle-mode second).
     case settledByPeer(LinkID, DeliveryNumber)
