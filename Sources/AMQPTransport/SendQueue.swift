@@ -86,6 +86,8 @@ final class SendQueue: Sendable {
     /// The event loop handed `count` messages to the engine (or failed them).
     func handedOver(_ count: Int) {
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            // After `fail` nothing is outstanding any more (the link failed what it held).
+            guard state.failure == nil else { return [] }
             state.outstanding -= count
             guard state.outstanding <= Self.limit / 2, !state.waiters.isEmpty else { return [] }
             defer { state.waiters.removeAll() }
