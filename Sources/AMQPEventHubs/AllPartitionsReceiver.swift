@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 /// failure none can recover from ends the sequence with its error, and ``close()`` ends it
 /// cleanly. One task at a time may iterate.
 public final class AllPartitionsReceiver: AsyncSequence, Sendable {
+    /// Events of every partition, merged.
     public typealias Element = ReceivedEventData
 
     /// The receivers, one per partition.
@@ -87,13 +88,16 @@ public final class AllPartitionsReceiver: AsyncSequence, Sendable {
         await task?.value
     }
 
+    /// Iterates ``AllPartitionsReceiver``'s events; one task at a time.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let receiver: AllPartitionsReceiver
+        /// The next event from any partition; `nil` once the receiver is closed.
         public mutating func next() async throws(EventHubsError) -> ReceivedEventData? {
             try await receiver.receive()
         }
     }
 
+    /// Starts the partition receivers on first use.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(receiver: self) }
 }
 

@@ -25,6 +25,7 @@ public struct PartitionOwnership: Sendable, Hashable, Codable {
     /// (`nil` claims a partition never owned before).
     public var etag: String?
 
+    /// A claim of `partitionID` by `ownerID`; the store fills in ``lastModified`` and ``version``.
     public init(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String, partitionID: String,
                 ownerID: String, lastModified: Date = Date(), etag: String? = nil) {
         self.fullyQualifiedNamespace = fullyQualifiedNamespace
@@ -52,6 +53,7 @@ public struct Checkpoint: Sendable, Hashable, Codable {
     /// The sequence number of the last processed event.
     public var sequenceNumber: Int64?
 
+    /// A checkpoint after the event with `offset` (preferred) or `sequenceNumber`.
     public init(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String, partitionID: String,
                 offset: String?, sequenceNumber: Int64?) {
         self.fullyQualifiedNamespace = fullyQualifiedNamespace
@@ -106,26 +108,31 @@ struct CheckpointRecords: Codable, Sendable {
 public actor InMemoryCheckpointStore: CheckpointStore {
     private var groups: [String: CheckpointRecords] = [:]
 
+    /// An empty store.
     public init() {}
 
     static func key(_ namespace: String, _ hub: String, _ group: String) -> String {
         "\(namespace.lowercased())/\(hub.lowercased())/\(group.lowercased())"
     }
 
+    /// Every claim recorded for the consumer group.
     public func listOwnership(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String) -> [PartitionOwnership] {
         Array(groups[Self.key(fullyQualifiedNamespace, eventHubName, consumerGroup)]?.ownership.values ?? [:].values)
     }
 
+    /// Records the claims whose version still matches the stored one; returns those that succeeded.
     public func claimOwnership(_ ownership: [PartitionOwnership]) -> [PartitionOwnership] {
         guard let first = ownership.first else { return [] }
         let key = Self.key(first.fullyQualifiedNamespace, first.eventHubName, first.consumerGroup)
         return groups[key, default: CheckpointRecords()].claim(ownership, now: Date())
     }
 
+    /// Every checkpoint of the consumer group.
     public func listCheckpoints(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String) -> [Checkpoint] {
         Array(groups[Self.key(fullyQualifiedNamespace, eventHubName, consumerGroup)]?.checkpoints.values ?? [:].values)
     }
 
+    /// Records `checkpoint`, replacing the partition's previous one.
     public func updateCheckpoint(_ checkpoint: Checkpoint) {
         let key = Self.key(checkpoint.fullyQualifiedNamespace, checkpoint.eventHubName, checkpoint.consumerGroup)
         groups[key, default: CheckpointRecords()].checkpoints[checkpoint.partitionID] = checkpoint
@@ -180,10 +187,13 @@ public final class FileCheckpointStore: CheckpointStore {
         return result
     }
 
+    /// Every claim recorded for the consumer group, read from its file.
     public func listOwnership(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String) async throws -> [PartitionOwnership] {
         try withRecords(file(fullyQualifiedNamespace, eventHubName, consumerGroup)) { Array($0.ownership.values) }
     }
 
+    /// Records the claims whose version still matches, under the group's file lock; returns those that
+    /// succeeded.
     public func claimOwnership(_ ownership: [PartitionOwnership]) async throws -> [PartitionOwnership] {
         guard let first = ownership.first else { return [] }
         return try withRecords(file(first.fullyQualifiedNamespace, first.eventHubName, first.consumerGroup)) {
@@ -191,10 +201,12 @@ public final class FileCheckpointStore: CheckpointStore {
         }
     }
 
+    /// Every checkpoint of the consumer group, read from its file.
     public func listCheckpoints(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String) async throws -> [Checkpoint] {
         try withRecords(file(fullyQualifiedNamespace, eventHubName, consumerGroup)) { Array($0.checkpoints.values) }
     }
 
+    /// Records `checkpoint` under the group's file lock, replacing the partition's previous one.
     public func updateCheckpoint(_ checkpoint: Checkpoint) async throws {
         try withRecords(file(checkpoint.fullyQualifiedNamespace, checkpoint.eventHubName, checkpoint.consumerGroup)) {
             $0.checkpoints[checkpoint.partitionID] = checkpoint

@@ -10,6 +10,7 @@ public struct SendEventOptions: Sendable, Hashable {
     /// Send with this key: the service picks the partition by it.
     public var partitionKey: String?
 
+    /// Give at most one of the two; with neither, the service picks the partition.
     public init(partitionID: String? = nil, partitionKey: String? = nil) {
         self.partitionID = partitionID
         self.partitionKey = partitionKey

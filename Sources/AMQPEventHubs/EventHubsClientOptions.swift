@@ -53,6 +53,7 @@ public struct EventHubsClientOptions: Sendable {
     /// Where the connection's I/O runs.
     public var eventLoopGroup: any EventLoopGroup
 
+    /// Options with TLS, CBS tokens, Microsoft's retry defaults and one-hour tokens unless given.
     public init(
         transport: Transport = .amqp, authorization: Authorization = .claimsBasedSecurity,
         retry: EventHubsRetryOptions = .init(), tokenLifetime: Duration = .seconds(3600)
@@ -81,6 +82,7 @@ public struct EventHubsEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// `UseDevelopmentEmulator=true`: plain TCP (or plain HTTP for WebSockets) to ``port``.
     public var usesDevelopmentEmulator: Bool
 
+    /// An endpoint; `port` and `usesDevelopmentEmulator` matter only for a local emulator.
     public init(fullyQualifiedNamespace: String, eventHubName: String, port: Int? = nil, usesDevelopmentEmulator: Bool = false) {
         self.fullyQualifiedNamespace = fullyQualifiedNamespace
         self.eventHubName = eventHubName
@@ -113,6 +115,7 @@ public struct EventHubsEndpoint: Sendable, Hashable, CustomStringConvertible {
         return "sb://\(fullyQualifiedNamespace)\(portPart)"
     }
 
+    /// `host[:port]/hub`.
     public var description: String {
         "\(fullyQualifiedNamespace)\(port.map { ":\($0)" } ?? "")/\(eventHubName)\(usesDevelopmentEmulator ? " (development emulator)" : "")"
     }

@@ -13,7 +13,9 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
     public var port: Int?
     /// `EntityPath`: the event hub.
     public var eventHubName: String?
+    /// `SharedAccessKeyName`: the name of the key that signs tokens.
     public var sharedAccessKeyName: String?
+    /// `SharedAccessKey`: the key itself. Never printed.
     public var sharedAccessKey: String?
     /// A pre-signed `SharedAccessSignature sr=…&sig=…&se=…&skn=…`.
     public var sharedAccessSignature: String?
@@ -22,11 +24,15 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
 
     /// A connection string that does not parse; `part` names the bad piece, never a secret.
     public struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// Which key of the string is wrong (`Endpoint`, `EntityPath`, …).
         public var part: String
+        /// What is wrong with it.
         public var reason: String
+        /// `connection string: <part>: <reason>`.
         public var description: String { "connection string: \(part): \(reason)" }
     }
 
+    /// A connection string from its parts.
     public init(
         host: String, port: Int? = nil, eventHubName: String? = nil, sharedAccessKeyName: String? = nil,
         sharedAccessKey: String? = nil, sharedAccessSignature: String? = nil, usesDevelopmentEmulator: Bool = false
@@ -40,6 +46,8 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
         self.usesDevelopmentEmulator = usesDevelopmentEmulator
     }
 
+    /// Parses `Key=Value;…` as the Azure portal and Microsoft's emulator print it; throws naming the
+    /// bad part.
     public init(_ text: String) throws(ParseError) {
         var endpoint: String?
         var keyName: String?
@@ -97,6 +105,7 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
         return parts.joined(separator: ";")
     }
 
+    /// The connection string with the key and signature replaced by `<redacted>`.
     public var description: String {
         var parts = ["Endpoint=sb://\(host)\(port.map { ":\($0)" } ?? "")/"]
         if let sharedAccessKeyName { parts.append("SharedAccessKeyName=\(sharedAccessKeyName)") }

@@ -25,12 +25,14 @@ public struct EventHubsAccessToken: Sendable, CustomStringConvertible {
     /// When it stops being valid; it is renewed before then.
     public var expiresOn: Date
 
+    /// A token of `type` valid until `expiresOn`.
     public init(token: String, type: TokenType, expiresOn: Date) {
         self.token = token
         self.type = type
         self.expiresOn = expiresOn
     }
 
+    /// Type and expiry; the token is redacted.
     public var description: String { "EventHubsAccessToken(\(type), expires \(expiresOn), token: <redacted>)" }
 }
 
@@ -83,6 +85,7 @@ public enum EventHubsCredential: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The kind of credential; never the key or token.
     public var description: String {
         switch self {
         case .sharedAccessKey(let name, _): return "shared access key \(name) (key redacted)"

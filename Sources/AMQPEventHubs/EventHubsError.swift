@@ -41,6 +41,7 @@ public struct EventHubsError: Error, Sendable, CustomStringConvertible {
         /// Any other failure of the service.
         public static let service = Kind(code: .service)
 
+        /// The kind's name, as it appears in ``EventHubsError/description``.
         public var description: String {
             switch code {
             case .connection: return "connection"
@@ -70,6 +71,7 @@ public struct EventHubsError: Error, Sendable, CustomStringConvertible {
     /// The error underneath, usually an ``AMQPClientError``.
     public var underlying: (any Error & Sendable)?
 
+    /// An error of `kind`; `isTransient` says whether a retry may succeed.
     public init(_ kind: Kind, condition: String? = nil, detail: String, isTransient: Bool = false, underlying: (any Error & Sendable)? = nil) {
         self.kind = kind
         self.condition = condition
@@ -78,6 +80,7 @@ public struct EventHubsError: Error, Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
+    /// Kind, condition and detail; never a key or token.
     public var description: String {
         var parts = ["Event Hubs \(kind) error"]
         if let condition { parts.append(condition) }

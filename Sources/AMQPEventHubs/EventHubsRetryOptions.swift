@@ -3,6 +3,7 @@
 /// ``delay`` with at most ``maxRetries`` retries, plus jitter so that many clients failing
 /// together do not retry together.
 public struct EventHubsRetryOptions: Sendable, Hashable {
+    /// How the delay grows from one retry to the next.
     public enum Mode: Sendable, Hashable {
         /// `delay × 2^retry`, capped by ``EventHubsRetryOptions/maxDelay``.
         case exponential
@@ -16,6 +17,7 @@ public struct EventHubsRetryOptions: Sendable, Hashable {
     public var delay: Duration
     /// No delay is longer than this.
     public var maxDelay: Duration
+    /// Exponential (the default) or fixed delays.
     public var mode: Mode
     /// Each delay is scaled by a random factor in `1 ± jitter` (0 turns jitter off).
     public var jitter: Double

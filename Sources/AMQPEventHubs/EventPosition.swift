@@ -63,6 +63,7 @@ public enum EventPosition: Sendable, Hashable, CustomStringConvertible {
                       value: .described(descriptor: .symbol(EventHubsNames.selectorFilter), value: .string(selectorExpression)))
     }
 
+    /// The position in words (`offset > 42`), for logs.
     public var description: String {
         switch self {
         case .earliest: return "earliest"

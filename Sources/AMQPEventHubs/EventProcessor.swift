@@ -5,8 +5,11 @@ import NIOConcurrencyHelpers
 /// What an ``EventProcessor`` hands its event handler: the event, its partition, and the way to
 /// record a checkpoint.
 public struct PartitionContext: Sendable {
+    /// The partition the event came from.
     public let partitionID: String
+    /// The consumer group the processor reads as.
     public let consumerGroup: String
+    /// The event hub.
     public let eventHubName: String
     let fullyQualifiedNamespace: String
     let store: any CheckpointStore
@@ -36,6 +39,7 @@ public struct PartitionContext: Sendable {
 /// Delivery is at least once: after a partition changes hands, events since its last
 /// checkpoint are processed again.
 public final class EventProcessor: Sendable {
+    /// How a processor balances, starts and reads.
     public struct Options: Sendable {
         /// How often claims are renewed and the partitions rebalanced.
         public var loadBalancingInterval: Duration
@@ -45,10 +49,13 @@ public final class EventProcessor: Sendable {
         public var startingPosition: EventPosition
         /// The receivers' owner level; processors of one group use the same one.
         public var ownerLevel: Int64?
+        /// Each partition receiver's prefetch.
         public var prefetchCount: UInt32
         /// The processor's name in ownership records; unique per instance.
         public var identifier: String
 
+        /// Azure SDK-like defaults: balance every 10 s, claims expire after 30 s, start at the earliest
+        /// event.
         public init(loadBalancingInterval: Duration = .seconds(10), ownershipExpiration: Duration = .seconds(30),
                     startingPosition: EventPosition = .earliest, ownerLevel: Int64? = 0, prefetchCount: UInt32 = 300,
                     identifier: String = UUID().uuidString) {
@@ -66,12 +73,17 @@ public final class EventProcessor: Sendable {
     public struct Failure: Sendable {
         /// The partition, when the failure concerns one.
         public var partitionID: String?
+        /// What went wrong.
         public var error: any Error
     }
 
+    /// The client whose connection the receivers share.
     public let client: EventHubsClient
+    /// The consumer group whose partitions the processors share.
     public let consumerGroup: String
+    /// Where ownership and checkpoints are kept.
     public let checkpointStore: any CheckpointStore
+    /// How it balances and reads.
     public let options: Options
     let processEvent: @Sendable (ReceivedEventData, PartitionContext) async throws -> Void
     let processError: @Sendable (Failure) async -> Void
@@ -85,6 +97,8 @@ public final class EventProcessor: Sendable {
         var endedPumps: Set<String> = []
     }
 
+    /// A processor for `consumerGroup`; `processEvent` runs for each event, one at a time per
+    /// partition, and `processError` for failures. Call ``run()`` to start.
     public init(
         client: EventHubsClient, consumerGroup: String = EventHubsNames.defaultConsumerGroup, checkpointStore: any CheckpointStore,
         options: Options = .init(),

@@ -18,6 +18,7 @@ public struct PartitionReceiverOptions: Sendable, Hashable {
     /// Retries when the link or connection fails; the client's by default.
     public var retry: EventHubsRetryOptions?
 
+    /// No owner level, prefetch 300, no runtime metrics unless given.
     public init(ownerLevel: Int64? = nil, prefetchCount: UInt32 = 300, trackLastEnqueuedEventProperties: Bool = false,
                 retry: EventHubsRetryOptions? = nil) {
         self.ownerLevel = ownerLevel
@@ -42,10 +43,14 @@ public struct PartitionReceiverOptions: Sendable, Hashable {
 /// }
 /// ```
 public final class PartitionReceiver: AsyncSequence, Sendable {
+    /// The partition's events, in order.
     public typealias Element = ReceivedEventData
 
+    /// The partition it reads.
     public let partitionID: String
+    /// The consumer group it reads as.
     public let consumerGroup: String
+    /// Owner level, prefetch and runtime metrics.
     public let options: PartitionReceiverOptions
     let state: ReceiverState
 
@@ -112,13 +117,16 @@ public final class PartitionReceiver: AsyncSequence, Sendable {
         await state.close()
     }
 
+    /// Iterates the partition's events; one task at a time.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let receiver: PartitionReceiver
+        /// The next event; `nil` once the receiver is closed.
         public mutating func next() async throws(EventHubsError) -> ReceivedEventData? {
             try await receiver.receive()
         }
     }
 
+    /// An iterator over the events, attaching on first use.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(receiver: self)
     }

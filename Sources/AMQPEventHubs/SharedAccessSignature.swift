@@ -10,6 +10,7 @@ public struct SharedAccessSignature: Sendable, Hashable, CustomStringConvertible
     public var audience: String
     /// Seconds since the Unix epoch after which the token is void.
     public var expiry: Int64
+    /// The name of the key that signed it (`skn`).
     public var keyName: String
     /// The signature, base64 (decoded from the URL form).
     public var signature: String
@@ -61,6 +62,7 @@ public struct SharedAccessSignature: Sendable, Hashable, CustomStringConvertible
         return difference == 0
     }
 
+    /// Audience, key name and expiry; the signature is redacted.
     public var description: String {
         "SharedAccessSignature(audience: \(audience), keyName: \(keyName), expiry: \(expiry), signature: <redacted>)"
     }

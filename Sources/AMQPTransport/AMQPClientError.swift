@@ -6,6 +6,7 @@ import AMQPTypes
 /// Errors that come from the peer carry its AMQP error (``condition`` and ``description``):
 /// `amqp:not-found`, `amqp:unauthorized-access`, `amqp:link:stolen`, `com.microsoft:server-busy`, …
 public struct AMQPClientError: Error, Sendable, CustomStringConvertible {
+    /// The category of a client error; compare with the static members.
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         enum Base: Hashable, Sendable {
             case connectionFailed, connectionClosed, sessionEnded, linkRefused, linkDetached, rejected, released, modified,
@@ -35,6 +36,7 @@ public struct AMQPClientError: Error, Sendable, CustomStringConvertible {
         /// A received message could not be decoded.
         public static let decodeFailed = Kind(base: .decodeFailed)
 
+        /// The kind in words (`link detached`).
         public var description: String {
             switch base {
             case .connectionFailed: return "connection failed"
@@ -52,6 +54,7 @@ public struct AMQPClientError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What kind of failure it is.
     public var kind: Kind
     /// The AMQP error the peer sent, if any.
     public var amqpError: AMQPError?
@@ -60,6 +63,7 @@ public struct AMQPClientError: Error, Sendable, CustomStringConvertible {
     /// The error underneath (an I/O error, a TLS error, a ``ConnectionFailure``).
     public var underlying: (any Error & Sendable)?
 
+    /// An error of `kind`, with the peer's AMQP error and the error underneath when there are.
     public init(_ kind: Kind, amqpError: AMQPError? = nil, detail: String = "", underlying: (any Error & Sendable)? = nil) {
         self.kind = kind
         self.amqpError = amqpError
@@ -70,6 +74,7 @@ public struct AMQPClientError: Error, Sendable, CustomStringConvertible {
     /// The AMQP error condition, when the peer gave one.
     public var condition: ErrorCondition? { amqpError?.condition }
 
+    /// Kind, the peer's condition and description, detail and underlying error; never credentials.
     public var description: String {
         var parts = ["\(kind)"]
         if let amqpError {

@@ -38,6 +38,7 @@ public struct AMQPConnectionOptions: Sendable {
             }
         }
 
+        /// The mechanism's name; the password is never shown.
         public var description: String {
             switch self {
             case .none: return "none"
@@ -75,23 +76,32 @@ public struct AMQPConnectionOptions: Sendable {
         }
     }
 
+    /// The host to connect to (name or address).
     public var host: String
+    /// The port: 5672 by default, 5671 with direct TLS.
     public var port: Int
+    /// Plain, direct TLS or in-band TLS.
     public var tls: TLS
     /// The TLS server name (SNI) and the name the certificate must match; the host by default.
     public var serverName: String?
+    /// How to authenticate with SASL.
     public var authentication: Authentication
     /// Lets SASL PLAIN run over a connection without TLS. Off by default: only for loopback test
     /// brokers and development emulators.
     public var allowsCleartextCredentials: Bool
     /// `open.hostname`: the virtual host; the host by default.
     public var virtualHost: String?
+    /// Our `open.container-id`.
     public var containerID: String
+    /// The largest frame we accept (at least 512).
     public var maxFrameSize: UInt32
+    /// The highest channel (session) number we accept.
     public var channelMax: UInt16
     /// Close the connection when the peer is silent this long (ms); `nil` never.
     public var idleTimeout: Milliseconds?
+    /// `open.properties` (product, version, platform, …).
     public var properties: Fields?
+    /// How long TCP connect may take.
     public var connectTimeout: TimeAmount
     /// The largest message a receiver accepts.
     public var maxMessageSize: UInt64?
@@ -102,6 +112,7 @@ public struct AMQPConnectionOptions: Sendable {
     /// `nil` runs AMQP straight over the stream.
     public var streamLayer: (any AMQPStreamLayer)?
 
+    /// Options for `host`; the port follows the TLS choice unless given.
     public init(
         host: String, port: Int? = nil, tls: TLS = .disabled, authentication: Authentication = .anonymous,
         containerID: String = "swift-amqp-\(AMQPUUID.random())"
@@ -361,6 +372,7 @@ public final class AMQPConnection: Sendable {
 /// A session: an ordered, flow-controlled conversation inside a connection (§2.5). Links are
 /// attached on a session.
 public final class AMQPSession: Sendable {
+    /// The connection the session belongs to.
     public let connection: AMQPConnection
     let id: SessionID
 

@@ -11,6 +11,7 @@ import NIOPosix
 ///
 /// Meant for tests and benchmarks of AMQP clients; it is neither durable nor a production broker.
 public final class AMQPInMemoryBroker: Sendable {
+    /// The listener the broker runs on.
     public let listener: AMQPListener
     let state: NIOLockedValueBox<BrokerState>
 
@@ -31,6 +32,7 @@ public final class AMQPInMemoryBroker: Sendable {
         self.state = state
     }
 
+    /// The port it listens on.
     public var port: Int { listener.port }
 
     /// How many messages wait in the queue at `address`.
@@ -38,6 +40,7 @@ public final class AMQPInMemoryBroker: Sendable {
         state.withLockedValue { $0.queues[address]?.messages.count ?? 0 }
     }
 
+    /// Stops accepting connections; open ones are not touched.
     public func stop() async throws {
         try await listener.close()
     }

@@ -63,7 +63,9 @@ extension AMQPServerConnection: Sendable {}
 /// server role, and hands its events to a delegate made for it. A connection that misbehaves is
 /// closed with the AMQP error its fault maps to; the others are not affected.
 public final class AMQPListener: Sendable {
+    /// What a listener binds to and offers each connection.
     public struct Configuration: Sendable {
+        /// The address to bind (127.0.0.1 by default; 0.0.0.0 for every interface).
         public var host: String
         /// 0 picks a free port; read ``AMQPListener/port`` afterwards.
         public var port: Int
@@ -79,18 +81,26 @@ public final class AMQPListener: Sendable {
         public var saslMechanisms: [any SASLServerMechanism]
         /// Whether clients must authenticate with SASL. When false, a client may skip SASL.
         public var saslRequired: Bool
+        /// Our `open.container-id`.
         public var containerID: String
+        /// The largest frame accepted (1 MiB by default).
         public var maxFrameSize: UInt32
+        /// Close connections silent for this long; advertised as half of it.
         public var idleTimeout: Milliseconds?
+        /// The largest message a receiving link accepts (1 MiB by default).
         public var maxMessageSize: UInt64?
+        /// The incoming window granted to each session, in transfer frames.
         public var sessionIncomingWindow: UInt32
+        /// `open.properties` sent to clients.
         public var properties: Fields?
         /// How performatives are written: every field by default, which the strictest clients need.
         public var encodingPolicy: EncodingPolicy
+        /// `open.offered-capabilities`.
         public var offeredCapabilities: [Symbol]
         /// Where connections log (see ``AMQPConnectionOptions/logger``).
         public var logger: Logger
 
+        /// A plain listener on 127.0.0.1 (port 0: any free one) offering ANONYMOUS, not requiring SASL.
         public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
                     saslMechanisms: [any SASLServerMechanism] = [AnonymousMechanism()], saslRequired: Bool = false,
                     containerID: String = "swift-amqp-listener") {
@@ -127,6 +137,7 @@ public final class AMQPListener: Sendable {
     let channel: Channel
     /// The port the listener is bound to.
     public let port: Int
+    /// The address it is bound to.
     public let host: String
     /// The accepted connections still open, so that ``closeConnections()`` can reach them.
     let accepted: AcceptedChannels

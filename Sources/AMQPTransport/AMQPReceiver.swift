@@ -14,15 +14,20 @@ import NIOCore
 /// The sequence ends when the link is closed without an error and throws ``AMQPClientError``
 /// when it is detached with one. One task at a time may iterate.
 public final class AMQPReceiver: AsyncSequence, Sendable {
+    /// The deliveries, in order.
     public typealias Element = AMQPDelivery
 
+    /// How the receiver grants credit.
     public enum CreditMode: Sendable, Hashable {
         case prefetch(UInt32)
         case manual
     }
 
+    /// How a receiving link is attached.
     public struct Options: Sendable {
+        /// The link name; unique per direction on a connection. Generated when `nil`.
         public var name: String?
+        /// Prefetch (the default) or manual credit.
         public var credit: CreditMode
         /// `rcv-settle-mode`: `first` (our disposition settles) or `second` (we state an outcome
         /// and settle once the sender has).
@@ -31,12 +36,18 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
         public var senderSettleMode: SenderSettleMode
         /// A full source instead of one built from the address (filters, capabilities, …).
         public var source: Source?
+        /// Our terminus; one named after the link when `nil`.
         public var target: Target?
+        /// The largest message we accept on this link (`attach.max-message-size`).
         public var maxMessageSize: UInt64?
+        /// `attach.properties` (Event Hubs reads its owner level here).
         public var properties: Fields?
+        /// `attach.offered-capabilities`.
         public var offeredCapabilities: [Symbol]
+        /// `attach.desired-capabilities`.
         public var desiredCapabilities: [Symbol]
 
+        /// Prefetch 100, settle mode first, the source built from the address unless given.
         public init(
             name: String? = nil, credit: CreditMode = .prefetch(100), settleMode: ReceiverSettleMode = .first,
             senderSettleMode: SenderSettleMode = .mixed, source: Source? = nil, target: Target? = nil,
@@ -67,12 +78,16 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
 
     let reference: Reference
 
+    /// The connection the link belongs to.
     public let connection: AMQPConnection
     let link: LinkID
+    /// The link name.
     public let name: String
+    /// The source address it receives from.
     public let address: String
     /// The peer's `attach`: its source (with the filters it applied), properties and capabilities.
     public let peerAttach: Attach
+    /// Prefetch or manual credit.
     public let creditMode: CreditMode
 
     let settleQueue: SettleQueue
@@ -155,13 +170,16 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
         }
     }
 
+    /// Iterates the deliveries; one task at a time.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let receiver: AMQPReceiver
+        /// The next delivery; `nil` once the link is closed.
         public mutating func next() async throws -> AMQPDelivery? {
             try await receiver.receive()
         }
     }
 
+    /// An iterator over the deliveries.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(receiver: self)
     }
@@ -217,10 +235,13 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
 
 /// A message received on an ``AMQPReceiver``, with what is needed to settle it.
 public struct AMQPDelivery: Sendable {
+    /// The decoded message.
     public let message: Message
     /// The session's delivery-id.
     public let deliveryID: DeliveryNumber
+    /// The sender's delivery tag.
     public let tag: DeliveryTag
+    /// The transfer's message format (0 for plain AMQP messages).
     public let messageFormat: MessageFormat
     /// Whether the sender settled it already (then there is nothing to accept).
     public let isSettled: Bool

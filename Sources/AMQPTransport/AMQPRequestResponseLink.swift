@@ -9,7 +9,9 @@ import NIOCore
 /// by `correlation-id` (with the same AMQP type, as the AMQP management draft requires).
 /// Requests may run concurrently; each waits only for its own reply.
 public final class AMQPRequestResponseLink: Sendable {
+    /// The node requests go to (`$management`, `$cbs`).
     public let node: String
+    /// The address replies come back to (our receiver's target, sent as `reply-to`).
     public let replyAddress: String
     let sender: AMQPSender
     let receiver: AMQPReceiver

@@ -31,22 +31,29 @@ public enum DeliveryOutcome: Sendable, Hashable {
 /// event loop; each waits only for its own outcome, so deliveries are in flight together up to
 /// the link's credit.
 public final class AMQPSender: Sendable {
+    /// How a sending link is attached and encodes.
     public struct Options: Sendable {
         /// The link name; unique per direction on a connection. Generated when `nil`.
         public var name: String?
         /// `snd-settle-mode`: `unsettled` (wait for outcomes), `settled` (fire and forget) or
         /// `mixed` (per send).
         public var settleMode: SenderSettleMode
+        /// `rcv-settle-mode`: `first` (the receiver settles at once) or `second`.
         public var receiverSettleMode: ReceiverSettleMode
         /// A full target instead of one built from the address (durability, capabilities, …).
         public var target: Target?
+        /// Our terminus; one named after the link when `nil`.
         public var source: Source?
+        /// `attach.properties`.
         public var properties: Fields?
+        /// `attach.offered-capabilities`.
         public var offeredCapabilities: [Symbol]
+        /// `attach.desired-capabilities`.
         public var desiredCapabilities: [Symbol]
         /// How messages are encoded: `.full` for peers that cannot read compact composites.
         public var encodingPolicy: EncodingPolicy
 
+        /// Mixed settlement (per send), settle mode first, compact encoding unless given.
         public init(
             name: String? = nil, settleMode: SenderSettleMode = .mixed, receiverSettleMode: ReceiverSettleMode = .first,
             target: Target? = nil, source: Source? = nil, properties: Fields? = nil,
@@ -64,9 +71,12 @@ public final class AMQPSender: Sendable {
         }
     }
 
+    /// The connection the link belongs to.
     public let connection: AMQPConnection
     let link: LinkID
+    /// The link name.
     public let name: String
+    /// The target address it sends to.
     public let address: String
     /// The peer's `attach`: its target, `max-message-size`, properties and capabilities.
     public let peerAttach: Attach
@@ -120,6 +130,8 @@ public final class AMQPSender: Sendable {
         try await enqueue(encoded: message.encoded(policy: encodingPolicy), settled: settled, messageFormat: messageFormat)
     }
 
+    /// Like ``enqueue(_:settled:messageFormat:)`` for a message already encoded (its sections' bytes);
+    /// throws at once when it is over the receiver's max-message-size.
     public func enqueue(encoded payload: [UInt8], settled: Bool = false, messageFormat: MessageFormat = 0) async throws -> PendingDelivery {
         if let limit = maxMessageSize, UInt64(payload.count) > limit {
             throw AMQPClientError(.invalidArgument, amqpError: AMQPError(condition: .link(.messageSizeExceeded)),

@@ -8,7 +8,9 @@ import Foundation
 /// server-first, the `sasl-response` the client-final, and the `sasl-outcome`'s additional data the
 /// server-final (a server that sends it as a second challenge instead is accepted).
 public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConvertible {
+    /// `SCRAM-SHA-256`.
     public var name: Symbol { "SCRAM-SHA-256" }
+    /// The user name, sent with `=` and `,` escaped (RFC 5802 §5.1).
     public let username: String
     private let password: String
     private let clientNonce: String
@@ -22,13 +24,17 @@ public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConve
         self.clientNonce = clientNonce ?? SCRAM.randomNonce()
     }
 
+    /// The user name; the password is redacted.
     public var description: String { "SCRAM-SHA-256(username: \(username), password: <redacted>)" }
 
+    /// The client-first message (RFC 5802 §5.1), with a random nonce.
     public mutating func initialResponse() throws(SASLError) -> [UInt8]? {
         clientFirstBare = "n=\(SCRAM.saslName(username)),r=\(clientNonce)"
         return Array(("n,," + clientFirstBare).utf8)
     }
 
+    /// The client-final message with the proof, for the server-first challenge; throws on a malformed
+    /// challenge or a nonce that does not extend ours.
     public mutating func response(to challenge: [UInt8]) throws(SASLError) -> [UInt8] {
         if expectedServerSignature != nil {
             // The server sent server-final as a challenge: verify it and answer with nothing.
@@ -54,6 +60,7 @@ public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConve
         return Array("\(clientFinalWithoutProof),p=\(Data(proof).base64EncodedString())".utf8)
     }
 
+    /// Checks the server's signature (server-final message); a wrong one fails authentication.
     public mutating func verifyOutcome(additionalData: [UInt8]?) throws(SASLError) {
         guard let expected = expectedServerSignature else {
             throw SASLError(.serverVerificationFailed, "the server accepted before the SCRAM exchange finished")
@@ -72,7 +79,9 @@ public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConve
 /// The server side of `SCRAM-SHA-256`. `credentials` returns the stored keys for a user (derive
 /// them once with ``SCRAMSHA256Credentials/init(password:salt:iterations:)``), or `nil`.
 public struct SCRAMSHA256ServerMechanism: SASLServerMechanism {
+    /// `SCRAM-SHA-256`.
     public var name: Symbol { "SCRAM-SHA-256" }
+    /// Looks up a user's stored credentials; `nil` for an unknown user.
     public let credentials: @Sendable (_ username: String) -> SCRAMSHA256Credentials?
     private let serverNonce: String
     private var state: State = .initial
@@ -83,11 +92,13 @@ public struct SCRAMSHA256ServerMechanism: SASLServerMechanism {
         case done
     }
 
+    /// A server mechanism; `serverNonce` fixes the nonce for tests (random otherwise).
     public init(serverNonce: String? = nil, credentials: @escaping @Sendable (_ username: String) -> SCRAMSHA256Credentials?) {
         self.credentials = credentials
         self.serverNonce = serverNonce ?? SCRAM.randomNonce()
     }
 
+    /// Reads the client-first message and answers with the server-first challenge.
     public mutating func start(initialResponse: [UInt8]?, hostname: String?) -> SASLServerStep {
         guard let data = initialResponse, let text = String(validating: data, as: UTF8.self), text.hasPrefix("n,") else {
             // Channel binding ("p=") is not offered, and "y," means the client thinks we could: refuse both.
@@ -106,6 +117,7 @@ public struct SCRAMSHA256ServerMechanism: SASLServerMechanism {
         return .challenge(Array(serverFirst.utf8))
     }
 
+    /// Verifies the client proof and answers with the server signature, or fails.
     public mutating func step(response: [UInt8]) -> SASLServerStep {
         guard case .sentServerFirst(let username, let nonce, let clientFirstBare, let serverFirst, let stored) = state else {
             return .failure(.authentication)
@@ -130,11 +142,16 @@ public struct SCRAMSHA256ServerMechanism: SASLServerMechanism {
 
 /// What a SCRAM server stores for a user instead of the password (RFC 5802 §3).
 public struct SCRAMSHA256Credentials: Hashable, Sendable {
+    /// The salt the password was hashed with.
     public var salt: [UInt8]
+    /// PBKDF2 iterations (4096 by default).
     public var iterations: Int
+    /// H(ClientKey), as RFC 5802 stores it.
     public var storedKey: [UInt8]
+    /// HMAC(SaltedPassword, "Server Key").
     public var serverKey: [UInt8]
 
+    /// Credentials as stored (never the password itself).
     public init(salt: [UInt8], iterations: Int, storedKey: [UInt8], serverKey: [UInt8]) {
         self.salt = salt
         self.iterations = iterations
