@@ -22,6 +22,8 @@ public struct AMQPDecoder: Sendable {
         /// array, so that arrays repeated or nested in one input cannot multiply it.
         public var maxZeroWidthArrayCount: Int
 
+        /// Defaults: 100 levels of nesting, 256 MiB per value, 1024 zero-width array elements per
+        /// input.
         @inlinable
         public init(maxDepth: Int = 100, maxValueSize: Int = 256 << 20, maxZeroWidthArrayCount: Int = 1024) {
             self.maxDepth = maxDepth
@@ -29,6 +31,7 @@ public struct AMQPDecoder: Sendable {
             self.maxZeroWidthArrayCount = maxZeroWidthArrayCount
         }
 
+        /// The default limits, safe for untrusted input.
         public static let `default` = Limits()
     }
 
@@ -40,6 +43,7 @@ public struct AMQPDecoder: Sendable {
     @usableFromInline var depth: Int
     /// Zero-width array elements declared so far, against ``Limits/maxZeroWidthArrayCount``.
     @usableFromInline var zeroWidthElements: Int
+    /// The bounds this decoder enforces.
     public let limits: Limits
 
     /// Creates a decoder over `bytes`; values it returns may share `bytes`' storage.
@@ -53,6 +57,7 @@ public struct AMQPDecoder: Sendable {
         self.limits = limits
     }
 
+    /// Creates a decoder over all of `bytes`; values it returns may share their storage.
     @inlinable
     public init(_ bytes: [UInt8], limits: Limits = .default) {
         self.init(bytes[...], limits: limits)
@@ -99,6 +104,7 @@ public struct AMQPDecoder: Sendable {
         return AMQPDecodingError(.truncated, at: offset, "input ends inside \(what())")
     }
 
+    /// Reads one raw byte; throws `truncated` (or `sizeMismatch` inside a compound) at the end.
     @inlinable @inline(__always)
     public mutating func readByte() throws(AMQPDecodingError) -> UInt8 {
         guard position < end else { throw truncated("a value") }
@@ -107,11 +113,13 @@ public struct AMQPDecoder: Sendable {
         return b
     }
 
+    /// The next raw byte without consuming it, or `nil` at the end of the input or compound.
     @inlinable
     public func peekByte() -> UInt8? {
         position < end ? input[position] : nil
     }
 
+    /// Reads a raw big-endian unsigned integer of `T`'s width; throws if fewer bytes remain.
     @inlinable @inline(__always)
     public mutating func readBigEndian<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) throws(AMQPDecodingError) -> T {
         let width = MemoryLayout<T>.size
@@ -196,6 +204,8 @@ public struct AMQPDecoder: Sendable {
 
     // MARK: Typed primitives
 
+    /// Reads a `boolean` (§1.6.2): `true` `0x41`, `false` `0x42`, or `0x56` with a byte that must
+    /// be 0 or 1.
     @inlinable
     public mutating func decodeBool() throws(AMQPDecodingError) -> Bool {
         let at = offset
@@ -218,6 +228,8 @@ public struct AMQPDecoder: Sendable {
         }
     }
 
+    /// Reads a `ubyte` (§1.6.3, `0x50`); any other constructor, `null` included, throws
+    /// `unexpectedType`.
     @inlinable
     public mutating func decodeUByte() throws(AMQPDecodingError) -> UInt8 {
         let at = offset
@@ -226,6 +238,7 @@ public struct AMQPDecoder: Sendable {
         return try readByte()
     }
 
+    /// Reads a `ushort` (§1.6.4, `0x60`).
     @inlinable
     public mutating func decodeUShort() throws(AMQPDecodingError) -> UInt16 {
         let at = offset
@@ -234,6 +247,8 @@ public struct AMQPDecoder: Sendable {
         return try readBigEndian(UInt16.self)
     }
 
+    /// Reads a `uint` (§1.6.5) in any of its encodings: `uint0` `0x43`, `smalluint` `0x52`, `uint`
+    /// `0x70`.
     @inlinable
     public mutating func decodeUInt() throws(AMQPDecodingError) -> UInt32 {
         let at = offset
@@ -246,6 +261,8 @@ public struct AMQPDecoder: Sendable {
         }
     }
 
+    /// Reads a `ulong` (§1.6.6) in any of its encodings: `ulong0` `0x44`, `smallulong` `0x53`,
+    /// `ulong` `0x80`.
     @inlinable
     public mutating func decodeULong() throws(AMQPDecodingError) -> UInt64 {
         let at = offset
@@ -258,6 +275,7 @@ public struct AMQPDecoder: Sendable {
         }
     }
 
+    /// Reads a `byte` (§1.6.7, `0x51`).
     @inlinable
     public mutating func decodeByte() throws(AMQPDecodingError) -> Int8 {
         let at = offset
@@ -266,6 +284,7 @@ public struct AMQPDecoder: Sendable {
         return Int8(bitPattern: try readByte())
     }
 
+    /// Reads a `short` (§1.6.8, `0x61`).
     @inlinable
     public mutating func decodeShort() throws(AMQPDecodingError) -> Int16 {
         let at = offset
@@ -274,6 +293,7 @@ public struct AMQPDecoder: Sendable {
         return Int16(bitPattern: try readBigEndian(UInt16.self))
     }
 
+    /// Reads an `int` (§1.6.9): `smallint` `0x54` or `int` `0x71`.
     @inlinable
     public mutating func decodeInt() throws(AMQPDecodingError) -> Int32 {
         let at = offset
@@ -285,6 +305,7 @@ public struct AMQPDecoder: Sendable {
         }
     }
 
+    /// Reads a `long` (§1.6.10): `smalllong` `0x55` or `long` `0x81`.
     @inlinable
     public mutating func decodeLong() throws(AMQPDecodingError) -> Int64 {
         let at = offset
@@ -296,6 +317,7 @@ public struct AMQPDecoder: Sendable {
         }
     }
 
+    /// Reads a `float` (§1.6.11, `0x72`), IEEE 754 binary32; NaN payloads are kept.
     @inlinable
     public mutating func decodeFloat() throws(AMQPDecodingError) -> Float {
         let at = offset
@@ -304,6 +326,7 @@ public struct AMQPDecoder: Sendable {
         return Float(bitPattern: try readBigEndian(UInt32.self))
     }
 
+    /// Reads a `double` (§1.6.12, `0x82`), IEEE 754 binary64; NaN payloads are kept.
     @inlinable
     public mutating func decodeDouble() throws(AMQPDecodingError) -> Double {
         let at = offset
@@ -312,6 +335,7 @@ public struct AMQPDecoder: Sendable {
         return Double(bitPattern: try readBigEndian(UInt64.self))
     }
 
+    /// Reads a `timestamp` (§1.6.17, `0x83`): signed milliseconds since the Unix epoch.
     @inlinable
     public mutating func decodeTimestamp() throws(AMQPDecodingError) -> Timestamp {
         let at = offset
@@ -320,6 +344,7 @@ public struct AMQPDecoder: Sendable {
         return Timestamp(millisecondsSince1970: Int64(bitPattern: try readBigEndian(UInt64.self)))
     }
 
+    /// Reads a `uuid` (§1.6.18, `0x98`).
     @inlinable
     public mutating func decodeUUID() throws(AMQPDecodingError) -> AMQPUUID {
         let at = offset
@@ -329,6 +354,8 @@ public struct AMQPDecoder: Sendable {
         return AMQPUUID(high: high, low: try readBigEndian(UInt64.self))
     }
 
+    /// Reads a `char` (§1.6.16, `0x73`); throws `invalidChar` for a surrogate or a value above
+    /// U+10FFFF.
     @inlinable
     public mutating func decodeChar() throws(AMQPDecodingError) -> Unicode.Scalar {
         let at = offset
@@ -347,6 +374,7 @@ public struct AMQPDecoder: Sendable {
         return scalar
     }
 
+    /// Reads a `binary` (§1.6.19): `vbin8` `0xA0` or `vbin32` `0xB0`, as a slice of the input.
     @inlinable
     public mutating func decodeBinary() throws(AMQPDecodingError) -> Binary {
         let at = offset
@@ -358,6 +386,8 @@ public struct AMQPDecoder: Sendable {
         }
     }
 
+    /// Reads a `string` (§1.6.20): `str8-utf8` `0xA1` or `str32-utf8` `0xB1`; throws `invalidUTF8`
+    /// if not UTF-8.
     @inlinable
     public mutating func decodeString() throws(AMQPDecodingError) -> String {
         let at = offset
@@ -427,6 +457,8 @@ public struct AMQPDecoder: Sendable {
         return any & 0x8080_8080_8080_8080 == 0
     }
 
+    /// Reads a `symbol` (§1.6.21): `sym8` `0xA3` or `sym32` `0xB3`; throws `invalidSymbol` for a
+    /// non-ASCII byte.
     @inlinable
     public mutating func decodeSymbol() throws(AMQPDecodingError) -> Symbol {
         let at = offset
@@ -466,6 +498,7 @@ public struct AMQPDecoder: Sendable {
         }
     }
 
+    /// Reads a `decimal32` (§1.6.13, `0x74`) as its bits, uninterpreted.
     @inlinable
     public mutating func decodeDecimal32() throws(AMQPDecodingError) -> Decimal32 {
         let at = offset
@@ -474,6 +507,7 @@ public struct AMQPDecoder: Sendable {
         return Decimal32(bitPattern: try readBigEndian(UInt32.self))
     }
 
+    /// Reads a `decimal64` (§1.6.14, `0x84`) as its bits, uninterpreted.
     @inlinable
     public mutating func decodeDecimal64() throws(AMQPDecodingError) -> Decimal64 {
         let at = offset
@@ -482,6 +516,7 @@ public struct AMQPDecoder: Sendable {
         return Decimal64(bitPattern: try readBigEndian(UInt64.self))
     }
 
+    /// Reads a `decimal128` (§1.6.15, `0x94`) as its bits, uninterpreted.
     @inlinable
     public mutating func decodeDecimal128() throws(AMQPDecodingError) -> Decimal128 {
         let at = offset

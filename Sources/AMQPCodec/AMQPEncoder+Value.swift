@@ -48,6 +48,7 @@ extension AMQPEncoder {
         endList(marker)
     }
 
+    /// Writes a `map` (§1.6.23) with its pairs in order: `map8` when it fits, else `map32`.
     public mutating func encode(_ map: AMQPMap) {
         var marker = beginMap()
         map.entries.withUnsafeBufferPointer { entries in
@@ -60,6 +61,8 @@ extension AMQPEncoder {
         endMap(marker)
     }
 
+    /// Writes an `array` (§1.6.24) with its descriptor, if any, and the smallest element
+    /// constructor that fits every element.
     public mutating func encode(_ array: AMQPArray) {
         let code = Self.arrayElementFormatCode(array.elementType, array.elements)
         // One growth for the whole array instead of one per doubling.

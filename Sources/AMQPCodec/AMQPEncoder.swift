@@ -12,6 +12,7 @@ public struct EncodingPolicy: Hashable, Sendable {
     /// Whether an empty list may be written as `list0` (`0x45`).
     public var allowsEmptyListEncoding: Bool
 
+    /// A policy between ``compact`` and ``full``; most callers want one of those two.
     @inlinable
     public init(writesEveryField: Bool, allowsEmptyListEncoding: Bool) {
         self.writesEveryField = writesEveryField
@@ -175,6 +176,7 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Appends one raw byte, with no format code.
     @inlinable
     public mutating func writeByte(_ byte: UInt8) {
         write(maximum: 1) { p in
@@ -183,11 +185,13 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Appends a constructor byte; the caller writes the data that must follow it.
     @inlinable
     public mutating func writeFormatCode(_ code: FormatCode) {
         writeByte(code.rawValue)
     }
 
+    /// Appends `value` raw, big-endian, in its full width, with no format code.
     @inlinable
     public mutating func writeBigEndian<T: FixedWidthInteger>(_ value: T) {
         write(maximum: MemoryLayout<T>.size) { p in
@@ -216,6 +220,7 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Appends raw bytes, with no format code or length.
     @inlinable
     public mutating func writeBytes<Bytes: Sequence>(_ source: Bytes) where Bytes.Element == UInt8 {
         let done: Void? = source.withContiguousStorageIfAvailable { buffer in
@@ -270,26 +275,32 @@ public struct AMQPEncoder: Sendable {
 
     // MARK: Primitives
 
+    /// Writes `null` (§1.6.1, `0x40`).
     @inlinable
     public mutating func encodeNull() {
         writeByte(FormatCode.null.rawValue)
     }
 
+    /// Writes a `boolean` (§1.6.2) as `0x41` (true) or `0x42` (false), never the `0x56` form.
     @inlinable
     public mutating func encode(_ value: Bool) {
         writeByte(value ? FormatCode.booleanTrue.rawValue : FormatCode.booleanFalse.rawValue)
     }
 
+    /// Writes a `ubyte` (§1.6.3, `0x50`).
     @inlinable
     public mutating func encode(_ value: UInt8) {
         write(.ubyte, byte: value)
     }
 
+    /// Writes a `ushort` (§1.6.4, `0x60`).
     @inlinable
     public mutating func encode(_ value: UInt16) {
         write(.ushort, bigEndian: value)
     }
 
+    /// Writes a `uint` (§1.6.5) in its smallest form: `uint0` `0x43`, `smalluint` `0x52` up to 255,
+    /// else `0x70`.
     @inlinable
     public mutating func encode(_ value: UInt32) {
         if value == 0 {
@@ -301,6 +312,8 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Writes a `ulong` (§1.6.6) in its smallest form: `ulong0` `0x44`, `smallulong` `0x53` up to
+    /// 255, else `0x80`.
     @inlinable
     public mutating func encode(_ value: UInt64) {
         if value == 0 {
@@ -312,16 +325,19 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Writes a `byte` (§1.6.7, `0x51`).
     @inlinable
     public mutating func encode(_ value: Int8) {
         write(.byte, byte: UInt8(bitPattern: value))
     }
 
+    /// Writes a `short` (§1.6.8, `0x61`).
     @inlinable
     public mutating func encode(_ value: Int16) {
         write(.short, bigEndian: value)
     }
 
+    /// Writes an `int` (§1.6.9): `smallint` `0x54` for -128...127, else `0x71`.
     @inlinable
     public mutating func encode(_ value: Int32) {
         if let small = Int8(exactly: value) {
@@ -331,6 +347,7 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Writes a `long` (§1.6.10): `smalllong` `0x55` for -128...127, else `0x81`.
     @inlinable
     public mutating func encode(_ value: Int64) {
         if let small = Int8(exactly: value) {
@@ -340,26 +357,31 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Writes a `float` (§1.6.11, `0x72`) from its exact bits, NaN payloads included.
     @inlinable
     public mutating func encode(_ value: Float) {
         write(.float, bigEndian: value.bitPattern)
     }
 
+    /// Writes a `double` (§1.6.12, `0x82`) from its exact bits, NaN payloads included.
     @inlinable
     public mutating func encode(_ value: Double) {
         write(.double, bigEndian: value.bitPattern)
     }
 
+    /// Writes a `decimal32` (§1.6.13, `0x74`) from its bits.
     @inlinable
     public mutating func encode(_ value: Decimal32) {
         write(.decimal32, bigEndian: value.bitPattern)
     }
 
+    /// Writes a `decimal64` (§1.6.14, `0x84`) from its bits.
     @inlinable
     public mutating func encode(_ value: Decimal64) {
         write(.decimal64, bigEndian: value.bitPattern)
     }
 
+    /// Writes a `decimal128` (§1.6.15, `0x94`) from its bits.
     @inlinable
     public mutating func encode(_ value: Decimal128) {
         write(maximum: 17) { p in
@@ -370,16 +392,19 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Writes a `char` (§1.6.16, `0x73`) as UTF-32BE.
     @inlinable
     public mutating func encode(_ value: Unicode.Scalar) {
         write(.char, bigEndian: value.value)
     }
 
+    /// Writes a `timestamp` (§1.6.17, `0x83`).
     @inlinable
     public mutating func encode(_ value: Timestamp) {
         write(.timestamp, bigEndian: value.millisecondsSince1970)
     }
 
+    /// Writes a `uuid` (§1.6.18, `0x98`).
     @inlinable
     public mutating func encode(_ value: AMQPUUID) {
         write(maximum: 17) { p in
@@ -390,6 +415,7 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Writes a `binary` (§1.6.19): `vbin8` `0xA0` up to 255 bytes, else `vbin32` `0xB0`.
     @inlinable
     public mutating func encode(_ value: Binary) {
         value.bytes.withUnsafeBytes { writeVariable($0, short: .vbin8, long: .vbin32) }
@@ -404,12 +430,15 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Writes a `string` (§1.6.20) as UTF-8: `str8-utf8` `0xA1` up to 255 bytes, else `str32-utf8`
+    /// `0xB1`.
     @inlinable
     public mutating func encode(_ value: String) {
         var value = value
         value.withUTF8 { writeVariable(UnsafeRawBufferPointer($0), short: .str8, long: .str32) }
     }
 
+    /// Writes a `symbol` (§1.6.21): `sym8` `0xA3` up to 255 bytes, else `sym32` `0xB3`.
     @inlinable
     public mutating func encode(_ value: Symbol) {
         value.withASCIIBytes { writeVariable($0, short: .sym8, long: .sym32) }
@@ -490,11 +519,15 @@ public struct AMQPEncoder: Sendable {
         }
     }
 
+    /// Ends a list from ``beginList()``: empty as `list0` if the policy allows, else `list8` when
+    /// it fits, else `list32`.
     @inlinable
     public mutating func endList(_ marker: CompoundMarker) {
         endCompound(marker)
     }
 
+    /// Ends a map from ``beginMap()`` as `map8` when it fits, else `map32`; traps if a key has no
+    /// value.
     @inlinable
     public mutating func endMap(_ marker: CompoundMarker) {
         precondition(marker.count % 2 == 0, "a map needs a value for every key")
@@ -622,12 +655,16 @@ public struct AMQPEncoder: Sendable {
         composite.countThroughLastPresentField = composite.list.count
     }
 
+    /// Writes an absent field as null; under ``EncodingPolicy/compact`` trailing nulls are later
+    /// dropped.
     @inlinable
     public mutating func encodeNullField(_ composite: inout CompositeMarker) {
         writeByte(FormatCode.null.rawValue)
         composite.list.count &+= 1
     }
 
+    /// Ends a composite from ``beginComposite()``, dropping trailing null fields unless the policy
+    /// writes every field.
     @inlinable
     public mutating func endComposite(_ composite: CompositeMarker) {
         var list = composite.list

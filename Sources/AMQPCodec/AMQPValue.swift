@@ -34,9 +34,11 @@ public enum AMQPValue: Sendable, Hashable, CustomStringConvertible {
     case binary(Binary)
     case string(String)
     case symbol(Symbol)
+    /// A `list` of values of any types (§1.6.22).
     case list([AMQPValue])
     case map(AMQPMap)
     indirect case array(AMQPArray)
+    /// A value with a descriptor (§1.2): usually a `ulong` code or a `symbol` naming its type (§1.5).
     indirect case described(descriptor: AMQPValue, value: AMQPValue)
 
     /// The AMQP type of the value; for a described value, the type of the value it describes.
@@ -70,6 +72,8 @@ public enum AMQPValue: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Same type and content, regardless of encoding width; floats by bit pattern, strings by UTF-8
+    /// bytes.
     public static func == (lhs: AMQPValue, rhs: AMQPValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
@@ -101,6 +105,8 @@ public enum AMQPValue: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Hashes consistently with `==`: type, then content (floats by bit pattern, strings by UTF-8
+    /// bytes).
     public func hash(into hasher: inout Hasher) {
         hasher.combine(type)
         switch self {
@@ -138,6 +144,8 @@ public enum AMQPValue: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A compact, type-tagged rendering for logs and tests, e.g. `uint(5)`, `:symbol`, `"string"`,
+    /// `descriptor→value`.
     public var description: String {
         switch self {
         case .null: return "null"
@@ -172,7 +180,9 @@ public enum AMQPValue: Sendable, Hashable, CustomStringConvertible {
 // Deliberately not `ExpressibleByNilLiteral`: with it, `nil` in an `AMQPValue?` context can
 // silently become `.null` instead of `.none`.
 extension AMQPValue: ExpressibleByBooleanLiteral, ExpressibleByStringLiteral {
+    /// `true` and `false` as ``boolean(_:)``.
     public init(booleanLiteral value: Bool) { self = .boolean(value) }
+    /// A string literal as ``string(_:)``, not ``symbol(_:)``.
     public init(stringLiteral value: String) { self = .string(value) }
 }
 
@@ -181,9 +191,13 @@ extension AMQPValue: ExpressibleByBooleanLiteral, ExpressibleByStringLiteral {
 /// The order of pairs is kept exactly as decoded or inserted. Lookups by key scan the pairs, which
 /// is fast for the small maps AMQP carries (annotations, properties); the first pair with a key wins.
 public struct AMQPMap: Sendable, Hashable, RandomAccessCollection, ExpressibleByDictionaryLiteral, CustomStringConvertible {
+    /// One key–value pair of an ``AMQPMap``.
     public struct Entry: Sendable, Hashable {
+        /// The key; any AMQP value, though AMQP's own maps mostly use symbols.
         public var key: AMQPValue
+        /// The value paired with ``key``.
         public var value: AMQPValue
+        /// A pair of `key` and `value`.
         @inlinable
         public init(key: AMQPValue, value: AMQPValue) {
             self.key = key
@@ -191,20 +205,27 @@ public struct AMQPMap: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         }
     }
 
+    /// The pairs in wire order; duplicate keys are kept as they came.
     public var entries: [Entry]
 
+    /// An empty map.
     @inlinable
     public init() { self.entries = [] }
 
+    /// A map of `entries` in the given order, duplicates kept.
     @inlinable
     public init(_ entries: [Entry]) { self.entries = entries }
 
+    /// A map of the literal's pairs in source order.
     public init(dictionaryLiteral elements: (AMQPValue, AMQPValue)...) {
         self.entries = elements.map { Entry(key: $0.0, value: $0.1) }
     }
 
+    /// The index of the first pair (0).
     @inlinable public var startIndex: Int { entries.startIndex }
+    /// The number of pairs.
     @inlinable public var endIndex: Int { entries.endIndex }
+    /// The pair at `position`, in wire order.
     @inlinable public subscript(position: Int) -> Entry { entries[position] }
 
     /// The value of the first pair whose key is `key`; setting replaces it in place, or appends a
@@ -230,11 +251,13 @@ public struct AMQPMap: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
         set { self[.symbol(key)] = newValue }
     }
 
+    /// Appends a pair without looking for an existing pair with the same key.
     @inlinable
     public mutating func append(key: AMQPValue, value: AMQPValue) {
         entries.append(Entry(key: key, value: value))
     }
 
+    /// The pairs as `{key: value, …}` in order.
     public var description: String {
         "{" + entries.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}"
     }
@@ -251,8 +274,12 @@ public struct AMQPMap: Sendable, Hashable, RandomAccessCollection, ExpressibleBy
 /// allows any value, and Proton's interoperability vectors use an `int` descriptor, so any value
 /// is accepted here and by the decoder.
 public struct AMQPArray: Sendable, Hashable, CustomStringConvertible {
+    /// The type every element has (never `null`); for a described array, the type of the values
+    /// described.
     public let elementType: AMQPType
+    /// The descriptor shared by every element, or `nil` for an array of plain values.
     public let descriptor: AMQPValue?
+    /// The elements, each without the shared descriptor.
     public let elements: [AMQPValue]
 
     /// Creates an array, or throws ``AMQPEncodingError`` when an element is not of `elementType`
@@ -282,6 +309,8 @@ public struct AMQPArray: Sendable, Hashable, CustomStringConvertible {
         self.elements = elements
     }
 
+    /// The element type and elements, e.g. `uint[uint(1), uint(2)]`, prefixed by `descriptor→` if
+    /// described.
     public var description: String {
         let d = descriptor.map { "\($0)→" } ?? ""
         return "\(d)\(elementType)[" + elements.map(\.description).joined(separator: ", ") + "]"

@@ -1,13 +1,17 @@
 /// A type that writes itself as one AMQP value.
 public protocol AMQPEncodable {
+    /// Appends the value, constructor included, to `encoder`.
     func encode(to encoder: inout AMQPEncoder)
 }
 
 /// A type that reads itself from one AMQP value, rejecting values of any other AMQP type.
 public protocol AMQPDecodable {
+    /// Reads one value, constructor included; throws ``AMQPDecodingError`` for any other type or
+    /// bad bytes.
     init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError)
 }
 
+/// A type that both writes and reads itself as one AMQP value.
 public typealias AMQPCodable = AMQPEncodable & AMQPDecodable
 
 /// A type that can be the element type of an AMQP array: its elements share one constructor and
@@ -81,12 +85,16 @@ extension AMQPEncoder {
 // MARK: - Primitive conformances
 
 extension AMQPValue: AMQPCodable {
+    /// Writes the value with its own constructor, in the smallest encoding the policy allows.
     public func encode(to encoder: inout AMQPEncoder) { encoder.encode(self) }
+    /// Reads any one AMQP value, described values included.
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) { self = try decoder.decodeValue() }
 }
 
 extension AMQPMap: AMQPCodable {
+    /// Writes the map as `map8` when it fits, else `map32`, pairs in order.
     public func encode(to encoder: inout AMQPEncoder) { encoder.encode(self) }
+    /// Reads a `map` (§1.6.23), keeping its pairs in wire order; an odd count is a decoding error.
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let scope = try decoder.beginMap()
         var entries = [Entry]()
@@ -101,7 +109,9 @@ extension AMQPMap: AMQPCodable {
 }
 
 extension AMQPArray: AMQPCodable {
+    /// Writes the array with the smallest element constructor that fits every element.
     public func encode(to encoder: inout AMQPEncoder) { encoder.encode(self) }
+    /// Reads an `array` (§1.6.24), with or without a shared descriptor.
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) { self = try decoder.decodeArray() }
 }
 

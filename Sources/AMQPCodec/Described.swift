@@ -1,9 +1,12 @@
 /// The two names of a described type: its numeric code (domain ID and descriptor ID in one
 /// `ulong`) and its symbolic name (§1.5).
 public struct AMQPDescriptor: Hashable, Sendable, CustomStringConvertible {
+    /// The numeric descriptor: domain ID in the high 32 bits, descriptor ID in the low 32.
     public let code: UInt64
+    /// The symbolic descriptor, e.g. `amqp:open:list`.
     public let symbol: Symbol
 
+    /// A descriptor with both names; they are not checked against each other.
     @inlinable
     public init(code: UInt64, symbol: Symbol) {
         self.code = code
@@ -19,14 +22,18 @@ public struct AMQPDescriptor: Hashable, Sendable, CustomStringConvertible {
         return part(code >> 32) + ":" + part(code & 0xFFFF_FFFF)
     }
 
+    /// The symbol and the code, e.g. `amqp:open:list (0x00000000:0x00000010)`.
     public var description: String { "\(symbol) (\(codeDescription))" }
 }
 
 /// The descriptor of a described value as it was read: numeric, symbolic, or (reserved, but
 /// permitted by the grammar) any other value.
 public enum DescriptorValue: Hashable, Sendable, CustomStringConvertible {
+    /// A numeric descriptor (`ulong`): domain ID in the high 32 bits, descriptor ID in the low.
     case code(UInt64)
+    /// A symbolic descriptor, e.g. `amqp:open:list`.
     case symbol(Symbol)
+    /// A descriptor of any other type: reserved by §1.5, but the grammar allows it.
     case other(AMQPValue)
 
     /// Whether this descriptor names `descriptor`, by code or by symbol.
@@ -39,6 +46,7 @@ public enum DescriptorValue: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The descriptor as the AMQP value it was read as (`ulong`, `symbol`, or the other value).
     public var value: AMQPValue {
         switch self {
         case .code(let c): return .ulong(c)
@@ -47,6 +55,7 @@ public enum DescriptorValue: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The code as `domain:id` in hex, the symbol as is, or the other value's description.
     public var description: String {
         switch self {
         case .code(let c): return AMQPDescriptor(code: c, symbol: "").codeDescription
@@ -62,6 +71,7 @@ public enum DescriptorValue: Hashable, Sendable, CustomStringConvertible {
 /// Conforming types (the generated ones) implement the body; encoding writes the numeric
 /// descriptor as a small ulong where it fits, decoding accepts the numeric or the symbolic form.
 public protocol AMQPDescribedType: AMQPCodable {
+    /// The type's code and symbolic name from the specification.
     static var descriptor: AMQPDescriptor { get }
     /// Reads the value that follows the descriptor.
     init(describedBodyFrom decoder: inout AMQPDecoder) throws(AMQPDecodingError)
@@ -70,12 +80,15 @@ public protocol AMQPDescribedType: AMQPCodable {
 }
 
 extension AMQPDescribedType {
+    /// Writes `0x00`, the numeric descriptor (as a small ulong where it fits), then the body.
     @inlinable
     public func encode(to encoder: inout AMQPEncoder) {
         encoder.writeDescriptor(code: Self.descriptor.code)
         encodeDescribedBody(to: &encoder)
     }
 
+    /// Reads the descriptor, by code or symbol, then the body; any other descriptor throws
+    /// `unexpectedDescriptor`.
     @inlinable
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         try decoder.expectDescriptor(Self.descriptor)

@@ -66,6 +66,7 @@ public struct AMQPDecodingError: Error, Hashable, Sendable, CustomStringConverti
         /// Bytes left over after a value that was expected to end the input.
         public static let trailingBytes = Kind(.trailingBytes)
 
+        /// A short phrase for messages, e.g. `truncated`, `invalid UTF-8`.
         public var description: String {
             switch base {
             case .truncated: return "truncated"
@@ -99,12 +100,16 @@ public struct AMQPDecodingError: Error, Hashable, Sendable, CustomStringConverti
 
     /// Holds a nested error (a struct cannot contain itself directly).
     public final class Box: Hashable, Sendable {
+        /// The nested error.
         public let error: AMQPDecodingError
         init(_ error: AMQPDecodingError) { self.error = error }
+        /// Compares the boxed errors, not the boxes' identity.
         public static func == (lhs: Box, rhs: Box) -> Bool { lhs.error == rhs.error }
+        /// Hashes the boxed error, consistently with `==`.
         public func hash(into hasher: inout Hasher) { hasher.combine(error) }
     }
 
+    /// An error of `kind` at byte `offset` of the input; `detail` says what was expected or found.
     @inlinable
     public init(_ kind: Kind, at offset: Int, _ detail: String) {
         self.kind = kind
@@ -123,6 +128,7 @@ public struct AMQPDecodingError: Error, Hashable, Sendable, CustomStringConverti
         return e
     }
 
+    /// Kind, offset and detail, then any nested field error in parentheses.
     public var description: String {
         var text = "\(kind) at offset \(offset): \(detail)"
         if let inner = underlying?.error { text += " (\(inner))" }
@@ -133,6 +139,7 @@ public struct AMQPDecodingError: Error, Hashable, Sendable, CustomStringConverti
 /// A value that cannot be encoded as asked: an array whose elements do not share one type, a
 /// symbol with a non-ASCII character, a compound larger than 4 GiB.
 public struct AMQPEncodingError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of encoding problem it is. New kinds may be added without breaking source.
     public struct Kind: Hashable, Sendable {
         @usableFromInline
         enum Base: Hashable, Sendable { case invalidArray, tooLarge, invalidValue }
@@ -146,14 +153,18 @@ public struct AMQPEncodingError: Error, Hashable, Sendable, CustomStringConverti
         public static let invalidValue = Kind(.invalidValue)
     }
 
+    /// What went wrong.
     public var kind: Kind
+    /// Which value and why, for messages.
     public var detail: String
 
+    /// An error of `kind` with a message saying which value and why.
     @inlinable
     public init(_ kind: Kind, _ detail: String) {
         self.kind = kind
         self.detail = detail
     }
 
+    /// The detail message.
     public var description: String { detail }
 }

@@ -73,8 +73,10 @@ public struct Symbol: Sendable, Hashable, Comparable, CustomStringConvertible, E
         withASCIIBytes { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The symbol's characters, unquoted.
     public var description: String { stringValue }
 
+    /// Compares the ASCII bytes, whether the symbols came from literals or from decoded bytes.
     @inlinable
     public static func == (lhs: Symbol, rhs: Symbol) -> Bool {
         lhs.withASCIIBytes { l in
@@ -84,10 +86,12 @@ public struct Symbol: Sendable, Hashable, Comparable, CustomStringConvertible, E
         }
     }
 
+    /// Hashes the ASCII bytes, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         withASCIIBytes { hasher.combine(bytes: $0) }
     }
 
+    /// Byte-wise (ASCII) lexicographic order.
     public static func < (lhs: Symbol, rhs: Symbol) -> Bool {
         lhs.withASCIIBytes { l in rhs.withASCIIBytes { r in l.lexicographicallyPrecedes(r) } }
     }
@@ -119,22 +123,30 @@ public struct Binary: Sendable, Hashable, RandomAccessCollection, ExpressibleByA
     /// The octets, as a slice of the storage they came from.
     public var bytes: ArraySlice<UInt8>
 
+    /// Wraps `bytes` without copying; the binary's indices start at zero whatever the slice's are.
     @inlinable
     public init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
+    /// Wraps `bytes` without copying.
     @inlinable
     public init(_ bytes: [UInt8]) { self.bytes = bytes[...] }
 
+    /// Copies the octets of `bytes`.
     @inlinable
     public init<S: Sequence>(_ bytes: S) where S.Element == UInt8 { self.bytes = ArraySlice(bytes) }
 
+    /// The literal's octets.
     @inlinable
     public init(arrayLiteral elements: UInt8...) { self.bytes = elements[...] }
 
+    /// Always 0, whatever the indices of the underlying slice.
     @inlinable public var startIndex: Int { 0 }
+    /// The number of octets.
     @inlinable public var endIndex: Int { bytes.count }
+    /// The octet at `position`, counting from 0.
     @inlinable public subscript(position: Int) -> UInt8 { bytes[bytes.startIndex &+ position] }
 
+    /// Calls `body` with the octets, without copying them.
     @inlinable
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try bytes.withUnsafeBytes(body)
@@ -143,6 +155,8 @@ public struct Binary: Sendable, Hashable, RandomAccessCollection, ExpressibleByA
     /// Lower-case hexadecimal, two digits per octet.
     public var hexString: String { HexEncoding.string(bytes) }
 
+    /// The length only, never the content: payloads can be large or sensitive. ``hexString`` shows
+    /// the bytes.
     public var description: String { "Binary(\(bytes.count) bytes)" }
 }
 
@@ -153,6 +167,7 @@ public struct AMQPUUID: Sendable, Hashable, Comparable, CustomStringConvertible 
     /// The last eight octets, big-endian.
     public var low: UInt64
 
+    /// A UUID from its two halves, each big-endian; no version or variant is checked.
     @inlinable
     public init(high: UInt64, low: UInt64) {
         self.high = high
@@ -224,8 +239,10 @@ public struct AMQPUUID: Sendable, Hashable, Comparable, CustomStringConvertible 
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The canonical lowercase 8-4-4-4-12 form.
     public var description: String { uuidString }
 
+    /// Orders by the 16 octets in network order.
     public static func < (lhs: AMQPUUID, rhs: AMQPUUID) -> Bool {
         (lhs.high, lhs.low) < (rhs.high, rhs.low)
     }
@@ -233,29 +250,39 @@ public struct AMQPUUID: Sendable, Hashable, Comparable, CustomStringConvertible 
 
 /// An AMQP `timestamp`: milliseconds since the Unix epoch, signed (§1.6.17).
 public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Milliseconds since 1970-01-01T00:00:00Z, negative before it.
     public var millisecondsSince1970: Int64
 
+    /// A timestamp `millisecondsSince1970` milliseconds after the Unix epoch (before it if negative).
     @inlinable
     public init(millisecondsSince1970: Int64) { self.millisecondsSince1970 = millisecondsSince1970 }
 
+    /// Earlier timestamps order first.
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
         lhs.millisecondsSince1970 < rhs.millisecondsSince1970
     }
 
+    /// The raw milliseconds, e.g. `Timestamp(1700000000000 ms)`.
     public var description: String { "Timestamp(\(millisecondsSince1970) ms)" }
 }
 
 /// An IEEE 754 decimal32 value, kept as its exact bits: the codec never interprets decimals (§1.6.13).
 public struct Decimal32: Sendable, Hashable, CustomStringConvertible {
+    /// The 32 bits of the IEEE 754 decimal32 encoding (BID), as on the wire.
     public var bitPattern: UInt32
+    /// A decimal32 from its exact bits.
     @inlinable public init(bitPattern: UInt32) { self.bitPattern = bitPattern }
+    /// The bits in hex; the value is not interpreted.
     public var description: String { "Decimal32(bits: 0x\(String(bitPattern, radix: 16)))" }
 }
 
 /// An IEEE 754 decimal64 value, kept as its exact bits (§1.6.14).
 public struct Decimal64: Sendable, Hashable, CustomStringConvertible {
+    /// The 64 bits of the IEEE 754 decimal64 encoding (BID), as on the wire.
     public var bitPattern: UInt64
+    /// A decimal64 from its exact bits.
     @inlinable public init(bitPattern: UInt64) { self.bitPattern = bitPattern }
+    /// The bits in hex; the value is not interpreted.
     public var description: String { "Decimal64(bits: 0x\(String(bitPattern, radix: 16)))" }
 }
 
@@ -265,10 +292,12 @@ public struct Decimal128: Sendable, Hashable, CustomStringConvertible {
     public var high: UInt64
     /// The last eight octets of the encoding, big-endian.
     public var low: UInt64
+    /// A decimal128 from its two halves, as on the wire.
     @inlinable public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }
+    /// The 128 bits in hex; the value is not interpreted.
     public var description: String { "Decimal128(bits: 0x\(hex64(high))\(hex64(low)))" }
 }
 

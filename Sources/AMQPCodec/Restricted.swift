@@ -9,27 +9,32 @@
 public protocol AMQPRestrictedType: AMQPArrayElement, RawRepresentable where RawValue: AMQPArrayElement {}
 
 extension AMQPRestrictedType {
+    /// Writes the raw value, encoded exactly as the restricted type's source type.
     @inlinable
     public func encode(to encoder: inout AMQPEncoder) {
         rawValue.encode(to: &encoder)
     }
 
+    /// Reads a raw value; throws `invalidValue` if it is not one of a closed set's choices.
     @inlinable
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let at = decoder.offset
         self = try Self.restrictedValue(try RawValue(from: &decoder), at: at)
     }
 
+    /// The raw type's smallest element constructor for these values.
     @inlinable
     public static func arrayElementFormatCode(for elements: [Self]) -> FormatCode {
         RawValue.arrayElementFormatCode(for: elements.map(\.rawValue))
     }
 
+    /// Writes the raw value as an array element of `code`.
     @inlinable
     public func encodeArrayElement(as code: FormatCode, to encoder: inout AMQPEncoder) {
         rawValue.encodeArrayElement(as: code, to: &encoder)
     }
 
+    /// Reads a raw array element of `code`; throws `invalidValue` if a closed set does not accept it.
     @inlinable
     public static func decodeArrayElement(as code: FormatCode, at offset: Int, from decoder: inout AMQPDecoder) throws(AMQPDecodingError) -> Self {
         try restrictedValue(try RawValue.decodeArrayElement(as: code, at: offset, from: &decoder), at: offset)

@@ -7,14 +7,18 @@
 public struct SerialNumber: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible,
     ExpressibleByIntegerLiteral, AMQPArrayElement
 {
+    /// The number as sent on the wire (a `uint`).
     public var rawValue: UInt32
 
+    /// Wraps a wire value.
     @inlinable
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// Wraps a wire value.
     @inlinable
     public init(_ value: UInt32) { self.rawValue = value }
 
+    /// A serial number from a literal.
     @inlinable
     public init(integerLiteral value: UInt32) { self.rawValue = value }
 
@@ -31,6 +35,7 @@ public struct SerialNumber: RawRepresentable, Hashable, Sendable, Comparable, Cu
         SerialNumber(lhs.rawValue &+ rhs)
     }
 
+    /// RFC 1982 §3.1 addition in place, wrapping; `rhs` must be below 2³¹ to keep the order meaningful.
     @inlinable
     public static func += (lhs: inout SerialNumber, rhs: UInt32) {
         lhs.rawValue &+= rhs
@@ -42,16 +47,22 @@ public struct SerialNumber: RawRepresentable, Hashable, Sendable, Comparable, Cu
         other.rawValue &- rawValue
     }
 
+    /// The wire value in decimal.
     public var description: String { String(rawValue) }
 
+    /// Writes a `uint` in its smallest form.
     @inlinable public func encode(to encoder: inout AMQPEncoder) { encoder.encode(rawValue) }
+    /// Reads a `uint` in any of its encodings.
     @inlinable public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) { self.rawValue = try decoder.decodeUInt() }
+    /// The `uint` element constructor: `smalluint` if every value is at most 255, else `uint`.
     @inlinable public static func arrayElementFormatCode(for elements: [SerialNumber]) -> FormatCode {
         UInt32.arrayElementFormatCode(for: elements.map(\.rawValue))
     }
+    /// Writes the `uint` payload of an array element of `code`.
     @inlinable public func encodeArrayElement(as code: FormatCode, to encoder: inout AMQPEncoder) {
         rawValue.encodeArrayElement(as: code, to: &encoder)
     }
+    /// Reads the `uint` payload of an array element of `code`.
     @inlinable public static func decodeArrayElement(as code: FormatCode, at offset: Int, from decoder: inout AMQPDecoder) throws(AMQPDecodingError) -> SerialNumber {
         SerialNumber(try UInt32.decodeArrayElement(as: code, at: offset, from: &decoder))
     }

@@ -7,11 +7,14 @@ import NIOSSL
 public struct EmulatorConfiguration: Sendable {
     /// One event hub.
     public struct Hub: Sendable, Hashable {
+        /// The event hub's name: not empty, no `/`, unique ignoring case.
         public var name: String
+        /// The number of partitions, 1...1024; they are named `0`, `1`, ….
         public var partitionCount: Int
         /// Consumer groups besides `$Default`, which every hub has.
         public var consumerGroups: [String]
 
+        /// A hub with `partitionCount` partitions and `$Default` plus `consumerGroups`.
         public init(name: String, partitionCount: Int, consumerGroups: [String] = []) {
             self.name = name
             self.partitionCount = partitionCount
@@ -33,9 +36,11 @@ public struct EmulatorConfiguration: Sendable {
         case never
     }
 
+    /// The address the AMQP listener binds to; `127.0.0.1` by default.
     public var host: String
     /// 0 picks a free port.
     public var port: Int
+    /// The event hubs served; at least one.
     public var hubs: [Hub]
     /// SAS key name → key. Microsoft's emulator's defaults unless a configuration names others.
     public var keys: [String: String]
@@ -49,6 +54,7 @@ public struct EmulatorConfiguration: Sendable {
     public var retentionBytesPerPartition: Int64
     /// Where partitions are persisted; `nil` keeps them in memory only.
     public var dataDirectory: String?
+    /// When a publish to a persisted partition is accepted; ``SyncPolicy/always`` by default.
     public var syncPolicy: SyncPolicy
     /// Direct TLS on the AMQP port.
     public var tls: TLSConfiguration?
@@ -62,9 +68,13 @@ public struct EmulatorConfiguration: Sendable {
     /// it `nil` — the default — everywhere else.
     public var publishFault: (@Sendable (_ hub: String) -> AMQPError?)?
 
+    /// The SAS key name Microsoft's emulator accepts by default.
     public static let defaultKeyName = "RootManageSharedAccessKey"
+    /// The SAS key value Microsoft's emulator accepts by default: public, for local use only.
     public static let defaultKey = "SAS_KEY_VALUE"
 
+    /// Defaults: `127.0.0.1:5672`, one hub `eh1` with 4 partitions, Microsoft's default SAS key, 1 MiB
+    /// messages, one hour and 1 GiB per partition of retention, in memory, no TLS, no health port.
     public init(
         host: String = "127.0.0.1", port: Int = 5672,
         hubs: [Hub] = [Hub(name: "eh1", partitionCount: 4)],
@@ -88,7 +98,9 @@ public struct EmulatorConfiguration: Sendable {
 
     /// A configuration error, naming the field.
     public struct Invalid: Error, Hashable, Sendable, CustomStringConvertible {
+        /// What is wrong, naming the field.
         public var message: String
+        /// The message.
         public var description: String { message }
     }
 

@@ -16,6 +16,7 @@ import NIOPosix
 /// Embed it in tests: `let emulator = try await EventHubsEmulator.start(.init(port: 0))`, read
 /// ``port`` and ``connectionString(eventHub:)``, and ``stop()`` at the end.
 public final class EventHubsEmulator: Sendable {
+    /// The configuration the emulator was started with.
     public let configuration: EmulatorConfiguration
     let listener: AMQPListener
     let store: EventHubsStore

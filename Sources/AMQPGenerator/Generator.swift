@@ -4,8 +4,10 @@ import AMQPSpecModel
 public struct GeneratedFile: Hashable, Sendable {
     /// The file name, without a folder (`Transport.Performatives.swift`).
     public var name: String
+    /// The complete Swift source of the file.
     public var contents: String
 
+    /// A file named `name` (no folder) holding `contents`.
     public init(name: String, contents: String) {
         self.name = name
         self.contents = contents
@@ -14,6 +16,7 @@ public struct GeneratedFile: Hashable, Sendable {
 
 /// What the generator writes.
 public struct GeneratorOptions: Hashable, Sendable {
+    /// How output is split into files.
     public enum Layout: Hashable, Sendable {
         /// One file per `<section>` (`Transport.Performatives.swift`), as committed in `Generated/`.
         case filePerSection
@@ -23,8 +26,10 @@ public struct GeneratorOptions: Hashable, Sendable {
         case filePerDocument
     }
 
+    /// How output is split into files; ``Layout/filePerSection`` by default.
     public var layout: Layout
 
+    /// Options with `layout`, one file per section by default.
     public init(layout: Layout = .filePerSection) {
         self.layout = layout
     }
@@ -43,6 +48,10 @@ public enum AMQPSwiftGenerator {
     /// Separates the user-facing declarations from codec support in every file.
     static let encodingMark = "AMQP encoding"
 
+    /// The Swift files for `model`, in spec order, then `Archetypes.swift` for cross-section
+    /// declarations.
+    ///
+    /// Throws ``GeneratorError`` when a type has no codable Swift form or two Swift names collide.
     public static func generate(_ model: SpecModel, options: GeneratorOptions = GeneratorOptions()) throws(GeneratorError) -> [GeneratedFile] {
         let emitter = Emitter(model: model, mapper: TypeMapper(model: model))
         try emitter.checkNames()

@@ -1,8 +1,11 @@
 /// A line diff for `amqp-gen --check` and the drift test: what a person needs to see why
 /// committed output is stale, not a patch to apply.
 public enum LineDiff {
+    /// One changed line, with its 1-based line number.
     public enum Line: Hashable, Sendable {
+        /// A line only in the old text, numbered in the old text.
         case removed(Int, String)
+        /// A line only in the new text, numbered in the new text.
         case added(Int, String)
     }
 

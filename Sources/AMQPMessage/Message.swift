@@ -19,6 +19,7 @@ public struct Message: Sendable, Hashable, AMQPCodable {
     public var properties: Properties?
     /// Application data with string keys, for filtering and routing.
     public var applicationProperties: ApplicationProperties?
+    /// The application data: `data`, `amqp-sequence` or `amqp-value` sections (§3.2.6–§3.2.8).
     public var body: Body
     /// Delivery details computed over the message, such as hashes and signatures.
     public var footer: Footer?
@@ -35,6 +36,7 @@ public struct Message: Sendable, Hashable, AMQPCodable {
         case value(AMQPValueSection)
     }
 
+    /// A message with only the given sections; by default an empty `data` body and nothing else.
     public init(
         header: Header? = nil,
         deliveryAnnotations: DeliveryAnnotations? = nil,

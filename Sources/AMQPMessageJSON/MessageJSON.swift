@@ -34,6 +34,7 @@ public enum MessageJSON {
         json(for: message).serialized
     }
 
+    /// The JSON tree of `message`, the form ``string(for:)`` serializes; absent sections are left out.
     public static func json(for message: Message) -> JSON {
         var pairs: [(key: String, value: JSON)] = []
         if let header = message.header {
@@ -117,6 +118,8 @@ public enum MessageJSON {
         return try message(from: document)
     }
 
+    /// Reads a message from a parsed JSON tree; unknown keys and bad values throw ``FormatError``
+    /// with their path.
     public static func message(from document: JSON) throws(FormatError) -> Message {
         let reader = ObjectReader(document, path: "$")
         try reader.check(allowed: [

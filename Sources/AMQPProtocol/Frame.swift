@@ -9,10 +9,14 @@ public enum FrameType: UInt8, Hashable, Sendable {
 /// One frame: its type, channel and body. The body holds the performative followed by any payload
 /// (message bytes of a transfer); an empty body is a heartbeat (§2.4.5).
 public struct Frame: Hashable, Sendable {
+    /// AMQP or SASL; it selects how the body is read.
     public var type: FrameType
+    /// The session channel for AMQP frames; ignored in SASL frames (§5.3.1).
     public var channel: UInt16
+    /// The bytes after the extended header: the encoded performative, then any payload.
     public var body: ArraySlice<UInt8>
 
+    /// A frame with `body` as is; an empty body makes a heartbeat.
     @inlinable
     public init(type: FrameType, channel: UInt16, body: ArraySlice<UInt8>) {
         self.type = type
@@ -35,6 +39,7 @@ public struct Frame: Hashable, Sendable {
 /// `amqp:connection:framing-error` (§2.8.15), or, before the protocol header is agreed, by
 /// sending its own header and disconnecting (§2.2).
 public struct FramingError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of framing problem it is. New kinds may be added without breaking source.
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         enum Base: Hashable, Sendable {
             case invalidProtocolHeader, frameTooSmall, frameTooLarge, invalidDataOffset, unknownFrameType
@@ -51,6 +56,7 @@ public struct FramingError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A frame type other than AMQP (0) and SASL (1).
         public static let unknownFrameType = Kind(base: .unknownFrameType)
 
+        /// A short phrase for messages, e.g. `frame too large`.
         public var description: String {
             switch base {
             case .invalidProtocolHeader: return "invalid protocol header"
@@ -62,11 +68,14 @@ public struct FramingError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What went wrong.
     public var kind: Kind
     /// The offset in the byte stream where the bad field starts.
     public var streamOffset: Int
+    /// The values found, for messages.
     public var detail: String
 
+    /// An error of `kind` at byte `streamOffset` of the stream.
     public init(_ kind: Kind, at streamOffset: Int, _ detail: String) {
         self.kind = kind
         self.streamOffset = streamOffset
@@ -76,6 +85,7 @@ public struct FramingError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `amqp:connection:framing-error`.
     public var condition: Symbol { "amqp:connection:framing-error" }
 
+    /// Kind, stream offset and detail.
     public var description: String { "\(kind) at stream offset \(streamOffset): \(detail)" }
 }
 
@@ -119,6 +129,7 @@ public struct FrameDecoder: Sendable {
     /// The offset in the stream of the next unread byte.
     public var streamOffset: Int { discarded + readIndex }
 
+    /// Buffers bytes as they arrive; call ``next()`` afterwards to take out what is complete.
     public mutating func append<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         if readIndex > 0 && readIndex >= buffer.count / 2 {
             discarded += readIndex

@@ -11,11 +11,16 @@ public struct ProtocolHeader: Hashable, Sendable, CustomStringConvertible {
         case sasl = 3
     }
 
+    /// Which layer the header announces.
     public var id: ProtocolID
+    /// The major version; 1 for AMQP 1.0.
     public var major: UInt8
+    /// The minor version; 0 for AMQP 1.0.
     public var minor: UInt8
+    /// The revision; 0 for AMQP 1.0.
     public var revision: UInt8
 
+    /// A header for layer `id`, version 1.0.0 unless given.
     @inlinable
     public init(_ id: ProtocolID, major: UInt8 = 1, minor: UInt8 = 0, revision: UInt8 = 0) {
         self.id = id
@@ -24,8 +29,11 @@ public struct ProtocolHeader: Hashable, Sendable, CustomStringConvertible {
         self.revision = revision
     }
 
+    /// `AMQP 0 1 0 0`: the AMQP layer, version 1.0.0 (§2.2).
     public static let amqp = ProtocolHeader(.amqp)
+    /// `AMQP 3 1 0 0`: the SASL layer, version 1.0.0 (§5.3).
     public static let sasl = ProtocolHeader(.sasl)
+    /// `AMQP 2 1 0 0`: the TLS layer, version 1.0.0 (§5.2).
     public static let tls = ProtocolHeader(.tls)
 
     /// The eight bytes on the wire.
@@ -46,6 +54,7 @@ public struct ProtocolHeader: Hashable, Sendable, CustomStringConvertible {
         self.init(id, major: b[5], minor: b[6], revision: b[7])
     }
 
+    /// The layer and version, e.g. `SASL 3-1.0.0`.
     public var description: String {
         let name: String
         switch id {

@@ -46,6 +46,7 @@ public struct SpecError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A choice value or field default that is not a value of its type.
         public static let invalidValue = Kind(base: .invalidValue)
 
+        /// A short phrase for messages, e.g. `unknown type`.
         public var description: String {
             switch base {
             case .notWellFormed: return "not well-formed XML"
@@ -63,6 +64,7 @@ public struct SpecError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What went wrong.
     public var kind: Kind
     /// The file name the bytes were given under.
     public var file: String
@@ -73,6 +75,7 @@ public struct SpecError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What is wrong, in words.
     public var message: String
 
+    /// An error of `kind` at `file`:`line`, about `name`.
     public init(_ kind: Kind, file: String, line: Int, name: String, _ message: String) {
         self.kind = kind
         self.file = file
@@ -93,13 +96,17 @@ public struct SpecError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// Where an element of a spec file starts.
 public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+    /// The file name the bytes were given under.
     public var file: String
+    /// The 1-based line; 0 when the parser could not tell.
     public var line: Int
 
+    /// A location at `line` (1-based) of `file`.
     public init(file: String, line: Int) {
         self.file = file
         self.line = line
     }
 
+    /// `file:line`.
     public var description: String { "\(file):\(line)" }
 }

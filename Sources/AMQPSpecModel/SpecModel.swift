@@ -22,7 +22,9 @@ public struct SpecModel: Sendable {
 
     /// A name in a `provides` attribute, and the types that provide it.
     public struct Archetype: Hashable, Sendable {
+        /// The archetype's name (`delivery-state`).
         public var name: String
+        /// The types that provide it, in file order.
         public var providers: [SpecType]
     }
 
@@ -45,6 +47,7 @@ public struct SpecModel: Sendable {
         return try SpecModel(documents: documents)
     }
 
+    /// Validates already-parsed documents together; throws the first ``SpecError`` in file order.
     public init(documents: [SpecDocument]) throws(SpecError) {
         self.documents = documents
         var byName: [String: SpecType] = [:]

@@ -9,6 +9,7 @@ public indirect enum JSON: Hashable, Sendable {
     case array([JSON])
     case object([(key: String, value: JSON)])
 
+    /// Structural equality: numbers by their text (`1.0` is not `1`), objects pair by pair in order.
     public static func == (lhs: JSON, rhs: JSON) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
@@ -22,6 +23,7 @@ public indirect enum JSON: Hashable, Sendable {
         }
     }
 
+    /// Hashes consistently with `==`, object pairs in order.
     public func hash(into hasher: inout Hasher) {
         switch self {
         case .null: hasher.combine(0)
@@ -46,8 +48,11 @@ public indirect enum JSON: Hashable, Sendable {
 
 /// A JSON document that does not parse, with the byte offset where parsing stopped.
 public struct JSONSyntaxError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The byte offset in the UTF-8 text where parsing stopped.
     public var offset: Int
+    /// What was expected there.
     public var message: String
+    /// The message and the offset.
     public var description: String { "\(message) at offset \(offset)" }
 }
 

@@ -12,6 +12,7 @@ public enum TypedJSON {
     public struct FormatError: Error, Hashable, Sendable, CustomStringConvertible {
         /// Where the problem is, as a path of keys and indices from the root (`$.v[2].hex`).
         public var path: String
+        /// What is wrong with the node.
         public var message: String
         /// For syntax errors, the byte offset in the line.
         public var offset: Int?
@@ -22,6 +23,7 @@ public enum TypedJSON {
             self.message = message
             self.offset = offset
         }
+        /// The message with the byte offset for syntax errors, or with the path otherwise.
         public var description: String {
             if let offset { return "\(message) at offset \(offset)" }
             return "\(message) at \(path)"
@@ -36,6 +38,7 @@ public enum TypedJSON {
         json(for: value, floatsAsBits: floatsAsBits).serialized
     }
 
+    /// The typed-JSON tree of `value`, the form ``string(for:floatsAsBits:)`` serializes.
     public static func json(for value: AMQPValue, floatsAsBits: Bool = false) -> JSON {
         func json(for value: AMQPValue) -> JSON { TypedJSON.json(for: value, floatsAsBits: floatsAsBits) }
         func node(_ t: String, _ rest: [(key: String, value: JSON)]) -> JSON {
@@ -120,6 +123,8 @@ public enum TypedJSON {
         return try value(from: document, path: "$")
     }
 
+    /// Reads a typed-JSON tree; `path` names `node` in errors. Throws ``FormatError`` for unknown
+    /// tags, missing, unexpected or duplicate keys, and values out of their type's range.
     public static func value(from node: JSON, path: String = "$") throws(FormatError) -> AMQPValue {
         func fail(_ message: String, _ at: String = path) -> FormatError { FormatError(path: at, message: message) }
         guard case .object(let pairs) = node else { throw fail("expected an object with a type tag \"t\"") }

@@ -33,6 +33,7 @@ public struct ConnectionConfiguration: Sendable {
         case required
     }
 
+    /// Whether we open the connection (client) or accept it (server).
     public var role: Role
     /// Our container id (`open.container-id`).
     public var containerID: String
@@ -45,9 +46,13 @@ public struct ConnectionConfiguration: Sendable {
     /// Close the connection when nothing arrives for this long (milliseconds); advertised in
     /// `open` as half of it, as the specification recommends (§2.4.5). `nil`: never.
     public var idleTimeout: Milliseconds?
+    /// Extensions we support, sent as `open.offered-capabilities` (§2.7.1).
     public var offeredCapabilities: [Symbol]
+    /// Extensions we would like the peer to support, sent as `open.desired-capabilities` (§2.7.1).
     public var desiredCapabilities: [Symbol]
+    /// Connection properties sent in `open.properties` (§2.7.1), e.g. product and version.
     public var properties: Fields?
+    /// Whether and how the SASL layer runs before AMQP (§5.3).
     public var sasl: SASL
     /// Servers: whether the TLS protocol header is answered (the transport then runs the TLS
     /// handshake and calls ``ConnectionEngine/tlsEstablished()``).
@@ -66,6 +71,11 @@ public struct ConnectionConfiguration: Sendable {
     /// a multi-frame delivery stops there. `nil`: no limit beyond memory.
     public var maxMessageSize: UInt64?
 
+    /// Defaults: 1 MiB frames, channels 0–255, a 60 s idle timeout, no SASL, 2048-frame session
+    /// windows, 1024 links per session, 256 MiB messages; servers encode with
+    /// ``EncodingPolicy/full``, clients with ``EncodingPolicy/compact``.
+    ///
+    /// `maxFrameSize` is raised to 512 and `sessionIncomingWindow` to 2 if given lower.
     public init(
         role: Role,
         containerID: String,

@@ -3,6 +3,7 @@ import AMQPTypes
 
 /// A call the engine cannot carry out in its current state.
 public struct ConnectionUsageError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What was asked and why it cannot be done now.
     public var description: String
     init(_ description: String) { self.description = description }
 }
@@ -10,18 +11,29 @@ public struct ConnectionUsageError: Error, Hashable, Sendable, CustomStringConve
 extension ConnectionEngine {
     /// What we ask for when attaching a link.
     public struct LinkOptions: Sendable {
+        /// The link name (`attach.name`); unique per direction between the two containers (§2.6.1).
         public var name: String
+        /// Our end of the link: sender or receiver.
         public var role: Role
+        /// The source terminus (§3.5.3), e.g. the node a receiver reads from.
         public var source: LinkSource?
+        /// The target terminus (§3.5.4), e.g. the node a sender writes to.
         public var target: LinkTarget?
+        /// How the sender settles (§2.8.2); `mixed` by default.
         public var senderSettleMode: SenderSettleMode
+        /// When the receiver settles (§2.8.3); `first` by default.
         public var receiverSettleMode: ReceiverSettleMode
         /// For a receiver: the largest message we accept (defaults to the configuration's).
         public var maxMessageSize: UInt64?
+        /// Link properties sent in `attach.properties`.
         public var properties: Fields?
+        /// Extensions we support on this link (`attach.offered-capabilities`).
         public var offeredCapabilities: [Symbol]
+        /// Extensions we would like the peer to support on this link (`attach.desired-capabilities`).
         public var desiredCapabilities: [Symbol]
 
+        /// Options for attaching `name` as `role`; everything else defaults to the specification's
+        /// defaults.
         public init(
             name: String, role: Role, source: LinkSource? = nil, target: LinkTarget? = nil,
             senderSettleMode: SenderSettleMode = .mixed, receiverSettleMode: ReceiverSettleMode = .first,

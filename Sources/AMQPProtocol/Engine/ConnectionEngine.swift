@@ -21,6 +21,7 @@ import AMQPTypes
 /// and links are kept by reference so that the per-frame work stays linear, which means a copy of
 /// an engine is not an independent snapshot: do not drive two copies.
 public struct ConnectionEngine: Sendable {
+    /// How this connection presents itself and what it accepts; fixed for its lifetime.
     public let configuration: ConnectionConfiguration
 
     enum Phase: Sendable {
@@ -90,6 +91,7 @@ public struct ConnectionEngine: Sendable {
     /// Whether the connection is over: flush the output, then close the socket.
     public internal(set) var isFinished = false
 
+    /// An engine that has done nothing yet; ``start(now:inBandTLS:)`` begins the connection.
     public init(configuration: ConnectionConfiguration) {
         self.configuration = configuration
         self.decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize)
@@ -227,6 +229,7 @@ public struct ConnectionEngine: Sendable {
         return try output.withUnsafeBytes(body)
     }
 
+    /// Whether bytes are waiting to be written to the socket.
     public var hasOutput: Bool { output.count > 0 }
 
     /// Events since the last call, in order.

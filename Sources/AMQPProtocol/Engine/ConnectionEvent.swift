@@ -3,23 +3,29 @@ import AMQPTypes
 
 /// Identifies a session for the lifetime of its ``ConnectionEngine`` (never reused).
 public struct SessionID: Hashable, Sendable, CustomStringConvertible {
+    /// A counter value, unique within one engine; not the channel number.
     public let rawValue: UInt64
     init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    /// `session#N`.
     public var description: String { "session#\(rawValue)" }
 }
 
 /// Identifies a link for the lifetime of its ``ConnectionEngine`` (never reused, unlike handles).
 public struct LinkID: Hashable, Sendable, CustomStringConvertible {
+    /// A counter value, unique within one engine; not the link handle.
     public let rawValue: UInt64
     init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    /// `link#N`.
     public var description: String { "link#\(rawValue)" }
 }
 
 /// Identifies a delivery we send, from ``ConnectionEngine/send(on:payload:tag:settled:messageFormat:)``
 /// until its outcome. The session's delivery-id is only assigned when its first frame is written.
 public struct OutgoingDeliveryID: Hashable, Sendable, CustomStringConvertible {
+    /// A counter value, unique within one engine; not the session's delivery-id.
     public let rawValue: UInt64
     init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    /// `delivery#N`.
     public var description: String { "delivery#\(rawValue)" }
 }
 
@@ -27,7 +33,9 @@ public struct OutgoingDeliveryID: Hashable, Sendable, CustomStringConvertible {
 public struct IncomingDelivery: Hashable, Sendable {
     /// The session's delivery-id, used to settle it.
     public var deliveryID: DeliveryNumber
+    /// The sender's delivery-tag (§2.8.7), up to 32 bytes.
     public var tag: DeliveryTag
+    /// The `message-format` of the first transfer (§2.7.5); 0 for the standard AMQP message format.
     public var messageFormat: MessageFormat
     /// Whether the sender settled it already (pre-settled, "at most once").
     public var isSettled: Bool
@@ -101,6 +109,7 @@ public enum ConnectionFailure: Error, Hashable, Sendable, CustomStringConvertibl
     /// Our idle timeout passed without a frame from the peer.
     case idleTimeout
 
+    /// A one-line explanation for logs.
     public var description: String {
         switch self {
         case .protocolHeaderMismatch(let received, let expected): return "peer sent protocol header \(received), expected \(expected)"

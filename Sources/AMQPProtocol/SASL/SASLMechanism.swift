@@ -17,10 +17,12 @@ public protocol SASLClientMechanism: Sendable {
 }
 
 extension SASLClientMechanism {
+    /// By default a mechanism expects no challenge: throws ``SASLError/Kind/unexpectedChallenge``.
     public mutating func response(to challenge: [UInt8]) throws(SASLError) -> [UInt8] {
         throw SASLError(.unexpectedChallenge, "\(name) does not expect a challenge")
     }
 
+    /// By default the outcome's additional data is not checked.
     public mutating func verifyOutcome(additionalData: [UInt8]?) throws(SASLError) {}
 }
 
@@ -44,6 +46,7 @@ public enum SASLFailure: Hashable, Sendable {
 
 /// The server side of one SASL mechanism.
 public protocol SASLServerMechanism: Sendable {
+    /// The mechanism's registered name, offered in `sasl-mechanisms`.
     var name: Symbol { get }
     /// Handles `sasl-init`.
     mutating func start(initialResponse: [UInt8]?, hostname: String?) -> SASLServerStep
@@ -52,11 +55,13 @@ public protocol SASLServerMechanism: Sendable {
 }
 
 extension SASLServerMechanism {
+    /// By default a mechanism expects no `sasl-response` after `sasl-init`: it refuses with `auth`.
     public mutating func step(response: [UInt8]) -> SASLServerStep { .failure(.authentication) }
 }
 
 /// A SASL exchange that cannot go on.
 public struct SASLError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of SASL failure it is. New kinds may be added without breaking source.
     public struct Kind: Hashable, Sendable {
         enum Base: Hashable, Sendable { case noCommonMechanism, unexpectedChallenge, invalidServerMessage, serverVerificationFailed, authenticationFailed, plaintextRefused }
         let base: Base
@@ -74,14 +79,18 @@ public struct SASLError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let plaintextRefused = Kind(base: .plaintextRefused)
     }
 
+    /// What went wrong.
     public var kind: Kind
+    /// Which mechanism and why, for messages; never a credential.
     public var detail: String
 
+    /// An error of `kind`; `detail` must not contain credentials.
     public init(_ kind: Kind, _ detail: String) {
         self.kind = kind
         self.detail = detail
     }
 
+    /// The detail message.
     public var description: String { detail }
 }
 
@@ -89,13 +98,19 @@ public struct SASLError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// `ANONYMOUS` (RFC 4505): no credentials; the trace string is sent as the initial response.
 public struct AnonymousMechanism: SASLClientMechanism, SASLServerMechanism {
+    /// `ANONYMOUS`.
     public var name: Symbol { "ANONYMOUS" }
+    /// Free text sent as the initial response (RFC 4505 trace information, e.g. an email address);
+    /// may be empty.
     public var trace: String
 
+    /// An anonymous login that sends `trace`, empty by default.
     public init(trace: String = "") { self.trace = trace }
 
+    /// The trace as UTF-8.
     public mutating func initialResponse() throws(SASLError) -> [UInt8]? { Array(trace.utf8) }
 
+    /// Accepts every client, as identity `anonymous`.
     public mutating func start(initialResponse: [UInt8]?, hostname: String?) -> SASLServerStep {
         .success(identity: "anonymous", additionalData: nil)
     }
@@ -106,39 +121,52 @@ public struct AnonymousMechanism: SASLClientMechanism, SASLServerMechanism {
 /// The password travels in the clear; the connection refuses PLAIN over a socket without TLS
 /// unless the caller explicitly allows it. ``description`` never shows the password.
 public struct PlainMechanism: SASLClientMechanism, CustomStringConvertible {
+    /// `PLAIN`.
     public var name: Symbol { "PLAIN" }
+    /// The authentication identity (`authcid`).
     public var username: String
+    /// The password, sent in the clear: use TLS.
     public var password: String
+    /// The identity to act as (`authzid`); empty, the default, means the username itself.
     public var authorizationIdentity: String
 
+    /// Credentials for PLAIN; `authorizationIdentity` is empty unless acting for someone else.
     public init(username: String, password: String, authorizationIdentity: String = "") {
         self.username = username
         self.password = password
         self.authorizationIdentity = authorizationIdentity
     }
 
+    /// `authzid NUL authcid NUL password`, each UTF-8.
     public mutating func initialResponse() throws(SASLError) -> [UInt8]? {
         Array(authorizationIdentity.utf8) + [0] + Array(username.utf8) + [0] + Array(password.utf8)
     }
 
+    /// The username and mechanism; the password is shown as `<redacted>`.
     public var description: String { "PLAIN(username: \(username), password: <redacted>)" }
 }
 
 /// The server side of `PLAIN`: parses the initial response and asks `check` whether the
 /// credentials are valid.
 public struct PlainServerMechanism: SASLServerMechanism {
+    /// `PLAIN`.
     public var name: Symbol { "PLAIN" }
+    /// Decides whether a username and password are valid.
     public let check: @Sendable (_ username: String, _ password: String) -> Bool
 
+    /// A PLAIN server that asks `check` about each client's credentials.
     public init(check: @escaping @Sendable (_ username: String, _ password: String) -> Bool) {
         self.check = check
     }
 
+    /// Checks the initial response, or sends an empty challenge if the client sent none.
     public mutating func start(initialResponse: [UInt8]?, hostname: String?) -> SASLServerStep {
         guard let response = initialResponse else { return .challenge([]) }
         return step(response: response)
     }
 
+    /// Parses `authzid NUL authcid NUL password`; success names the username as identity, `authzid`
+    /// is ignored.
     public mutating func step(response: [UInt8]) -> SASLServerStep {
         let parts = response.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3,
@@ -152,10 +180,14 @@ public struct PlainServerMechanism: SASLServerMechanism {
 /// `EXTERNAL` (RFC 4422 appendix A): the identity comes from outside SASL, typically the client's
 /// TLS certificate; the initial response optionally names an authorization identity.
 public struct ExternalMechanism: SASLClientMechanism {
+    /// `EXTERNAL`.
     public var name: Symbol { "EXTERNAL" }
+    /// The identity to act as; empty, the default, means the one the external credentials establish.
     public var authorizationIdentity: String
 
+    /// An EXTERNAL login, optionally asking to act as `authorizationIdentity`.
     public init(authorizationIdentity: String = "") { self.authorizationIdentity = authorizationIdentity }
 
+    /// The authorization identity as UTF-8, empty if none.
     public mutating func initialResponse() throws(SASLError) -> [UInt8]? { Array(authorizationIdentity.utf8) }
 }
