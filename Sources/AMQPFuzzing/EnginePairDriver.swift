@@ -173,6 +173,17 @@ extension EngineDriver {
         // carries a session its application knows of has no way but to close.
         if case .closed = event, error.condition == .amqp(.resourceLimitExceeded),
            sessions.count > Int(engine.configuration.channelMax) { return }
+        // Likewise links and handle-max: a session whose links once took every handle it has ends
+        // (detaching its links) when the other side attaches one more.
+        if error.condition == .amqp(.resourceLimitExceeded) {
+            let session: SessionID?
+            switch event {
+            case .sessionEnded(let id, _, _): session = id
+            case .linkDetached(let id, _, _, _): session = linkSessions[id]
+            default: session = nil
+            }
+            if let session, (linkPeaks[session] ?? 0) > Int(engine.configuration.handleMax) { return }
+        }
         throw FuzzFinding("between two of our engines, the \(role) raised \(error.condition.rawValue): \(error.description ?? "") (\(ValueOracle.brief(event)))")
     }
 }
