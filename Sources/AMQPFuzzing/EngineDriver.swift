@@ -137,6 +137,10 @@ struct EngineDriver {
     /// whether every error it raises is judged.
     var outbox: [UInt8]?
     var judgesErrors = false
+    /// In a pair: whether the other side's application once held more links on a session than
+    /// handle-max (its engine may then end that session with resource-limit-exceeded, and this
+    /// engine, having ended it too meanwhile, reports the peer's error as its own).
+    var peerFilledHandles = false
     /// Whether the clock moved, so that an idle timeout may have been deserved.
     var timeJumped = false
     /// With `AMQP_FUZZ_TRACE` set, every step is printed: what to read when a finding needs explaining.

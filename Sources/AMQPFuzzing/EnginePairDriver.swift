@@ -87,6 +87,8 @@ struct EnginePairDriver {
     }
 
     mutating func move(toServer: Bool, count: Int) throws(FuzzFinding) {
+        client.peerFilledHandles = server.linkPeaks.values.contains { $0 > Int(server.engine.configuration.handleMax) }
+        server.peerFilledHandles = client.linkPeaks.values.contains { $0 > Int(client.engine.configuration.handleMax) }
         if toServer {
             let chunk = client.outbox!.prefix(count)
             client.outbox!.removeFirst(chunk.count)
@@ -182,7 +184,7 @@ extension EngineDriver {
             case .linkDetached(let id, _, _, _): session = linkSessions[id]
             default: session = nil
             }
-            if let session, (linkPeaks[session] ?? 0) > Int(engine.configuration.handleMax) { return }
+            if let session, (linkPeaks[session] ?? 0) > Int(engine.configuration.handleMax) || peerFilledHandles { return }
         }
         throw FuzzFinding("between two of our engines, the \(role) raised \(error.condition.rawValue): \(error.description ?? "") (\(ValueOracle.brief(event)))")
     }
