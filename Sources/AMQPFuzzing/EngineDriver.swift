@@ -141,6 +141,9 @@ struct EngineDriver {
     /// handle-max (its engine may then end that session with resource-limit-exceeded, and this
     /// engine, having ended it too meanwhile, reports the peer's error as its own).
     var peerFilledHandles = false
+    /// In a pair: whether the other side's application enforces a max-message-size below the one
+    /// it advertised on some link (its detach may cross ours, and is then reported as ours).
+    var peerEnforcesLimits = false
     /// Whether the clock moved, so that an idle timeout may have been deserved.
     var timeJumped = false
     /// With `AMQP_FUZZ_TRACE` set, every step is printed: what to read when a finding needs explaining.
