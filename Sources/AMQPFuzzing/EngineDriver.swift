@@ -128,12 +128,22 @@ struct EngineDriver {
     /// Receiving links accepted with an enforced max-message-size below the advertised one:
     /// detaching them for a message in between is the application's choice.
     var applicationEnforcedLimits: Set<LinkID> = []
+    /// The session of each link, and the most links each session held at once.
+    var linkSessions: [LinkID: SessionID] = [:]
+    var linkPeaks: [SessionID: Int] = [:]
     /// The events of the batch being handled that come after the one being handled.
     var unhandledEvents: ArraySlice<ConnectionEvent> = []
     /// In a pair (``EnginePairDriver``): what the engine wrote, kept for the other engine, and
     /// whether every error it raises is judged.
     var outbox: [UInt8]?
     var judgesErrors = false
+    /// In a pair: whether the other side's application once held more links on a session than
+    /// handle-max (its engine may then end that session with resource-limit-exceeded, and this
+    /// engine, having ended it too meanwhile, reports the peer's error as its own).
+    var peerFilledHandles = false
+    /// In a pair: whether the other side's application enforces a max-message-size below the one
+    /// it advertised on some link (its detach may cross ours, and is then reported as ours).
+    var peerEnforcesLimits = false
     /// Whether the clock moved, so that an idle timeout may have been deserved.
     var timeJumped = false
     /// With `AMQP_FUZZ_TRACE` set, every step is printed: what to read when a finding needs explaining.
@@ -356,6 +366,7 @@ struct EngineDriver {
         if let id = try? engine.attachLink(on: session, options) {
             links.append((id, isSender))
             ourAttaches.insert(id)
+            noteLink(id, on: session)
         }
         try reactUntilQuiet()
     }
@@ -535,6 +546,7 @@ struct EngineDriver {
             try expect(sessions.contains(session), "a link attached on unknown \(session)")
             try expect(!links.contains { $0.id == id }, "\(id) requested twice")
             links.append((id, attach.role == .receiver))
+            noteLink(id, on: session)
             if autoAccept {
                 try accept(id, attach, withTermini: true)
                 if attach.role == .sender && autoCredit { _ = try? engine.setCredit(10, on: id) }
@@ -598,6 +610,12 @@ struct EngineDriver {
             default: return false
             }
         }
+    }
+
+    mutating func noteLink(_ id: LinkID, on session: SessionID) {
+        linkSessions[id] = session
+        let held = links.count { linkSessions[$0.id] == session }
+        linkPeaks[session] = max(linkPeaks[session] ?? 0, held)
     }
 
     func checkLink(_ id: LinkID, isSender: Bool, _ event: ConnectionEvent) throws(FuzzFinding) {

@@ -87,6 +87,10 @@ struct EnginePairDriver {
     }
 
     mutating func move(toServer: Bool, count: Int) throws(FuzzFinding) {
+        client.peerFilledHandles = server.linkPeaks.values.contains { $0 > Int(server.engine.configuration.handleMax) }
+        server.peerFilledHandles = client.linkPeaks.values.contains { $0 > Int(client.engine.configuration.handleMax) }
+        client.peerEnforcesLimits = !server.applicationEnforcedLimits.isEmpty
+        server.peerEnforcesLimits = !client.applicationEnforcedLimits.isEmpty
         if toServer {
             let chunk = client.outbox!.prefix(count)
             client.outbox!.removeFirst(chunk.count)
@@ -167,12 +171,23 @@ extension EngineDriver {
         if case .closed = event, error.condition == .amqp(.resourceLimitExceeded), timeJumped { return }
         // A receiving link whose application enforces less than it advertised.
         if case .linkDetached(let id, _, _, _) = event, error.condition == .link(.messageSizeExceeded),
-           applicationEnforcedLimits.contains(id) { return }
+           applicationEnforcedLimits.contains(id) || peerEnforcesLimits { return }
         // Both applications may begin sessions at once, and together need more channels than
         // channel-max allows (§2.7.1): the engine that runs out while every channel it may use
         // carries a session its application knows of has no way but to close.
         if case .closed = event, error.condition == .amqp(.resourceLimitExceeded),
            sessions.count > Int(engine.configuration.channelMax) { return }
+        // Likewise links and handle-max: a session whose links once took every handle it has ends
+        // (detaching its links) when the other side attaches one more.
+        if error.condition == .amqp(.resourceLimitExceeded) {
+            let session: SessionID?
+            switch event {
+            case .sessionEnded(let id, _, _): session = id
+            case .linkDetached(let id, _, _, _): session = linkSessions[id]
+            default: session = nil
+            }
+            if let session, (linkPeaks[session] ?? 0) > Int(engine.configuration.handleMax) || peerFilledHandles { return }
+        }
         throw FuzzFinding("between two of our engines, the \(role) raised \(error.condition.rawValue): \(error.description ?? "") (\(ValueOracle.brief(event)))")
     }
 }

@@ -97,6 +97,7 @@ extension ConnectionEngine {
         for handle in session.linkOrder {
             guard let link = session.links[handle] else { continue }
             linkLocations.removeValue(forKey: link.id)
+            guard link.isReported else { continue }
             events.append(.linkDetached(link.id, error: error, closed: false, byPeer: byPeer))
         }
         events.append(.sessionEnded(session.id, error: error, byPeer: byPeer))
@@ -194,6 +195,7 @@ extension ConnectionEngine {
         if ourRole == .receiver {
             guard let initial = attach.initialDeliveryCount else {
                 // Answer, then detach: the link cannot work without a delivery count.
+                link.isReported = false
                 session.links[local] = link
                 session.linkOrder.append(local)
                 session.remoteHandles[attach.handle] = local
@@ -238,7 +240,7 @@ extension ConnectionEngine {
         session.unsettledOutgoing = session.unsettledOutgoing.filter { $0.value.handle != local }
         session.unsettledIncoming = session.unsettledIncoming.filter { $0.value != local }
         linkLocations.removeValue(forKey: link.id)
-        events.append(.linkDetached(link.id, error: error, closed: closed, byPeer: byPeer))
+        if link.isReported { events.append(.linkDetached(link.id, error: error, closed: closed, byPeer: byPeer)) }
     }
 
     /// Answers a peer's attach that our application has not answered, by default without termini

@@ -86,6 +86,9 @@ final class LinkState: @unchecked Sendable {
     let localHandle: Handle
     var remoteHandle: Handle?
     var phase: Phase
+    /// Whether the application heard of the link; one the engine refused on its own (an attach
+    /// it cannot work with) reports no detach either.
+    var isReported = true
     var senderSettleMode: SenderSettleMode
     var receiverSettleMode: ReceiverSettleMode
     /// The peer's `max-message-size` (for a sender, the most we may send in one message).
