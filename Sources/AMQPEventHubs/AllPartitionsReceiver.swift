@@ -1,3 +1,4 @@
+import AMQPProtocol
 import NIOConcurrencyHelpers
 
 /// Events of every partition of a hub, merged: one ``PartitionReceiver`` per partition runs
@@ -106,25 +107,15 @@ public final class AllPartitionsReceiver: AsyncSequence, Sendable {
 /// the receiver gets what is left, then the end (or the error).
 final class BoundedChannel<Element: Sendable>: Sendable {
     private struct State {
-        var buffer: [Element] = []
-        var head = 0
+        var buffer = FIFO<Element>()
         var receiver: CheckedContinuation<Element?, any Error>?
         var senders: [(Element, CheckedContinuation<Bool, Never>)] = []
         var finished = false
         var failure: EventHubsError?
 
-        var count: Int { buffer.count - head }
+        var count: Int { buffer.count }
 
-        mutating func pop() -> Element? {
-            guard head < buffer.count else { return nil }
-            let element = buffer[head]
-            head += 1
-            if head > 1024 && head * 2 > buffer.count {
-                buffer.removeSubrange(0..<head)
-                head = 0
-            }
-            return element
-        }
+        mutating func pop() -> Element? { buffer.removeFirst() }
     }
 
     private enum SendAction {

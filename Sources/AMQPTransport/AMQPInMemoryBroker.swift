@@ -63,7 +63,7 @@ struct Consumer: Sendable {
 }
 
 struct Queue: Sendable {
-    var messages = FIFOQueue<StoredMessage>()
+    var messages = FIFO<StoredMessage>()
     var consumers: [Consumer] = []
     var nextConsumer = 0
 }
@@ -83,7 +83,7 @@ struct BrokerState: Sendable {
         while !queue.messages.isEmpty, !queue.consumers.isEmpty, idle < queue.consumers.count {
             let index = queue.nextConsumer % queue.consumers.count
             queue.nextConsumer = index + 1
-            if queue.consumers[index].credit > 0, let message = queue.messages.popFirst() {
+            if queue.consumers[index].credit > 0, let message = queue.messages.removeFirst() {
                 queue.consumers[index].credit -= 1
                 out.append((queue.consumers[index], message))
                 idle = 0
@@ -92,33 +92,6 @@ struct BrokerState: Sendable {
             }
         }
         return out
-    }
-}
-
-/// A FIFO with push-front, for requeued messages.
-struct FIFOQueue<Element: Sendable>: Sendable {
-    private var items: [Element] = []
-    private var head = 0
-    var isEmpty: Bool { head == items.count }
-    var count: Int { items.count - head }
-    mutating func append(_ e: Element) { items.append(e) }
-    mutating func pushFront(_ e: Element) {
-        if head > 0 {
-            head -= 1
-            items[head] = e
-        } else {
-            items.insert(e, at: 0)
-        }
-    }
-    mutating func popFirst() -> Element? {
-        guard head < items.count else { return nil }
-        let e = items[head]
-        head += 1
-        if head > 1024 && head * 2 > items.count {
-            items.removeSubrange(0..<head)
-            head = 0
-        }
-        return e
     }
 }
 

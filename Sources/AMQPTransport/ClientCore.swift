@@ -45,8 +45,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         /// complete as they are written), before their promise was registered.
         var earlyOutcomes: [OutgoingDeliveryID: DeliveryState?] = [:]
         /// Messages from the sender's ``SendQueue`` waiting for room in the engine, in order.
-        var backlog: [SendQueue.Submission] = []
-        var backlogHead = 0
+        var backlog = FIFO<SendQueue.Submission>()
         var pumpingBacklog = false
         weak var sendQueue: SendQueue?
         weak var settleQueue: SettleQueue?
@@ -230,9 +229,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         record.attached = nil
         for (_, outcome) in record.outcomes { outcome.complete(.failure(error)) }
         record.outcomes.removeAll()
-        for submission in record.backlog[record.backlogHead...] { submission.outcome.complete(.failure(error)) }
+        for submission in record.backlog.elements { submission.outcome.complete(.failure(error)) }
         record.backlog.removeAll()
-        record.backlogHead = 0
         record.sendQueue?.fail(error)
         flushingLinks.remove(id)
         for waiter in record.flushWaiters { waiter.succeed(()) }
@@ -280,7 +278,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     }
 
     private func isFlushed(_ id: LinkID, _ record: LinkRecord) -> Bool {
-        record.backlogHead == record.backlog.count && (handler?.engine.queuedDeliveries(on: id) ?? 0) == 0 && record.outcomes.isEmpty
+        record.backlog.isEmpty && (handler?.engine.queuedDeliveries(on: id) ?? 0) == 0 && record.outcomes.isEmpty
     }
 
     private func completeFlushes() {
@@ -323,9 +321,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         record.pumpingBacklog = true
         defer { record.pumpingBacklog = false }
         var handed = 0
-        while record.backlogHead < record.backlog.count, links[id] === record, hasRoom(id) {
-            let submission = record.backlog[record.backlogHead]
-            record.backlogHead += 1
+        while !record.backlog.isEmpty, links[id] === record, hasRoom(id), let submission = record.backlog.removeFirst() {
             handed += 1
             do {
                 try send(submission.payload[...], on: id, settled: submission.settled, messageFormat: submission.messageFormat,
@@ -333,13 +329,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             } catch {
                 submission.outcome.complete(.failure(error))
             }
-        }
-        if record.backlogHead == record.backlog.count {
-            record.backlog.removeAll(keepingCapacity: true)
-            record.backlogHead = 0
-        } else if record.backlogHead > 1024 && record.backlogHead * 2 > record.backlog.count {
-            record.backlog.removeSubrange(0..<record.backlogHead)
-            record.backlogHead = 0
         }
         if handed > 0 { record.sendQueue?.handedOver(handed) }
     }
@@ -489,8 +478,7 @@ final class InboundDeliveries: Sendable {
 
 /// Deliveries received and not yet taken by the consumer, and whether the link has ended.
 struct DeliveryBuffer {
-    private var queue: [AMQPDelivery] = []
-    private var head = 0
+    private var queue = FIFO<AMQPDelivery>()
     private var ending: (error: AMQPClientError?, done: Bool) = (nil, false)
 
     enum Next {
@@ -499,7 +487,7 @@ struct DeliveryBuffer {
         case finished(AMQPClientError?)
     }
 
-    var count: Int { queue.count - head }
+    var count: Int { queue.count }
 
     mutating func append(_ delivery: AMQPDelivery) { queue.append(delivery) }
 
@@ -508,15 +496,7 @@ struct DeliveryBuffer {
     }
 
     mutating func next() -> Next {
-        if head < queue.count {
-            let d = queue[head]
-            head += 1
-            if head > 256 && head * 2 > queue.count {
-                queue.removeSubrange(0..<head)
-                head = 0
-            }
-            return .delivery(d)
-        }
+        if let delivery = queue.removeFirst() { return .delivery(delivery) }
         return ending.done ? .finished(ending.error) : .empty
     }
 }

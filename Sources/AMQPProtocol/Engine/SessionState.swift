@@ -1,42 +1,6 @@
 import AMQPCodec
 import AMQPTypes
 
-/// A FIFO queue on an array with a moving head: O(1) amortized push and pop, no dependency.
-struct FIFO<Element: Sendable>: Sendable {
-    private var storage: [Element] = []
-    private var head = 0
-
-    var isEmpty: Bool { head == storage.count }
-    var count: Int { storage.count - head }
-    var first: Element? { isEmpty ? nil : storage[head] }
-
-    mutating func append(_ element: Element) { storage.append(element) }
-
-    mutating func removeFirst() -> Element? {
-        guard head < storage.count else { return nil }
-        let element = storage[head]
-        head += 1
-        if head > 64 && head * 2 > storage.count {
-            storage.removeSubrange(0..<head)
-            head = 0
-        }
-        return element
-    }
-
-    /// Mutates the first element in place.
-    mutating func withFirst<R>(_ body: (inout Element) -> R) -> R? {
-        guard head < storage.count else { return nil }
-        return body(&storage[head])
-    }
-
-    mutating func removeAll() {
-        storage.removeAll()
-        head = 0
-    }
-
-    var elements: ArraySlice<Element> { storage[head...] }
-}
-
 /// A message we were asked to send, until its last frame is written.
 struct OutgoingDelivery: Sendable {
     let id: OutgoingDeliveryID
