@@ -636,6 +636,7 @@ public enum AMQPDefinitions {}
 extension Performative: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(Open.descriptor.code), .symbol(Open.descriptor.symbol):
             self = .open(try Open(describedBodyFrom: &decoder))
@@ -658,6 +659,7 @@ extension Performative: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
@@ -691,6 +693,7 @@ extension ErrorCondition: AMQPRestrictedType {}
 extension MessageSection: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(Header.descriptor.code), .symbol(Header.descriptor.symbol):
             self = .header(try Header(describedBodyFrom: &decoder))
@@ -713,6 +716,7 @@ extension MessageSection: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
@@ -798,6 +802,7 @@ extension Address: AMQPCodable {
 extension DeliveryState: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(Received.descriptor.code), .symbol(Received.descriptor.symbol):
             self = .received(try Received(describedBodyFrom: &decoder))
@@ -816,6 +821,7 @@ extension DeliveryState: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
@@ -843,6 +849,7 @@ extension DeliveryState: AMQPCodable {
 extension Outcome: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(Accepted.descriptor.code), .symbol(Accepted.descriptor.symbol):
             self = .accepted(try Accepted(describedBodyFrom: &decoder))
@@ -857,6 +864,7 @@ extension Outcome: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
@@ -880,12 +888,14 @@ extension Outcome: AMQPCodable {
 extension LinkSource: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(Source.descriptor.code), .symbol(Source.descriptor.symbol):
             self = .source(try Source(describedBodyFrom: &decoder))
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
@@ -901,6 +911,7 @@ extension LinkSource: AMQPCodable {
 extension LinkTarget: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(Target.descriptor.code), .symbol(Target.descriptor.symbol):
             self = .target(try Target(describedBodyFrom: &decoder))
@@ -909,6 +920,7 @@ extension LinkTarget: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
@@ -928,6 +940,7 @@ extension DistributionMode: AMQPRestrictedType {}
 extension LifetimePolicy: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(DeleteOnClose.descriptor.code), .symbol(DeleteOnClose.descriptor.symbol):
             self = .deleteOnClose(try DeleteOnClose(describedBodyFrom: &decoder))
@@ -940,6 +953,7 @@ extension LifetimePolicy: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
@@ -961,6 +975,7 @@ extension LifetimePolicy: AMQPCodable {
 extension SASLPerformative: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(SASLMechanisms.descriptor.code), .symbol(SASLMechanisms.descriptor.symbol):
             self = .saslMechanisms(try SASLMechanisms(describedBodyFrom: &decoder))
@@ -975,6 +990,7 @@ extension SASLPerformative: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
@@ -1021,6 +1037,7 @@ extension TransactionCapability: AMQPRestrictedType {}
 extension Filter: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(LegacyAMQPDirectBinding.descriptor.code), .symbol(LegacyAMQPDirectBinding.descriptor.symbol):
             self = .legacyAMQPDirectBinding(try LegacyAMQPDirectBinding(describedBodyFrom: &decoder))
@@ -1035,6 +1052,7 @@ extension Filter: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {

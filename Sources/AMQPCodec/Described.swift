@@ -92,7 +92,9 @@ extension AMQPDescribedType {
     @inlinable
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         try decoder.expectDescriptor(Self.descriptor)
+        try decoder.enterDescribedBody()
         try self.init(describedBodyFrom: &decoder)
+        decoder.leaveDescribedBody()
     }
 }
 
@@ -120,6 +122,22 @@ extension AMQPDecoder {
             leaveNested()
             return .other(value)
         }
+    }
+
+    /// Counts the described value whose descriptor was just read as one level of nesting, as
+    /// ``decodeValue()`` does, so a typed decoder accepts exactly the depths the untyped one does.
+    ///
+    /// Call it after ``readDescriptor()`` and before the body; call ``leaveDescribedBody()`` after
+    /// the body. Throws `depthExceeded` past ``AMQPDecoder/Limits/maxDepth``.
+    @inlinable
+    public mutating func enterDescribedBody() throws(AMQPDecodingError) {
+        try enterNested()
+    }
+
+    /// Ends the level ``enterDescribedBody()`` counted.
+    @inlinable
+    public mutating func leaveDescribedBody() {
+        leaveNested()
     }
 
     /// Reads the `0x00` and descriptor of a described value that must be `descriptor`.

@@ -373,7 +373,9 @@ struct Emitter {
             codec = ExtensionDeclaration(access: nil, extendedType: name, conformances: ["AMQPCodable"], members: [
                 Self.decodingInitializer("from", [
                     .binding(isMutable: false, name: "descriptor", value: .try(.call(.member(.identifier("decoder"), "readDescriptor"), []))),
+                    .expression(.try(.call(.member(.identifier("decoder"), "enterDescribedBody"), []))),
                     .switch(descriptor, cases),
+                    .expression(.call(.member(.identifier("decoder"), "leaveDescribedBody"), [])),
                 ]),
                 Self.encodingFunction("encode", [.switch(.self, encodeCases)]),
             ])

@@ -236,6 +236,35 @@ struct RobustnessTests {
         #expect(server.footprint.entries == 0)
     }
 
+    /// A typed decoder must accept exactly the depths `decodeValue` accepts: the described value
+    /// itself is one level (§1.2: a descriptor and its value form one constructor), so a typed
+    /// decode that skipped it let a peer send one level the untyped decoder, and so the value
+    /// re-encoded from it, refuse (the fuzz-performative finding of issue 7).
+    @Test("typed and untyped decoders agree at the nesting limit",
+          arguments: ["unknown performative", "open property", "amqp-value section"])
+    func typedDepthMatchesUntyped(_ name: String) throws {
+        func wrap(_ value: [UInt8]) -> [UInt8] {
+            switch name {
+            case "unknown performative": return [0x00, 0x53, 0xFF] + value
+            case "open property": return Self.open(withProperty: value)
+            default: return [0x00, 0x53, 0x77] + value
+            }
+        }
+        func untyped(_ levels: Int) -> Bool {
+            var decoder = AMQPDecoder(wrap(Self.nestedLists(levels)))
+            return (try? decoder.decodeValue()) != nil
+        }
+        func typed(_ levels: Int) -> Bool {
+            var decoder = AMQPDecoder(wrap(Self.nestedLists(levels)))
+            if name == "amqp-value section" { return (try? MessageSection(from: &decoder)) != nil }
+            return (try? Performative(from: &decoder)) != nil
+        }
+        let deepest = try #require((1...AMQPDecoder.Limits().maxDepth).last(where: untyped))
+        #expect(!untyped(deepest + 1))
+        #expect(typed(deepest), "\(name): \(deepest) levels")
+        #expect(!typed(deepest + 1), "\(name): \(deepest + 1) levels")
+    }
+
     // MARK: Arrays
 
     /// Bad arrays in a typed field (`open.offered-capabilities`, an array of symbols).

@@ -344,6 +344,7 @@ public enum AMQPDefinitions {}
 extension Payload: AMQPCodable {
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         let descriptor = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
         switch descriptor {
         case .code(Note.descriptor.code), .symbol(Note.descriptor.symbol):
             self = .note(try Note(describedBodyFrom: &decoder))
@@ -352,6 +353,7 @@ extension Payload: AMQPCodable {
         default:
             self = .unknown(descriptor: descriptor, value: try decoder.decodeValue())
         }
+        decoder.leaveDescribedBody()
     }
 
     public func encode(to encoder: inout AMQPEncoder) {
