@@ -520,6 +520,14 @@ struct EngineDriver {
                    "\(eventCount) events from \(fedBytes) bytes read and \(calls) calls")
     }
 
+    /// The counts the engine keeps as its sessions and links change (what ``checkFootprint()``
+    /// reads after every step) are those found by walking them.
+    func checkHeldCounts() throws(FuzzFinding) {
+        let kept = engine.footprint
+        let walked = engine.walkedFootprint
+        try expect(kept == walked, "the engine's kept footprint \(kept) differs from its sessions' and links' \(walked)")
+    }
+
     mutating func react(to event: ConnectionEvent) throws(FuzzFinding) {
         if tracing { printError("  \(role) event \(ValueOracle.brief(event))") }
         if judgesErrors { try judge(event) }
@@ -630,6 +638,7 @@ struct EngineDriver {
     /// The engine is running or finished cleanly; if it has an idle timeout, time running out
     /// finishes it; a finished engine ignores everything.
     mutating func finish(replaying bytes: [UInt8]) throws(FuzzFinding) {
+        try checkHeldCounts()
         if engine.isFinished {
             try expect(terminated || appClosed, "the engine finished without a closed or failed event")
         }

@@ -77,6 +77,8 @@ struct EnginePairDriver {
             }
         }
         try pair.exchangeUntilQuiet()
+        try pair.client.checkHeldCounts()
+        try pair.server.checkHeldCounts()
     }
 
     /// A script's configuration for one side, without in-band TLS (the pair has no TLS to do).

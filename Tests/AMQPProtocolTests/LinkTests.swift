@@ -29,6 +29,31 @@ struct LinkTests {
         #expect(pair.client.credit(of: sender) == 8)
     }
 
+    @Test("the footprint the engine keeps follows links, queued and unsettled deliveries, and frees them with the link")
+    func keptFootprint() throws {
+        var pair = EnginePair.plain()
+        let (sender, receiver) = try pair.openSenderLink()
+        func expectKept(_ links: Int, queued: Int, unsettled: Int, _ comment: Comment) {
+            for engine in [pair.client, pair.server] {
+                #expect(engine.footprint == engine.walkedFootprint, comment)
+            }
+            let kept = pair.client.footprint
+            #expect(kept.links == links && kept.queuedDeliveries == queued && kept.unsettledDeliveries == unsettled, "\(comment): \(kept)")
+        }
+        expectKept(1, queued: 0, unsettled: 0, "attached")
+        for _ in 0..<5 { try pair.client.send(on: sender, payload: Self.message[...]) }
+        pair.run()
+        expectKept(1, queued: 5, unsettled: 0, "waiting for credit")
+        try pair.server.setCredit(3, on: receiver)
+        pair.run()
+        expectKept(1, queued: 2, unsettled: 3, "three sent")
+        #expect(pair.server.footprint.unsettledDeliveries == 3)
+        pair.client.detachLink(sender)
+        pair.run()
+        expectKept(0, queued: 0, unsettled: 0, "detached")
+        #expect(pair.server.footprint.entries == 1, "the server's session is left: \(pair.server.footprint)")
+    }
+
     @Test("credit that arrives with the attach, before the server answers it, is kept (Proton's receive pipelines it)")
     func creditBeforeAttachAnswer() throws {
         var pair = EnginePair.plain()

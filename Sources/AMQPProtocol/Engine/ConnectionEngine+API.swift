@@ -64,7 +64,7 @@ extension ConnectionEngine {
         guard let channel = freeChannel() else { throw ConnectionUsageError("no free channel (channel-max reached)") }
         let id = SessionID(nextSessionSerial)
         nextSessionSerial += 1
-        sessions[channel] = SessionState(id: id, localChannel: channel, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax)
+        addSession(SessionState(id: id, localChannel: channel, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax, held: held), on: channel)
         sessionChannels[id] = channel
         writeBegin(channel)
         return id
@@ -85,7 +85,7 @@ extension ConnectionEngine {
         nextLinkSerial += 1
         let link = LinkState(
             id: id, name: options.name, role: options.role, localHandle: handle, remoteHandle: nil, phase: .attachSent,
-            senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode
+            senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode, held: held
         )
         if options.role == .receiver { link.localMaxMessageSize = options.maxMessageSize ?? configuration.maxMessageSize }
         session.links[handle] = link

@@ -30,9 +30,9 @@ extension ConnectionEngine {
             local = free
             let id = SessionID(nextSessionSerial)
             nextSessionSerial += 1
-            let session = SessionState(id: id, localChannel: local, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax)
+            let session = SessionState(id: id, localChannel: local, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax, held: held)
             session.phase = .mapped
-            sessions[local] = session
+            addSession(session, on: local)
             sessionChannels[id] = local
         }
         remoteChannels[channel] = local
@@ -53,14 +53,23 @@ extension ConnectionEngine {
         pump(local)
     }
 
+    /// The lowest channel no session uses, or `nil` when `channel-max` (ours and the peer's) is
+    /// reached. The search starts at ``firstChannelMaybeFree``, so opening n sessions costs O(n),
+    /// not O(n²).
     func freeChannel() -> UInt16? {
-        let limit = min(configuration.channelMax, remoteChannelMax)
-        var c: UInt16 = 0
-        while sessions[c] != nil {
-            if c == limit { return nil }
-            c += 1
+        let limit = Int(min(configuration.channelMax, remoteChannelMax))
+        var channel = firstChannelMaybeFree
+        while channel <= limit {
+            if sessions[UInt16(channel)] == nil { return UInt16(channel) }
+            channel += 1
         }
-        return c
+        return nil
+    }
+
+    /// Maps a new session to `channel`, which ``freeChannel()`` returned.
+    mutating func addSession(_ session: SessionState, on channel: UInt16) {
+        sessions[channel] = session
+        firstChannelMaybeFree = Int(channel) + 1
     }
 
     mutating func writeBegin(_ channel: UInt16) {
@@ -91,6 +100,7 @@ extension ConnectionEngine {
 
     mutating func removeSession(_ local: UInt16, error: AMQPError?, byPeer: Bool) {
         guard let session = sessions.removeValue(forKey: local) else { return }
+        firstChannelMaybeFree = min(firstChannelMaybeFree, Int(local))
         if let remote = session.remoteChannel { remoteChannels.removeValue(forKey: remote) }
         sessionChannels.removeValue(forKey: session.id)
         // Ending a session detaches its links (§2.6.1); report each.
@@ -190,7 +200,7 @@ extension ConnectionEngine {
         nextLinkSerial += 1
         let link = LinkState(
             id: id, name: attach.name, role: ourRole, localHandle: local, remoteHandle: attach.handle,
-            phase: .attachReceived, senderSettleMode: attach.sndSettleMode, receiverSettleMode: attach.rcvSettleMode
+            phase: .attachReceived, senderSettleMode: attach.sndSettleMode, receiverSettleMode: attach.rcvSettleMode, held: held
         )
         if ourRole == .receiver {
             guard let initial = attach.initialDeliveryCount else {

@@ -69,6 +69,10 @@ public struct ConnectionEngine: Sendable {
 
     // Sessions and links
     var sessions: [UInt16: SessionState] = [:]
+    /// Every channel below it has a session (see ``freeChannel()``).
+    var firstChannelMaybeFree = 0
+    /// What the sessions and links hold, for ``footprint``.
+    let held = HeldCounts()
     var sessionChannels: [SessionID: UInt16] = [:]
     var remoteChannels: [UInt16: UInt16] = [:]
     /// Channels whose session the peer ended: frames it still sends on them (Microsoft's
