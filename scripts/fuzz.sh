@@ -14,8 +14,8 @@
 # Exits non-zero when any target found a crash, an oracle violation, a leak, a timeout (10 s for
 # one input) or an out-of-memory (2.5 GB resident, or one allocation of 64 MB: no input of at most
 # 16 KB may ask for that much); the failing input is printed (hex and base64) and left in
-# .build-fuzz/artifacts/<target>/. Reproduce it with a plain build:
-#   swift run fuzz-<target> .build-fuzz/artifacts/<target>/crash-…
+# .build-fuzz/findings/<target>/. Reproduce it with a plain build:
+#   swift run fuzz-<target> .build-fuzz/findings/<target>/crash-…
 #
 # --campaign is for long offline runs (millions of executions per target). It fuzzes a build
 # without AddressSanitizer (scratch .build-fuzz-campaign), which runs the same oracles 3–4 times
@@ -112,7 +112,9 @@ for target in "${targets[@]}"; do
   exe="$bin/fuzz-$target"
   corpus="$scratch/corpus/$target"
   seeds="$scratch/seeds/$target"
-  artifacts="$scratch/artifacts/$target"
+  # Not $scratch/artifacts: SwiftPM owns that folder (binary artifacts) and empties it on a build,
+  # so a build beside a running campaign would take its findings away.
+  artifacts="$scratch/findings/$target"
   log="$scratch/logs/$target.log"
   rm -rf "$seeds" "$artifacts"
   mkdir -p "$corpus" "$seeds" "$artifacts" "$(dirname "$log")"
