@@ -283,6 +283,52 @@ struct CampaignFindingTests {
         #expect(pair.server.takeOutput().isEmpty)
     }
 
+    /// fuzz-listener: a close before open whose error field was no error; our close quoted it in
+    /// its description and came to 735 bytes, over the 512 a peer must take before its open
+    /// (§2.7.1). Errors we write are now cut to the peer's max-frame-size; the application still
+    /// hears the whole description.
+    @Test("a close whose description quotes the peer is cut to the peer's max-frame-size", arguments: [false, true])
+    func closeFitsPeerFrameSize(withInfo: Bool) throws {
+        var server = ConnectionEngine(configuration: ConnectionConfiguration(role: .server, containerID: "s"))
+        server.start(now: 0)
+        // A close whose error has a 300-character descriptor (600 bytes) instead of `error`'s.
+        let long = String(repeating: "é", count: 300)
+        var encoder = AMQPEncoder()
+        let error = AMQPValue.described(descriptor: .string(long), value: .list([]))
+        FrameEncoder.write(AMQPValue.described(descriptor: .ulong(0x18), value: .list([error])), channel: 0, into: &encoder)
+        server.receive(ProtocolHeader.amqp.bytes + encoder.bytes, now: 0)
+        let frames = try performatives(in: Array(server.takeOutput().dropFirst(8)))
+        guard case .close(let close)? = frames.last?.performative else {
+            Issue.record("no close: \(frames)")
+            return
+        }
+        let description = try #require(close.error?.description)
+        #expect(description.hasSuffix("…"))
+        #expect(close.error?.condition == .amqp(.decodeError))
+        let written = AMQPEncoder.encode(close, policy: server.configuration.encodingPolicy).count + Frame.headerSize
+        #expect(written <= 512)
+        let heard = server.takeEvents().compactMap { if case .closed(let e?, _) = $0 { return e } else { return nil } }.first
+        #expect(heard?.description.map { $0.count > description.count } == true)
+
+        // An application's error with info: info goes first, then the description is cut.
+        var client = ConnectionEngine(configuration: ConnectionConfiguration(role: .client, containerID: "c", hostname: "h"))
+        client.start(now: 0)
+        let info: Fields? = withInfo ? [.symbol("detail"): .string(String(repeating: "x", count: 400))] : nil
+        client.close(error: AMQPError(condition: .amqp(.internalError), description: String(repeating: "y", count: withInfo ? 200 : 700), info: info))
+        let clientFrames = try performatives(in: Array(client.takeOutput().dropFirst(8)))
+        guard case .close(let clientClose)? = clientFrames.last?.performative else {
+            Issue.record("no close: \(clientFrames)")
+            return
+        }
+        #expect(AMQPEncoder.encode(clientClose).count + Frame.headerSize <= 512)
+        if withInfo {
+            #expect(clientClose.error?.info == nil)
+            #expect(clientClose.error?.description?.count == 200, "only info had to go")
+        } else {
+            #expect(clientClose.error?.description?.hasSuffix("…") == true)
+        }
+    }
+
     /// fuzz-listener: after our close, a frame that breaks the protocol (a SASL frame) finished
     /// the engine without a `closed` event and without leaving the AMQP phase, so `receive` kept
     /// buffering every byte it was given.

@@ -170,7 +170,7 @@ extension ConnectionEngine {
         link.closing = true
         link.localError = error
         writeAnsweringAttach(link, handle: handle, channel: channel, source: source, target: target)
-        writeOnSession(Detach(handle: handle, closed: true, error: error), channel: channel)
+        writeOnSession(fitted(error) { Detach(handle: handle, closed: true, error: $0) }, channel: channel)
     }
 
     /// Receiver: sets the link's credit to `credit` (not adds), optionally asking the sender to
@@ -292,7 +292,7 @@ extension ConnectionEngine {
         link.closing = closed
         link.localError = error
         link.queue.removeAll()
-        writeOnSession(Detach(handle: handle, closed: closed, error: error), channel: channel)
+        writeOnSession(fitted(error) { Detach(handle: handle, closed: closed, error: $0) }, channel: channel)
     }
 
     /// Ends a session; ``ConnectionEvent/sessionEnded(_:error:byPeer:)`` follows when the peer answers.
@@ -300,7 +300,7 @@ extension ConnectionEngine {
         guard let channel = sessionChannels[id], let session = sessions[channel], session.phase != .endSent else { return }
         session.phase = .endSent
         session.localError = error
-        write(End(error: error), channel: channel)
+        write(fitted(error) { End(error: $0) }, channel: channel)
     }
 
     /// Closes the connection; ``ConnectionEvent/closed(error:byPeer:)`` follows when the peer answers.

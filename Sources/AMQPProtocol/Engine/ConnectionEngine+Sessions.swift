@@ -142,7 +142,7 @@ extension ConnectionEngine {
         let error = AMQPError(condition: condition, description: description)
         session.phase = .endSent
         session.localError = error
-        write(End(error: error), channel: local)
+        write(fitted(error) { End(error: $0) }, channel: local)
     }
 
     // MARK: Links (§2.6)
@@ -276,7 +276,7 @@ extension ConnectionEngine {
         link.localError = error
         link.closing = true
         link.partial = nil
-        writeOnSession(Detach(handle: local, closed: true, error: error), channel: channel)
+        writeOnSession(fitted(error) { Detach(handle: local, closed: true, error: $0) }, channel: channel)
     }
 
     // MARK: Flow (§2.6.7, §2.7.4)

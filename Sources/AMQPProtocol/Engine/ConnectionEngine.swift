@@ -276,6 +276,46 @@ public struct ConnectionEngine: Sendable {
         }
     }
 
+    /// `make(error)`, with `error` shortened when the frame would not fit the peer's
+    /// max-frame-size (512 bytes until its `open` arrives, §2.7.1): `info` goes first, then the
+    /// description is cut at a character boundary and marked with "…". The application still
+    /// hears the whole error; only the copy on the wire is cut. Our descriptions of a violation
+    /// quote what the peer sent, so without this a peer could make us break its own limit.
+    func fitted<P: AMQPEncodable>(_ error: AMQPError?, _ make: (AMQPError?) -> P) -> P {
+        guard var error else { return make(nil) }
+        let limit = Int(min(remoteMaxFrameSize, UInt32(Int32.max))) &- Frame.headerSize
+        // Each round measures what is left over; the second or third fits unless the condition
+        // alone is too long, which is then sent as it is.
+        for _ in 0..<3 {
+            let performative = make(error)
+            let excess = AMQPEncoder.encode(performative, policy: configuration.encodingPolicy).count &- limit
+            guard excess > 0 else { return performative }
+            if error.info != nil {
+                error.info = nil
+            } else if let description = error.description {
+                error.description = Self.shortened(description, by: excess)
+            } else {
+                return performative
+            }
+        }
+        return make(error)
+    }
+
+    /// `text` at least `excess` UTF-8 bytes shorter, cut at a scalar boundary and ending in "…";
+    /// `nil` when nothing of it is left.
+    static func shortened(_ text: String, by excess: Int) -> String? {
+        let ellipsis = "…"
+        var budget = text.utf8.count &- excess &- ellipsis.utf8.count
+        var cut = text.unicodeScalars.startIndex
+        for scalar in text.unicodeScalars {
+            budget &-= UTF8.width(scalar)
+            guard budget >= 0 else { break }
+            cut = text.unicodeScalars.index(after: cut)
+        }
+        let kept = text.unicodeScalars[..<cut]
+        return kept.isEmpty ? nil : String(kept) + ellipsis
+    }
+
     /// Writes a frame of a session's links (attach, flow, disposition, detach). Nothing is written
     /// on a session once our `end` is out (§2.5, ending a session): the peer may already have
     /// unmapped the channel, and a frame on it would be a framing error there. Late calls, and
@@ -367,7 +407,7 @@ public struct ConnectionEngine: Sendable {
     mutating func closeConnection(_ error: AMQPError?) {
         guard !closeSent else { return }
         localCloseError = error
-        write(Close(error: error), channel: 0)
+        write(fitted(error) { Close(error: $0) }, channel: 0)
         closeSent = true
     }
 
