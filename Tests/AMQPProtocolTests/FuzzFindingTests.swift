@@ -431,3 +431,57 @@ struct CampaignFindingTests {
         #expect(pair.client.isOpen && pair.server.isOpen)
     }
 }
+
+/// Frames the peer could not read: every frame we write fits its max-frame-size (§2.7.1).
+@Suite("Connection engine: answers that would not fit the peer's frames")
+struct OversizedAnswerTests {
+    /// An attach whose source we echo is larger than the 512-byte frames the client takes.
+    @Test("accepting a link whose answer exceeds the peer's max-frame-size refuses it with frame-size-too-small")
+    func acceptTooLargeRefuses() throws {
+        var pair = EnginePair.plain(clientMaxFrameSize: 512)
+        pair.start()
+        let session = try pair.client.beginSession()
+        let link = try pair.client.attachLink(on: session, .init(
+            name: "receiver", role: .receiver, source: .source(Source(address: .string(String(repeating: "a", count: 700))))))
+        pair.run()
+        let detached = pair.clientEvents.compactMap { event -> AMQPError? in
+            if case .linkDetached(link, let error?, _, true) = event { return error } else { return nil }
+        }
+        #expect(detached.first?.condition == .amqp(.frameSizeTooSmall), "\(pair.clientEvents)")
+        #expect(!pair.clientEvents.contains { if case .closed = $0 { return true } else { return false } })
+        #expect(Self.frameSizes(Array(pair.serverToClient.dropFirst(8))).allSatisfy { $0 <= 512 })
+        // The connection still works: a link that fits is accepted.
+        let small = try pair.client.attachLink(on: session, .init(
+            name: "small", role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.run()
+        #expect(pair.clientEvents.contains { if case .linkAttached(small, _) = $0 { return true } else { return false } })
+    }
+
+    static func frameSizes(_ bytes: [UInt8]) -> [Int] {
+        var sizes: [Int] = []
+        var at = 0
+        while at + 4 <= bytes.count {
+            let size = Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+            guard size >= 8 else { break }
+            sizes.append(size)
+            at += size
+        }
+        return sizes
+    }
+
+    /// A link name longer than the peer's frames: no answer can carry it.
+    @Test("a link name no answering attach can carry closes the connection with frame-size-too-small")
+    func nameTooLargeCloses() throws {
+        var pair = EnginePair.plain(clientMaxFrameSize: 512)
+        pair.start()
+        let session = try pair.client.beginSession()
+        _ = try pair.client.attachLink(on: session, .init(
+            name: String(repeating: "n", count: 600), role: .receiver, source: .source(Source(address: .string("queue")))))
+        pair.run()
+        let closed = pair.clientEvents.compactMap { event -> AMQPError? in
+            if case .closed(let error?, true) = event { return error } else { return nil }
+        }
+        #expect(closed.first?.condition == .amqp(.frameSizeTooSmall), "\(pair.clientEvents)")
+        #expect(Self.frameSizes(Array(pair.serverToClient.dropFirst(8))).allSatisfy { $0 <= 512 })
+    }
+}

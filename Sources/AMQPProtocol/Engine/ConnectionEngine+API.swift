@@ -109,6 +109,10 @@ extension ConnectionEngine {
     /// Answers a ``ConnectionEvent/linkAttachRequested(_:_:_:)``: the link is attached with these
     /// termini (usually the ones the peer asked for).
     ///
+    /// An answer larger than the peer's max-frame-size could not be read there (an attach is one
+    /// frame): the link is refused instead with `amqp:frame-size-too-small`, and a
+    /// ``ConnectionEvent/linkDetached(_:error:closed:byPeer:)`` follows.
+    ///
     /// - Parameters:
     ///   - maxMessageSize: for a receiving link, the `max-message-size` we advertise (the
     ///     configuration's by default); for a sending link, informative only.
@@ -128,25 +132,34 @@ extension ConnectionEngine {
         guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase == .attachReceived
         else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
-        link.phase = .attached
         var advertised = maxMessageSize
         if link.role == .receiver {
             advertised = maxMessageSize ?? configuration.maxMessageSize
+        }
+        let attach = Attach(
+            name: link.name, handle: handle, role: link.role,
+            sndSettleMode: link.role == .sender ? senderSettleMode ?? link.senderSettleMode : link.senderSettleMode,
+            rcvSettleMode: link.receiverSettleMode,
+            source: source, target: target,
+            initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil,
+            maxMessageSize: advertised,
+            offeredCapabilities: offeredCapabilities, properties: properties
+        )
+        let excess = bytesOverPeerFrameSize(attach)
+        if excess > 0 {
+            // The peer could not read this answer: refuse the link instead, saying why.
+            refuseLink(id, error: AMQPError(
+                condition: .amqp(.frameSizeTooSmall),
+                description: "the attach accepting this link exceeds the peer's max-frame-size \(remoteMaxFrameSize) by \(excess) bytes"))
+            return
+        }
+        link.phase = .attached
+        if link.role == .receiver {
             link.localMaxMessageSize = enforcedMaxMessageSize ?? advertised
         } else if let senderSettleMode {
             link.senderSettleMode = senderSettleMode
         }
-        writeOnSession(
-            Attach(
-                name: link.name, handle: handle, role: link.role,
-                sndSettleMode: link.senderSettleMode, rcvSettleMode: link.receiverSettleMode,
-                source: source, target: target,
-                initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil,
-                maxMessageSize: advertised,
-                offeredCapabilities: offeredCapabilities, properties: properties
-            ),
-            channel: channel
-        )
+        writeOnSession(attach, channel: channel)
         // Credit the peer granted together with its attach (pipelined) is usable now.
         if link.isSender && (link.credit > 0 || link.drain) {
             events.append(.creditGranted(id, credit: link.credit, drain: link.drain))

@@ -258,12 +258,25 @@ extension ConnectionEngine {
     /// name a handle our own attach established.
     mutating func writeAnsweringAttach(_ link: LinkState, handle: Handle, channel: UInt16,
                                        source: LinkSource? = nil, target: LinkTarget? = nil) {
-        writeOnSession(
+        func answer(_ source: LinkSource?, _ target: LinkTarget?) -> Attach {
             Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
                    rcvSettleMode: link.receiverSettleMode, source: source, target: target,
-                   initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil),
-            channel: channel
-        )
+                   initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil)
+        }
+        var attach = answer(source, target)
+        if bytesOverPeerFrameSize(attach) > 0 {
+            // A refusal needs no termini; without them only a name longer than the peer's frames
+            // can be too large, and then there is no answering it (§2.7.1 has no room for it).
+            attach = answer(nil, nil)
+            let excess = bytesOverPeerFrameSize(attach)
+            guard excess <= 0 else {
+                closeConnection(AMQPError(
+                    condition: .amqp(.frameSizeTooSmall),
+                    description: "the attach answering link \(link.id) would exceed the peer's max-frame-size \(remoteMaxFrameSize) by \(excess) bytes"))
+                return
+            }
+        }
+        writeOnSession(attach, channel: channel)
     }
 
     /// Detaches a link because the peer broke a link-level rule (§2.6).

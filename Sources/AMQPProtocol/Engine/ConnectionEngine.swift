@@ -283,12 +283,11 @@ public struct ConnectionEngine: Sendable {
     /// quote what the peer sent, so without this a peer could make us break its own limit.
     func fitted<P: AMQPEncodable>(_ error: AMQPError?, _ make: (AMQPError?) -> P) -> P {
         guard var error else { return make(nil) }
-        let limit = Int(min(remoteMaxFrameSize, UInt32(Int32.max))) &- Frame.headerSize
         // Each round measures what is left over; the second or third fits unless the condition
         // alone is too long, which is then sent as it is.
         for _ in 0..<3 {
             let performative = make(error)
-            let excess = AMQPEncoder.encode(performative, policy: configuration.encodingPolicy).count &- limit
+            let excess = bytesOverPeerFrameSize(performative)
             guard excess > 0 else { return performative }
             if error.info != nil {
                 error.info = nil
@@ -299,6 +298,13 @@ public struct ConnectionEngine: Sendable {
             }
         }
         return make(error)
+    }
+
+    /// How many bytes a frame of `performative` alone would exceed the peer's max-frame-size by
+    /// (zero or less when it fits).
+    func bytesOverPeerFrameSize<P: AMQPEncodable>(_ performative: P) -> Int {
+        let limit = Int(min(remoteMaxFrameSize, UInt32(Int32.max))) &- Frame.headerSize
+        return AMQPEncoder.encode(performative, policy: configuration.encodingPolicy).count &- limit
     }
 
     /// `text` at least `excess` UTF-8 bytes shorter, cut at a scalar boundary and ending in "…";
