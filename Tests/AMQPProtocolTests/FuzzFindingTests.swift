@@ -469,6 +469,21 @@ struct OversizedAnswerTests {
         return sizes
     }
 
+    @Test("attaching a link the open peer could not read throws, and the connection goes on")
+    func attachTooLargeThrows() throws {
+        var pair = EnginePair.plain(serverMaxFrameSize: 512)
+        pair.start()
+        let session = try pair.client.beginSession()
+        pair.run()
+        #expect(throws: ConnectionUsageError.self) {
+            try pair.client.attachLink(on: session, .init(
+                name: "large", role: .sender, target: .target(Target(address: .string(String(repeating: "t", count: 600))))))
+        }
+        let small = try pair.client.attachLink(on: session, .init(name: "small", role: .sender, target: .target(Target(address: .string("queue")))))
+        pair.run()
+        #expect(pair.clientEvents.contains { if case .linkAttached(small, _) = $0 { return true } else { return false } })
+    }
+
     /// A link name longer than the peer's frames: no answer can carry it.
     @Test("a link name no answering attach can carry closes the connection with frame-size-too-small")
     func nameTooLargeCloses() throws {

@@ -81,28 +81,33 @@ extension ConnectionEngine {
         if session.links.values.contains(where: { $0.name == options.name && $0.role == options.role }) {
             throw ConnectionUsageError("a \(options.role) link named \(options.name) is already attached on \(sessionID)")
         }
+        let localMaxMessageSize = options.role == .receiver ? options.maxMessageSize ?? configuration.maxMessageSize : nil
+        let attach = Attach(
+            name: options.name, handle: handle, role: options.role,
+            sndSettleMode: options.senderSettleMode, rcvSettleMode: options.receiverSettleMode,
+            source: options.source, target: options.target,
+            initialDeliveryCount: options.role == .sender ? 0 : nil,
+            maxMessageSize: localMaxMessageSize,
+            offeredCapabilities: options.offeredCapabilities, desiredCapabilities: options.desiredCapabilities,
+            properties: options.properties
+        )
+        // Once the peer's open told us its frame size, an attach it could not read is refused
+        // here rather than by the peer closing the connection with framing-error. A pipelined
+        // attach, before that open, is sent as it is: its limit is not known yet.
+        if remoteOpen != nil, case let excess = bytesOverPeerFrameSize(attach), excess > 0 {
+            throw ConnectionUsageError("the attach of \(options.name) exceeds the peer's max-frame-size \(remoteMaxFrameSize) by \(excess) bytes")
+        }
         let id = LinkID(nextLinkSerial)
         nextLinkSerial += 1
         let link = LinkState(
             id: id, name: options.name, role: options.role, localHandle: handle, remoteHandle: nil, phase: .attachSent,
             senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode, held: held
         )
-        if options.role == .receiver { link.localMaxMessageSize = options.maxMessageSize ?? configuration.maxMessageSize }
+        link.localMaxMessageSize = localMaxMessageSize
         session.links[handle] = link
         session.linkOrder.append(handle)
         linkLocations[id] = (channel, handle)
-        writeOnSession(
-            Attach(
-                name: options.name, handle: handle, role: options.role,
-                sndSettleMode: options.senderSettleMode, rcvSettleMode: options.receiverSettleMode,
-                source: options.source, target: options.target,
-                initialDeliveryCount: options.role == .sender ? link.deliveryCount : nil,
-                maxMessageSize: options.role == .receiver ? link.localMaxMessageSize : nil,
-                offeredCapabilities: options.offeredCapabilities, desiredCapabilities: options.desiredCapabilities,
-                properties: options.properties
-            ),
-            channel: channel
-        )
+        writeOnSession(attach, channel: channel)
         return id
     }
 
