@@ -22,8 +22,7 @@ final class SendQueue: Sendable {
     }
 
     private struct State {
-        var submitted: [Submission] = []
-        var moveScheduled = false
+        var submitted = LoopHandoff<Submission>()
         /// Appended and not yet handed to the engine: `submitted` plus the link's backlog.
         var outstanding = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -49,10 +48,8 @@ final class SendQueue: Sendable {
         let outcome = OutcomeCell()
         let appended: Result<(scheduleMove: Bool, mustWait: Bool), AMQPClientError> = state.withLockedValue { state in
             if let failure = state.failure { return .failure(failure) }
-            state.submitted.append(Submission(payload: payload, settled: settled, messageFormat: messageFormat, outcome: outcome))
+            let scheduleMove = state.submitted.append(Submission(payload: payload, settled: settled, messageFormat: messageFormat, outcome: outcome))
             state.outstanding += 1
-            let scheduleMove = !state.moveScheduled
-            state.moveScheduled = true
             return .success((scheduleMove, state.outstanding > Self.limit))
         }
         let (scheduleMove, mustWait) = try appended.get()
@@ -74,13 +71,7 @@ final class SendQueue: Sendable {
 
     /// On the event loop: everything appended so far goes to the link's backlog.
     private func moveToBacklog() {
-        let batch = state.withLockedValue { state in
-            state.moveScheduled = false
-            var batch: [Submission] = []
-            swap(&batch, &state.submitted)
-            return batch
-        }
-        core.addToBacklog(batch, queue: self)
+        core.addToBacklog(state.withLockedValue { $0.submitted.take() }, queue: self)
     }
 
     /// The event loop handed `count` messages to the engine (or failed them).
@@ -100,8 +91,7 @@ final class SendQueue: Sendable {
     func fail(_ error: AMQPClientError) {
         let (submitted, waiters) = state.withLockedValue { state in
             if state.failure == nil { state.failure = error }
-            var submitted: [Submission] = []
-            swap(&submitted, &state.submitted)
+            let submitted = state.submitted.take()
             state.outstanding = 0
             defer { state.waiters.removeAll() }
             return (submitted, state.waiters)
@@ -117,8 +107,7 @@ final class SendQueue: Sendable {
 /// Settlements made before a `close` are written before its detach (the loop runs tasks in order).
 final class SettleQueue: Sendable {
     private struct State {
-        var pending: [(deliveryID: DeliveryNumber, state: DeliveryState?)] = []
-        var writeScheduled = false
+        var pending = LoopHandoff<(deliveryID: DeliveryNumber, state: DeliveryState?)>()
         var failure: AMQPClientError?
     }
 
@@ -135,9 +124,7 @@ final class SettleQueue: Sendable {
     func settle(_ deliveryID: DeliveryNumber, state deliveryState: DeliveryState?) throws {
         let scheduleWrite: Result<Bool, AMQPClientError> = state.withLockedValue { state in
             if let failure = state.failure { return .failure(failure) }
-            state.pending.append((deliveryID, deliveryState))
-            defer { state.writeScheduled = true }
-            return .success(!state.writeScheduled)
+            return .success(state.pending.append((deliveryID, deliveryState)))
         }
         if try scheduleWrite.get() {
             core.eventLoop.execute { self.write() }
@@ -146,12 +133,7 @@ final class SettleQueue: Sendable {
 
     /// On the event loop: writes what is pending, one disposition per run of equal outcomes.
     private func write() {
-        let pending = state.withLockedValue { state in
-            state.writeScheduled = false
-            var pending: [(deliveryID: DeliveryNumber, state: DeliveryState?)] = []
-            swap(&pending, &state.pending)
-            return pending
-        }
+        let pending = state.withLockedValue { $0.pending.take() }
         var start = pending.startIndex
         while start < pending.endIndex {
             var end = start + 1
@@ -174,8 +156,31 @@ final class SettleQueue: Sendable {
     func fail(_ error: AMQPClientError) {
         state.withLockedValue { state in
             if state.failure == nil { state.failure = error }
-            state.pending.removeAll()
+            _ = state.pending.take()
         }
+    }
+}
+
+/// Items appended from any thread (under their owner's lock) for one task on the event loop to
+/// take: the first append after a take asks its caller to schedule that task, later ones ride on
+/// it. What ``SendQueue`` and ``SettleQueue`` share.
+struct LoopHandoff<Item: Sendable>: Sendable {
+    private var items: [Item] = []
+    private var taskScheduled = false
+
+    /// Appends `item`; `true` when the caller must schedule the task that takes it.
+    mutating func append(_ item: Item) -> Bool {
+        items.append(item)
+        defer { taskScheduled = true }
+        return !taskScheduled
+    }
+
+    /// Everything appended so far, in order; the next append schedules a new task.
+    mutating func take() -> [Item] {
+        taskScheduled = false
+        var taken: [Item] = []
+        swap(&taken, &items)
+        return taken
     }
 }
 
