@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "AMQPCodec", targets: ["AMQPCodec"]),
         .library(name: "AMQPTransport", targets: ["AMQPTransport"]),
         .library(name: "AMQPEventHubs", targets: ["AMQPEventHubs"]),
+        .library(name: "AMQPEventHubsProtocol", targets: ["AMQPEventHubsProtocol"]),
         .library(name: "AMQPEventHubsEmulator", targets: ["AMQPEventHubsEmulator"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
@@ -52,7 +53,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Azure Event Hubs over AMQP: connection strings, SAS tokens, the client.
+        // Event Hubs' wire vocabulary, shared by the client and the emulator: names, link
+        // addresses, positions, SAS tokens, connection strings, $cbs/$management messages and the
+        // batch format. No NIO: the emulator need not link the client.
+        .target(
+            name: "AMQPEventHubsProtocol",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypes",
+                "AMQPMessage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Azure Event Hubs over AMQP: the client (it re-exports AMQPEventHubsProtocol).
         .target(
             name: "AMQPEventHubs",
             dependencies: [
@@ -61,12 +74,12 @@ let package = Package(
                 "AMQPMessage",
                 "AMQPProtocol",
                 "AMQPTransport",
+                "AMQPEventHubsProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -79,7 +92,7 @@ let package = Package(
                 "AMQPMessage",
                 "AMQPProtocol",
                 "AMQPTransport",
-                "AMQPEventHubs",
+                "AMQPEventHubsProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -160,6 +173,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        .testTarget(name: "AMQPEventHubsProtocolTests", dependencies: ["AMQPEventHubsProtocol", "AMQPCodec", "AMQPTypes", "AMQPMessage"]),
         .testTarget(
             name: "AMQPEventHubsEmulatorTests",
             dependencies: [

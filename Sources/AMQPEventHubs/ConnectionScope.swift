@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPEventHubsProtocol
 import AMQPMessage
 import AMQPTransport
 import AMQPTypes
@@ -208,33 +209,22 @@ actor ConnectionScope {
     private func putToken(audience: String, on generation: Generation) async throws -> Date {
         guard let cbs = generation.cbs else { return .distantFuture }
         let token = try await credential.token(forAudience: audience, lifetime: options.tokenLifetime, now: Date())
-        let request = Message(
-            properties: Properties(messageID: .uuid(AMQPUUID.random())),
-            applicationProperties: ApplicationProperties([
-                .string(EventHubsNames.operation): .string(EventHubsNames.putToken),
-                .string(EventHubsNames.type): .string(token.type.cbsName),
-                .string(EventHubsNames.name): .string(audience),
-                .string(EventHubsNames.expiration): .timestamp(Timestamp(millisecondsSince1970: Int64(token.expiresOn.timeIntervalSince1970 * 1000))),
-            ]),
-            body: .value(AMQPValueSection(.string(token.token))))
-        let reply = try await cbs.request(request, timeout: options.retry.tryTimeout)
+        let request = CBSPutTokenRequest(
+            token: token.token, tokenType: token.type.cbsName, audience: audience,
+            expiration: Timestamp(millisecondsSince1970: Int64(token.expiresOn.timeIntervalSince1970 * 1000)))
+        let reply = try await cbs.request(request.message, timeout: options.retry.tryTimeout)
         try Self.checkStatus(reply, operation: "put-token for \(audience)")
         return token.expiresOn
     }
 
     /// Turns a `$cbs` or `$management` reply's `status-code` into success or an error.
     static func checkStatus(_ reply: Message, operation: String) throws {
-        let properties = reply.applicationProperties?.value
-        let code: Int
-        switch properties?[.string(EventHubsNames.statusCode)] {
-        case .int(let v)?: code = Int(v)
-        case .long(let v)?: code = Int(v)
-        case .uint(let v)?: code = Int(v)
-        default: throw EventHubsError(.service, detail: "\(operation): the reply has no status-code")
+        guard let status = ManagementStatus(reply: reply) else {
+            throw EventHubsError(.service, detail: "\(operation): the reply has no status-code")
         }
-        guard !(200...299).contains(code) else { return }
-        var text = ""
-        if case .string(let s)? = properties?[.string(EventHubsNames.statusDescription)] { text = s }
+        guard !status.isSuccess else { return }
+        let code = status.code
+        let text = status.description
         let detail = "\(operation): status \(code)\(text.isEmpty ? "" : " \(text)")"
         switch code {
         case 401, 403: throw EventHubsError(.authentication, condition: "amqp:unauthorized-access", detail: detail)
@@ -250,7 +240,7 @@ actor ConnectionScope {
 
     /// A `$management` request, authorized for the hub; the request-response link is kept for
     /// the connection's lifetime.
-    func managementRequest(_ message: Message) async throws -> Message {
+    func managementRequest(_ read: ManagementReadRequest) async throws -> Message {
         try await authorize(endpoint.hubAudience)
         let generation = try await generation()
         let link: AMQPRequestResponseLink
@@ -260,17 +250,14 @@ actor ConnectionScope {
             invalidateManagement(generation.number)
             throw error
         }
-        var request = message
-        var properties = request.applicationProperties?.value ?? AMQPMap()
+        var request = read
         if case .sharedAccessKey = credential {
-            let token = try await credential.token(forAudience: endpoint.hubAudience, lifetime: options.tokenLifetime, now: Date())
-            properties[.string(EventHubsNames.securityToken)] = .string(token.token)
+            request.securityToken = try await credential.token(forAudience: endpoint.hubAudience, lifetime: options.tokenLifetime, now: Date()).token
         } else if case .sharedAccessSignature(let text) = credential {
-            properties[.string(EventHubsNames.securityToken)] = .string(text)
+            request.securityToken = text
         }
-        request.applicationProperties = ApplicationProperties(properties)
         do {
-            return try await link.request(request, timeout: options.retry.tryTimeout)
+            return try await link.request(request.message, timeout: options.retry.tryTimeout)
         } catch {
             invalidateManagement(generation.number)
             throw error

@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPEventHubsProtocol
 import AMQPMessage
 import AMQPTypes
 import Foundation
@@ -180,14 +181,7 @@ public struct ReceivedEventData: Sendable, Hashable {
     }
 
     static func integer(_ value: AMQPValue?) -> Int64? {
-        switch value {
-        case .long(let v)?: return v
-        case .int(let v)?: return Int64(v)
-        case .ulong(let v)?: return Int64(exactly: v)
-        case .uint(let v)?: return Int64(v)
-        case .string(let s)?: return Int64(s)
-        default: return nil
-        }
+        longValue(value)
     }
 
     static func text(of id: MessageID) -> String {

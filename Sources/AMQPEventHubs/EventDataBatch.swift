@@ -1,6 +1,4 @@
-import AMQPCodec
-import AMQPMessage
-import AMQPTypes
+import AMQPEventHubsProtocol
 
 /// Where a producer sends: a partition chosen by the service, a partition by id, or the
 /// partition a key hashes to (events with one key stay together and in order).
@@ -32,7 +30,7 @@ public struct SendEventOptions: Sendable, Hashable {
 
     /// The link target: `HUB` or `HUB/Partitions/ID`.
     func target(hub: String) -> String {
-        partitionID.map { "\(hub)/Partitions/\($0)" } ?? hub
+        (partitionID.map { EventHubsEntityAddress.partition(hub: hub, id: $0) } ?? .hub(hub)).description
     }
 }
 
@@ -67,49 +65,22 @@ public struct EventDataBatch: Sendable {
     init(maximumSizeInBytes: Int, options: SendEventOptions) {
         self.maximumSizeInBytes = maximumSizeInBytes
         self.options = options
-        self.sizeInBytes = Self.envelopeHeader(partitionKey: options.partitionKey).count
+        self.sizeInBytes = EventBatchEnvelope.header(partitionKey: options.partitionKey).count
     }
 
     /// Adds `event` if the batch stays within ``maximumSizeInBytes``; returns false (and adds
     /// nothing) otherwise. False on an empty batch means the event can never be sent.
     public mutating func tryAdd(_ event: EventData) -> Bool {
         let encoded = event.encoded(partitionKey: options.partitionKey)
-        let size = sizeInBytes + Self.dataSectionSize(encoded.count)
+        let size = sizeInBytes + EventBatchEnvelope.dataSectionSize(encoded.count)
         guard size <= maximumSizeInBytes else { return false }
         events.append(encoded)
         sizeInBytes = size
         return true
     }
 
-    /// The bytes of a `data` section holding `count` bytes: descriptor `00 53 75`, then
-    /// `vbin8` (2 bytes of header) or `vbin32` (5).
-    static func dataSectionSize(_ count: Int) -> Int {
-        3 + (count <= 0xFF ? 2 : 5) + count
-    }
-
-    /// The envelope's sections before its `data` sections: the partition key annotation.
-    static func envelopeHeader(partitionKey: String?) -> [UInt8] {
-        guard let partitionKey else { return [] }
-        return MessageAnnotations([.symbol(EventHubsNames.partitionKey): .string(partitionKey)]).encodedSection
-    }
-
     /// The envelope to send.
     var envelope: [UInt8] {
-        var bytes = Self.envelopeHeader(partitionKey: options.partitionKey)
-        bytes.reserveCapacity(sizeInBytes)
-        var encoder = AMQPEncoder(policy: .full)
-        for event in events {
-            DataSection(Binary(event)).encode(to: &encoder)
-        }
-        bytes += encoder.bytes
-        return bytes
-    }
-}
-
-extension MessageAnnotations {
-    var encodedSection: [UInt8] {
-        var encoder = AMQPEncoder(policy: .full)
-        encode(to: &encoder)
-        return encoder.bytes
+        EventBatchEnvelope.encode(events, partitionKey: options.partitionKey)
     }
 }

@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPEventHubsProtocol
 import AMQPMessage
 import AMQPTransport
 import AMQPTypes

@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPEventHubsProtocol
 import AMQPMessage
 import AMQPTransport
 import AMQPTypes
@@ -117,14 +118,7 @@ public final class EventHubsClient: Sendable {
 
     /// A `READ` on `$management`, retried like everything else.
     private func read(type: String, partition: String?) async throws(EventHubsError) -> AMQPMap {
-        var properties: AMQPMap = [
-            .string(EventHubsNames.operation): .string(EventHubsNames.readOperation),
-            .string(EventHubsNames.type): .string(type),
-            .string(EventHubsNames.name): .string(eventHubName),
-        ]
-        if let partition { properties[.string(EventHubsNames.partition)] = .string(partition) }
-        // The request has no body at all, as Microsoft's SDKs send it.
-        let request = Message(applicationProperties: ApplicationProperties(properties), body: .data([]))
+        let request = ManagementReadRequest(entityType: type, hub: eventHubName, partition: partition)
         let operation = partition.map { "reading partition \($0) of \(eventHubName)" } ?? "reading \(eventHubName)"
         return try await options.retry.run({
             let reply = try await self.scope.managementRequest(request)
@@ -147,22 +141,15 @@ public struct EventHubProperties: Sendable, Hashable {
     public var partitionIDs: [String]
 
     init(_ map: AMQPMap) throws(EventHubsError) {
-        guard case .string(let name)? = map[.string(EventHubsNames.name)] else { throw Self.missing(EventHubsNames.name) }
-        self.name = name
-        guard case .timestamp(let created)? = map[.string(EventHubsNames.createdAt)] else { throw Self.missing(EventHubsNames.createdAt) }
-        createdAt = Date(timeIntervalSince1970: TimeInterval(created.millisecondsSince1970) / 1000)
-        switch map[.string(EventHubsNames.partitionIDs)] {
-        case .array(let array)?:
-            partitionIDs = array.elements.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
-        case .list(let list)?:
-            partitionIDs = list.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
-        default:
-            throw Self.missing(EventHubsNames.partitionIDs)
+        let description: EventHubDescription
+        do {
+            description = try EventHubDescription(map)
+        } catch {
+            throw EventHubsError(.service, detail: error.description)
         }
-    }
-
-    static func missing(_ key: String) -> EventHubsError {
-        EventHubsError(.service, detail: "the management reply has no valid \(key)")
+        name = description.name
+        createdAt = Date(millisecondsSince1970: description.createdAt.millisecondsSince1970)
+        partitionIDs = description.partitionIDs
     }
 }
 
@@ -184,30 +171,25 @@ public struct PartitionProperties: Sendable, Hashable {
     public var isEmpty: Bool
 
     init(_ map: AMQPMap) throws(EventHubsError) {
-        func string(_ key: String) throws(EventHubsError) -> String {
-            guard case .string(let s)? = map[.string(key)] else { throw EventHubProperties.missing(key) }
-            return s
+        let description: PartitionDescription
+        do {
+            description = try PartitionDescription(map)
+        } catch {
+            throw EventHubsError(.service, detail: error.description)
         }
-        func long(_ key: String) throws(EventHubsError) -> Int64 {
-            guard let n = ReceivedEventData.integer(map[.string(key)]) else { throw EventHubProperties.missing(key) }
-            return n
-        }
-        eventHubName = try string(EventHubsNames.name)
-        id = try string(EventHubsNames.partition)
-        beginningSequenceNumber = try long(EventHubsNames.beginSequenceNumber)
-        lastEnqueuedSequenceNumber = try long(EventHubsNames.lastEnqueuedSequenceNumberKey)
-        if case .string(let s)? = map[.string(EventHubsNames.lastEnqueuedOffsetKey)] {
-            lastEnqueuedOffset = s
-        } else {
-            lastEnqueuedOffset = String(try long(EventHubsNames.lastEnqueuedOffsetKey))
-        }
-        guard case .timestamp(let t)? = map[.string(EventHubsNames.lastEnqueuedTimeUTCKey)] else {
-            throw EventHubProperties.missing(EventHubsNames.lastEnqueuedTimeUTCKey)
-        }
-        lastEnqueuedTime = Date(timeIntervalSince1970: TimeInterval(t.millisecondsSince1970) / 1000)
-        guard case .boolean(let empty)? = map[.string(EventHubsNames.isPartitionEmpty)] else {
-            throw EventHubProperties.missing(EventHubsNames.isPartitionEmpty)
-        }
-        isEmpty = empty
+        eventHubName = description.hub
+        id = description.partition
+        beginningSequenceNumber = description.beginSequenceNumber
+        lastEnqueuedSequenceNumber = description.lastEnqueuedSequenceNumber
+        lastEnqueuedOffset = description.lastEnqueuedOffset
+        lastEnqueuedTime = Date(millisecondsSince1970: description.lastEnqueuedTime.millisecondsSince1970)
+        isEmpty = description.isEmpty
+    }
+}
+
+extension Date {
+    /// The date `milliseconds` after 1970, as AMQP timestamps count.
+    init(millisecondsSince1970 milliseconds: Int64) {
+        self.init(timeIntervalSince1970: TimeInterval(milliseconds) / 1000)
     }
 }

@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPEventHubsProtocol
 import AMQPTransport
 import Foundation
 import Logging
@@ -102,17 +103,15 @@ public struct EventHubsEndpoint: Sendable, Hashable, CustomStringConvertible {
                   usesDevelopmentEmulator: connectionString.usesDevelopmentEmulator)
     }
 
-    /// `sb://host[:port]/hub`: the audience of producers and management requests.
-    public var hubAudience: String { "\(audienceRoot)/\(eventHubName)" }
+    /// `sb://host[:port]/hub`: the audience of producers and management requests. The port is
+    /// part of it only for a development emulator.
+    public var hubAudience: String {
+        EventHubsAudience.hub(namespace: fullyQualifiedNamespace, port: usesDevelopmentEmulator ? port : nil, hub: eventHubName)
+    }
 
     /// `sb://host[:port]/hub/consumergroups/cg`: the audience of a consumer group's receivers.
     public func consumerGroupAudience(_ consumerGroup: String) -> String {
-        "\(hubAudience)/consumergroups/\(consumerGroup.lowercased())"
-    }
-
-    private var audienceRoot: String {
-        let portPart = usesDevelopmentEmulator ? port.map { ":\($0)" } ?? "" : ""
-        return "sb://\(fullyQualifiedNamespace)\(portPart)"
+        EventHubsAudience.consumerGroup(hubAudience: hubAudience, consumerGroup: consumerGroup)
     }
 
     /// `host[:port]/hub`.

@@ -1,3 +1,4 @@
+import AMQPEventHubsProtocol
 import Foundation
 
 /// A token to put on `$cbs`: a Shared Access Signature or a JSON Web Token (Microsoft Entra ID),

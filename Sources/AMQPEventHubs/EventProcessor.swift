@@ -1,3 +1,4 @@
+import AMQPEventHubsProtocol
 import Foundation
 import Logging
 import NIOConcurrencyHelpers

@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPEventHubsProtocol
 import AMQPMessage
 import AMQPTransport
 import AMQPTypes
@@ -166,7 +167,7 @@ actor ReceiverState {
     }
 
     var address: String {
-        "\(scope.endpoint.eventHubName)/ConsumerGroups/\(consumerGroup)/Partitions/\(partitionID)"
+        EventHubsEntityAddress.consumer(hub: scope.endpoint.eventHubName, group: consumerGroup, partition: partitionID).description
     }
 
     func open() async throws(EventHubsError) {

@@ -1,4 +1,4 @@
-import AMQPEventHubs
+import AMQPEventHubsProtocol
 import AMQPTypes
 import Foundation
 import NIOSSL

@@ -1,5 +1,5 @@
 import AMQPCodec
-import AMQPEventHubs
+import AMQPEventHubsProtocol
 import AMQPMessage
 import AMQPProtocol
 import AMQPTransport
@@ -7,64 +7,10 @@ import AMQPTypes
 import Foundation
 import NIOCore
 
-/// An entity address as clients give it: `HUB`, `HUB/Partitions/ID`,
-/// `HUB/ConsumerGroups/CG/Partitions/ID`, `$cbs` or `$management`, optionally as a full
-/// `amqps://host/…` URI (the Python SDK sends those even in development mode).
-enum EntityAddress: Hashable {
-    case cbs
-    case management
-    case hub(String)
-    case partition(hub: String, id: Int)
-    case consumer(hub: String, group: String, partition: Int)
-
-    init?(_ raw: String) {
-        var path = Substring(raw)
-        if let scheme = path.range(of: "://") {
-            path = path[scheme.upperBound...]
-            guard let slash = path.firstIndex(of: "/") else { return nil }
-            path = path[path.index(after: slash)...]
-        }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        switch parts.count {
-        case 1:
-            switch parts[0].lowercased() {
-            case "$cbs": self = .cbs
-            case "$management": self = .management
-            default: self = .hub(parts[0])
-            }
-        case 3 where parts[1].lowercased() == "partitions":
-            guard let id = Int(parts[2]) else { return nil }
-            self = .partition(hub: parts[0], id: id)
-        case 5 where parts[1].lowercased() == "consumergroups" && parts[3].lowercased() == "partitions":
-            guard let id = Int(parts[4]) else { return nil }
-            self = .consumer(hub: parts[0], group: parts[2], partition: id)
-        default:
-            return nil
-        }
-    }
-
-    /// The path that CBS audiences are compared with (lower case, no host).
-    var authorizationPath: String {
-        switch self {
-        case .cbs: return "$cbs"
-        case .management: return "$management"
-        case .hub(let h): return h.lowercased()
-        case .partition(let h, let id): return "\(h.lowercased())/partitions/\(id)"
-        case .consumer(let h, let g, let p): return "\(h.lowercased())/consumergroups/\(g.lowercased())/partitions/\(p)"
-        }
-    }
-}
-
-/// The path of a CBS audience or token resource: `sb://host[:port]/hub/…` → `hub/…`, lower case.
-/// The host is ignored: the emulator cannot know which name clients use for it.
-func audiencePath(_ audience: String) -> String {
-    var path = Substring(audience)
-    if let scheme = path.range(of: "://") {
-        path = path[scheme.upperBound...]
-        path = path.firstIndex(of: "/").map { path[path.index(after: $0)...] } ?? ""
-    }
-    return path.trimmingCharacters(in: CharacterSet(charactersIn: "/")).lowercased()
-}
+/// Link addresses as clients give them (`HUB`, `HUB/Partitions/ID`,
+/// `HUB/ConsumerGroups/CG/Partitions/ID`, `$cbs`, `$management`, optionally as a full
+/// `amqps://host/…` URI): Event Hubs' vocabulary, shared with the client.
+typealias EntityAddress = EventHubsEntityAddress
 
 /// One client connection to the emulator, on its event loop.
 final class EmulatorConnection: AMQPServerConnectionDelegate {
@@ -151,7 +97,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         if authorizedForEverything { return true }
         let now = clock()
         return grants.contains { granted, expiry in
-            expiry > now && (granted.isEmpty || path == granted || path.hasPrefix(granted + "/"))
+            expiry > now && EventHubsAudience.covers(granted, path)
         }
     }
 
@@ -171,9 +117,9 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         guard let key = store.configuration.keys[sas.keyName] else { return .invalid("unknown key name \(sas.keyName)") }
         guard sas.isSigned(withKey: key) else { return .invalid("signature does not match the key \(sas.keyName)") }
         guard sas.expiry * 1000 > clock() else { return .invalid("token expired") }
-        let granted = audiencePath(sas.audience)
-        let wanted = audiencePath(audience)
-        guard granted.isEmpty || wanted == granted || wanted.hasPrefix(granted + "/") else {
+        let granted = EventHubsAudience.path(of: sas.audience)
+        let wanted = EventHubsAudience.path(of: audience)
+        guard EventHubsAudience.covers(granted, wanted) else {
             return .invalid("token for \(sas.audience) does not cover \(audience)")
         }
         return .valid(until: sas.expiry * 1000)
@@ -210,11 +156,11 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             }
             var partition: Int? = nil
             if case .partition(_, let id) = address {
-                guard id < config.partitionCount else {
+                guard let number = Int(id), number < config.partitionCount else {
                     refuse(link, attach, connection, .amqp(.notFound), "event hub \(hub) has no partition \(id)")
                     return
                 }
-                partition = id
+                partition = number
             }
             guard isAuthorized(address.authorizationPath) else {
                 refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub): put one on $cbs first")
@@ -223,7 +169,11 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             links[link] = .producer(hub: config.name, partition: partition)
             accept(link, attach, connection, credit: 1000)
         case (.consumer(let hub, let group, let partition), false):
-            attachConsumer(link, attach, connection, hub: hub, group: group, partition: partition, address: address)
+            guard let number = Int(partition) else {
+                refuse(link, attach, connection, .amqp(.notFound), "event hub \(hub) has no partition \(partition)")
+                return
+            }
+            attachConsumer(link, attach, connection, hub: hub, group: group, partition: number, address: address)
         default:
             refuse(link, attach, connection, .amqp(.notAllowed), "\(rawAddress) cannot be \(clientSends ? "sent to" : "received from")")
         }
@@ -261,96 +211,74 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
 
     func handleCBS(_ delivery: IncomingDelivery, on link: LinkID, _ connection: AMQPServerConnection) {
         settle(delivery, on: link, connection, .accepted(Accepted()))
-        guard let request = try? decode(delivery) else { return }
-        let properties = request.applicationProperties?.value
-        let operation = stringProperty(properties, EventHubsNames.operation)
-        let type = stringProperty(properties, EventHubsNames.type) ?? EventHubsNames.sasTokenType
-        let name = stringProperty(properties, EventHubsNames.name)
-        var status: Int32 = 202
-        var text = "Accepted"
-        if operation != EventHubsNames.putToken {
-            (status, text) = (400, "unsupported operation \(operation ?? "(none)")")
-        } else if let name, case .value(let section) = request.body, case .string(let token) = section.value {
-            switch verify(token: token, type: type, audience: name) {
+        guard let message = try? decode(delivery) else { return }
+        var status = ManagementStatus(code: 202, description: "Accepted")
+        do {
+            let request = try CBSPutTokenRequest(message)
+            switch verify(token: request.token, type: request.tokenType, audience: request.audience) {
             case .valid(let expiry):
-                var until = expiry
-                if let expiration = properties?[.string(EventHubsNames.expiration)], case .timestamp(let t) = expiration {
-                    until = min(until, t.millisecondsSince1970)
-                }
-                grants[audiencePath(name)] = until
+                grants[EventHubsAudience.path(of: request.audience)] = min(expiry, request.expiration?.millisecondsSince1970 ?? expiry)
             case .invalid(let reason):
-                (status, text) = (401, "Unauthorized: \(reason)")
+                status = ManagementStatus(code: 401, description: "Unauthorized: \(reason)")
             }
-        } else {
-            (status, text) = (400, "put-token needs a name and a string token")
+        } catch {
+            status = ManagementStatus(code: 400, description: error.description)
         }
-        reply(to: request, node: .cbs, connection, status: status, description: text, body: nil)
+        reply(to: message, node: .cbs, connection, status: status)
     }
 
     // MARK: Management
 
     func handleManagement(_ delivery: IncomingDelivery, on link: LinkID, _ connection: AMQPServerConnection) {
         settle(delivery, on: link, connection, .accepted(Accepted()))
-        guard let request = try? decode(delivery) else { return }
-        let properties = request.applicationProperties?.value
-        let operation = stringProperty(properties, EventHubsNames.operation)
-        let type = stringProperty(properties, EventHubsNames.type)
-        guard operation == EventHubsNames.readOperation, let hubName = stringProperty(properties, EventHubsNames.name) else {
-            reply(to: request, node: .management, connection, status: 400, description: "expected operation READ with a name", body: nil)
+        guard let message = try? decode(delivery) else { return }
+        let request: ManagementReadRequest
+        do {
+            request = try ManagementReadRequest(message)
+        } catch {
+            reply(to: message, node: .management, connection, status: ManagementStatus(code: 400, description: error.description))
             return
         }
-        guard let hub = store.hub(hubName) else {
-            reply(to: request, node: .management, connection, status: 404, description: "event hub \(hubName) does not exist", body: nil)
+        guard let hub = store.hub(request.hub) else {
+            reply(to: message, node: .management, connection, status: ManagementStatus(code: 404, description: "event hub \(request.hub) does not exist"))
             return
         }
         var allowed = isAuthorized(hub.name.lowercased())
-        if !allowed, let token = stringProperty(properties, EventHubsNames.securityToken),
+        if !allowed, let token = request.securityToken,
            case .valid = verify(token: token, type: EventHubsNames.sasTokenType, audience: hub.name) {
             allowed = true
         }
         guard allowed else {
-            reply(to: request, node: .management, connection, status: 401, description: "Unauthorized: no valid token for \(hub.name)", body: nil)
+            reply(to: message, node: .management, connection,
+                  status: ManagementStatus(code: 401, description: "Unauthorized: no valid token for \(hub.name)"))
             return
         }
-        switch type {
+        let ok = ManagementStatus(code: 200, description: "OK")
+        switch request.entityType {
         case EventHubsNames.eventHubEntityType?:
-            let ids = (0..<hub.partitionCount).map { AMQPValue.string(String($0)) }
-            let body: AMQPMap = [
-                .string(EventHubsNames.name): .string(hub.name),
-                .string(EventHubsNames.type): .string(EventHubsNames.eventHubEntityType),
-                .string(EventHubsNames.createdAt): .timestamp(Timestamp(millisecondsSince1970: store.createdAt)),
-                .string(EventHubsNames.partitionCount): .int(Int32(hub.partitionCount)),
-                .string(EventHubsNames.partitionIDs): .array(try! AMQPArray(elementType: .string, elements: ids)),
-            ]
-            reply(to: request, node: .management, connection, status: 200, description: "OK", body: .map(body))
+            let description = EventHubDescription(name: hub.name, createdAt: Timestamp(millisecondsSince1970: store.createdAt),
+                                                  partitionIDs: (0..<hub.partitionCount).map(String.init))
+            reply(to: message, node: .management, connection, status: ok, body: .map(description.map))
         case EventHubsNames.partitionEntityType?:
-            guard let text = stringProperty(properties, EventHubsNames.partition), let id = Int(text),
-                  let log = store.partition(hub: hub.name, id: id) else {
-                reply(to: request, node: .management, connection, status: 404, description: "no such partition", body: nil)
+            guard let text = request.partition, let id = Int(text), let log = store.partition(hub: hub.name, id: id) else {
+                reply(to: message, node: .management, connection, status: ManagementStatus(code: 404, description: "no such partition"))
                 return
             }
             let p = log.properties
-            let body: AMQPMap = [
-                .string(EventHubsNames.name): .string(hub.name),
-                .string(EventHubsNames.type): .string(EventHubsNames.partitionEntityType),
-                .string(EventHubsNames.partition): .string(String(id)),
-                .string(EventHubsNames.beginSequenceNumber): .long(p.beginSequenceNumber),
-                .string(EventHubsNames.lastEnqueuedSequenceNumberKey): .long(p.lastEnqueuedSequenceNumber),
-                .string(EventHubsNames.lastEnqueuedOffsetKey): .string(p.lastEnqueuedOffset),
-                .string(EventHubsNames.lastEnqueuedTimeUTCKey): .timestamp(Timestamp(millisecondsSince1970: p.lastEnqueuedTime)),
-                .string(EventHubsNames.isPartitionEmpty): .boolean(p.isEmpty),
-                .string(EventHubsNames.beginSequenceNumberEpoch): .long(0),
-                .string(EventHubsNames.lastEnqueuedSequenceNumberEpoch): .long(0),
-            ]
-            reply(to: request, node: .management, connection, status: 200, description: "OK", body: .map(body))
+            let description = PartitionDescription(
+                hub: hub.name, partition: String(id), beginSequenceNumber: p.beginSequenceNumber,
+                lastEnqueuedSequenceNumber: p.lastEnqueuedSequenceNumber, lastEnqueuedOffset: p.lastEnqueuedOffset,
+                lastEnqueuedTime: Timestamp(millisecondsSince1970: p.lastEnqueuedTime), isEmpty: p.isEmpty)
+            reply(to: message, node: .management, connection, status: ok, body: .map(description.map))
         default:
-            reply(to: request, node: .management, connection, status: 400, description: "unknown type \(type ?? "(none)")", body: nil)
+            reply(to: message, node: .management, connection,
+                  status: ManagementStatus(code: 400, description: "unknown type \(request.entityType ?? "(none)")"))
         }
     }
 
     /// Sends a reply on the link attached from `node` whose target is the request's reply-to (or
-    /// the only one): replies are routed by link (EVENTHUBS.md).
-    func reply(to request: Message, node: EntityAddress, _ connection: AMQPServerConnection, status: Int32, description: String, body: AMQPValue?) {
+    /// the only one): Event Hubs routes replies by link.
+    func reply(to request: Message, node: EntityAddress, _ connection: AMQPServerConnection, status: ManagementStatus, body: AMQPValue? = nil) {
         let replyTo: String? = {
             if case .string(let s)? = request.properties?.replyTo { return s } else { return nil }
         }()
@@ -358,14 +286,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             if case .replies(let n, let address) = role, n == node { return (link, address) } else { return nil }
         }
         guard let link = candidates.first(where: { $0.1 != nil && $0.1 == replyTo })?.0 ?? candidates.first?.0 else { return }
-        let message = Message(
-            properties: Properties(correlationID: request.properties?.messageID),
-            applicationProperties: ApplicationProperties([
-                .string(EventHubsNames.statusCode): .int(status),
-                .string(EventHubsNames.statusDescription): .string(description),
-            ]),
-            body: body.map { .value(AMQPValueSection($0)) } ?? .value(AMQPValueSection(.null))
-        )
+        let message = status.reply(to: request, body: body)
         connection.withEngine { _ = try? $0.send(on: link, payload: message.encoded(policy: .full)[...], settled: true) }
     }
 
@@ -415,27 +336,8 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     /// data section and may carry the partition key for all of them; otherwise the message is
     /// the one event.
     static func unpack(_ delivery: IncomingDelivery) throws -> ([NewEvent], String?) {
-        var decoder = AMQPDecoder(delivery.payload)
-        let message = try Message(from: &decoder)
-        let envelopeKey = partitionKey(of: message)
-        guard delivery.messageFormat == EventHubsNames.batchMessageFormat else {
-            return ([NewEvent(message: Array(delivery.payload), headerEnd: 0, partitionKey: envelopeKey)], envelopeKey)
-        }
-        guard case .data(let sections) = message.body else {
-            throw AMQPDecodingError(.unexpectedType, at: 0, "a batch envelope carries its events in data sections")
-        }
-        var events: [NewEvent] = []
-        for section in sections {
-            let bytes = Array(section.value.bytes)
-            let event = try Message(decoding: bytes)
-            events.append(NewEvent(message: bytes, headerEnd: 0, partitionKey: envelopeKey ?? partitionKey(of: event)))
-        }
-        return (events, envelopeKey)
-    }
-
-    static func partitionKey(of message: Message) -> String? {
-        if case .string(let key)? = message.messageAnnotations?.value[symbol: EventHubsNames.partitionKey] { return key }
-        return nil
+        let (events, partitionKey) = try EventBatchEnvelope.events(in: delivery.payload, messageFormat: delivery.messageFormat)
+        return (events.map { NewEvent(message: $0.message, headerEnd: 0, partitionKey: $0.partitionKey) }, partitionKey)
     }
 
     // MARK: Consuming
@@ -460,15 +362,11 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
         var position = EventPosition.earliest
         if case .source(let source)? = attach.source, let filter = source.filter {
-            for entry in filter.entries {
-                guard case .described(let descriptor, .string(let expression)) = entry.value,
-                      descriptor == .symbol(EventHubsNames.selectorFilter) || descriptor == .ulong(EventHubsNames.selectorFilterCode)
-                else { continue }
-                guard let parsed = EventPosition(selectorExpression: expression) else {
-                    refuse(link, attach, connection, .amqp(.invalidField), "cannot read the selector \(expression)")
-                    return
-                }
-                position = parsed
+            do {
+                position = try EventPosition(sourceFilter: filter) ?? .earliest
+            } catch {
+                refuse(link, attach, connection, .amqp(.invalidField), error.description)
+                return
             }
         }
         var ownerLevel: Int64? = nil
@@ -554,13 +452,5 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     func decode(_ delivery: IncomingDelivery) throws -> Message {
         var decoder = AMQPDecoder(delivery.payload)
         return try Message(from: &decoder)
-    }
-
-    func stringProperty(_ map: AMQPMap?, _ key: String) -> String? {
-        switch map?[.string(key)] ?? map?[.symbol(Symbol(key) ?? "x")] {
-        case .string(let s)?: return s
-        case .symbol(let s)?: return s.stringValue
-        default: return nil
-        }
     }
 }

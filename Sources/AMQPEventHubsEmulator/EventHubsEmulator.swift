@@ -1,5 +1,5 @@
 import AMQPCodec
-import AMQPEventHubs
+import AMQPEventHubsProtocol
 import AMQPProtocol
 import AMQPTransport
 import Foundation

@@ -1,5 +1,5 @@
 import AMQPCodec
-import AMQPEventHubs
+import AMQPEventHubsProtocol
 import AMQPMessage
 import Foundation
 import NIOConcurrencyHelpers

@@ -319,16 +319,6 @@ struct EmulatorTests {
         #expect(String(decoding: data, as: UTF8.self).contains("Healthy"))
         try await emulator.stop()
     }
-
-    @Test("addresses as full amqps:// URIs, and audience paths")
-    func addresses() {
-        #expect(EntityAddress("amqps://localhost:5671/eh1/Partitions/3") == .partition(hub: "eh1", id: 3))
-        #expect(EntityAddress("eh1/consumergroups/$default/partitions/0") == .consumer(hub: "eh1", group: "$default", partition: 0))
-        #expect(EntityAddress("$cbs") == .cbs)
-        #expect(EntityAddress("eh1/Partitions/x") == nil)
-        #expect(audiencePath("sb://myns.servicebus.windows.net/eh1/ConsumerGroups/$Default") == "eh1/consumergroups/$default")
-        #expect(audiencePath("sb://host:5672/") == "")
-    }
 }
 
 /// The emulator's connection logic on an `EmbeddedChannel`, driven by a client engine: no

@@ -1,6 +1,6 @@
 import AMQPCodec
 
-/// Where a partition receiver starts reading (the selector filter of its source, EVENTHUBS.md).
+/// Where a partition receiver starts reading: the selector filter of its link's source.
 public enum EventPosition: Sendable, Hashable, CustomStringConvertible {
     /// The first event still retained.
     case earliest
@@ -61,6 +61,32 @@ public enum EventPosition: Sendable, Hashable, CustomStringConvertible {
     public var filterEntry: AMQPMap.Entry {
         AMQPMap.Entry(key: .symbol(EventHubsNames.selectorFilter),
                       value: .described(descriptor: .symbol(EventHubsNames.selectorFilter), value: .string(selectorExpression)))
+    }
+
+    /// The position a link source's filter asks for: the selector filter's expression, whose
+    /// descriptor is the symbol `apache.org:selector-filter:string` (Python) or the code
+    /// `0x0000468C00000004` (Go). `nil` when the filter has no selector (a receiver then reads
+    /// from the earliest event); throws ``UnreadableSelector`` for a selector that is not one of
+    /// the forms ``init(selectorExpression:)`` reads. The last selector wins.
+    public init?(sourceFilter filter: AMQPMap) throws(UnreadableSelector) {
+        var position: EventPosition? = nil
+        for entry in filter.entries {
+            guard case .described(let descriptor, .string(let expression)) = entry.value,
+                  descriptor == .symbol(EventHubsNames.selectorFilter) || descriptor == .ulong(EventHubsNames.selectorFilterCode)
+            else { continue }
+            guard let parsed = EventPosition(selectorExpression: expression) else { throw UnreadableSelector(expression: expression) }
+            position = parsed
+        }
+        guard let position else { return nil }
+        self = position
+    }
+
+    /// A selector filter whose expression is not a position.
+    public struct UnreadableSelector: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The expression as sent.
+        public var expression: String
+        /// `cannot read the selector <expression>`.
+        public var description: String { "cannot read the selector \(expression)" }
     }
 
     /// The position in words (`offset > 42`), for logs.

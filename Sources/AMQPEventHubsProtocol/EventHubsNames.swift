@@ -1,6 +1,7 @@
 import AMQPCodec
 
-/// The names Event Hubs gives things on the wire (see EVENTHUBS.md): one place for each.
+/// The names Event Hubs gives things on the wire: one place for each, shared by the client and
+/// the emulator.
 public enum EventHubsNames {
     // Message annotations set by the service on every event.
     /// Message annotation: the event's position in its partition (long).
