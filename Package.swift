@@ -188,6 +188,7 @@ let package = Package(
                 "AMQPCodec",
                 "AMQPTypes",
                 "AMQPMessage",
+                "AMQPProtocol",
                 "AMQPTransport",
                 "AMQPEventHubs",
                 "AMQPEventHubsEmulator",

@@ -1,3 +1,4 @@
+import AMQPProtocol
 import AMQPTransport
 import ArgumentParser
 import Foundation
@@ -6,50 +7,36 @@ import NIOCore
 import NIOSSL
 
 /// `amqp://[user:password@]host[:port]/address` or `amqps://…`, as `amqp send` and `amqp receive`
-/// take it: the path (without its first `/`) is the node address, so RabbitMQ's `/queue/orders`
-/// is `amqp://host//queue/orders`. Credentials select SASL PLAIN, their absence ANONYMOUS.
+/// take it: an ``AMQPEndpoint`` (the library's one URL parser) whose path, without its first
+/// `/`, is the node address, so RabbitMQ's `/queue/orders` is `amqp://host//queue/orders`.
+/// Credentials select SASL PLAIN, their absence ANONYMOUS.
 struct EndpointURL: Sendable, CustomStringConvertible {
-    var tls: Bool
-    var host: String
-    var port: Int
-    var username: String?
-    var password: String?
+    /// The parsed URL.
+    var endpoint: AMQPEndpoint
+    /// The node to send to or receive from.
     var address: String
 
-    init(_ text: String) throws {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-              scheme == "amqp" || scheme == "amqps", let host = components.host, !host.isEmpty
-        else {
-            throw ValidationError("not an amqp:// or amqps:// URL with a host: \(Self.redacted(text))")
-        }
-        tls = scheme == "amqps"
-        // URLComponents keeps brackets around IPv6 addresses; sockets want them without.
-        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        port = components.port ?? (tls ? 5671 : 5672)
-        username = components.percentEncodedUser.map { $0.removingPercentEncoding ?? $0 }
-        password = components.percentEncodedPassword.map { $0.removingPercentEncoding ?? $0 }
-        guard components.path.hasPrefix("/"), components.path.count > 1 else {
-            throw ValidationError("the URL names no address: \(Self.redacted(text)) — write \(tls ? "amqps" : "amqp")://host:port/ADDRESS")
-        }
-        address = String(components.path.dropFirst())
-        if password != nil && (username ?? "").isEmpty {
-            throw ValidationError("the URL has a password but no user name: \(Self.redacted(text))")
-        }
-    }
+    var tls: Bool { endpoint.usesTLS }
+    var host: String { endpoint.host }
+    var port: Int { endpoint.port }
+    var username: String? { endpoint.username }
+    var password: String? { endpoint.password }
 
-    /// The URL with its password replaced: safe for messages and logs.
-    static func redacted(_ text: String) -> String {
-        guard var components = URLComponents(string: text), components.percentEncodedPassword != nil else { return text }
-        components.percentEncodedPassword = "***"
-        return components.string ?? "<url>"
+    init(_ text: String) throws {
+        do {
+            endpoint = try AMQPEndpoint(parsing: text)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        guard let address = endpoint.path else {
+            let scheme = endpoint.scheme.rawValue
+            throw ValidationError("the URL names no address: \(AMQPEndpoint.redacted(text)) — write \(scheme)://host:port/ADDRESS")
+        }
+        self.address = address
     }
 
     /// The URL as it may be shown: never with the password.
-    var description: String {
-        let credentials = username.map { user in "\(user)\(password == nil ? "" : ":***")@" } ?? ""
-        let hostPart = host.contains(":") ? "[\(host)]" : host
-        return "\(tls ? "amqps" : "amqp")://\(credentials)\(hostPart):\(port)/\(address)"
-    }
+    var description: String { endpoint.description }
 }
 
 /// The connection options `amqp send` and `amqp receive` share.
@@ -81,12 +68,16 @@ struct EndpointOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "The connection's log on standard error: trace, debug, info, notice, warning, error.")
     var logLevel: Logger.Level = .error
 
+    /// The URL, checked before anything connects: TLS options only with `amqps`, and no password
+    /// that the connection's cleartext rule would refuse to send.
     func endpoint() throws -> EndpointURL {
         let endpoint = try EndpointURL(url)
         if !endpoint.tls && (caFile != nil || serverName != nil || insecureSkipVerify) {
             throw ValidationError("--ca-file, --server-name and --insecure-skip-verify are for amqps:// URLs")
         }
-        if !endpoint.tls && endpoint.username != nil && !allowPlainWithoutTLS {
+        let options = try connectionOptions(endpoint)
+        if let username = endpoint.username,
+           !options.cleartextCredentials.permits(PlainMechanism(username: username, password: endpoint.password ?? ""), over: options.transportSecurity) {
             throw ValidationError("""
                 \(endpoint) would send its password over plain TCP with SASL PLAIN: use amqps://, \
                 or --allow-plain-without-tls for a local test broker
@@ -96,7 +87,9 @@ struct EndpointOptions: ParsableArguments {
     }
 
     func connectionOptions(_ endpoint: EndpointURL) throws -> AMQPConnectionOptions {
-        var tls = AMQPConnectionOptions.TLS.disabled
+        var options = AMQPConnectionOptions(endpoint: endpoint.endpoint)
+        // The path is the node address here, not a virtual host.
+        options.virtualHost = nil
         if endpoint.tls {
             var configuration = TLSConfiguration.makeClientConfiguration()
             if let caFile {
@@ -104,16 +97,9 @@ struct EndpointOptions: ParsableArguments {
                 configuration.trustRoots = .file(caFile)
             }
             if insecureSkipVerify { configuration.certificateVerification = .none }
-            tls = .enabled(configuration)
+            options.tls = .enabled(configuration)
         }
-        let authentication: AMQPConnectionOptions.Authentication
-        if let username = endpoint.username {
-            authentication = .plain(username: username, password: endpoint.password ?? "")
-        } else {
-            authentication = .anonymous
-        }
-        var options = AMQPConnectionOptions(host: endpoint.host, port: endpoint.port, tls: tls, authentication: authentication)
-        options.allowsCleartextCredentials = allowPlainWithoutTLS
+        options.cleartextCredentials = allowPlainWithoutTLS ? .allowed : .refused
         options.serverName = serverName
         options.connectTimeout = .seconds(connectTimeout)
         options.logger.logLevel = logLevel

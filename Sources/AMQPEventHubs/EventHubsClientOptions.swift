@@ -26,8 +26,9 @@ public struct EventHubsClientOptions: Sendable {
         case claimsBasedSecurity
         /// SASL PLAIN with the shared access key name as user name and the key as password (the
         /// path most non-Microsoft clients take). Needs ``EventHubsCredential/sharedAccessKey(name:key:)``
-        /// and TLS — except for a development emulator on a loopback address, where the
-        /// connection options allow cleartext credentials (and only there).
+        /// and TLS — except for a development emulator on a loopback address: the connection
+        /// options allow cleartext credentials on loopback (``CleartextCredentials/allowedOnLoopback``),
+        /// and the transport's rule lets the key go nowhere else without TLS.
         case saslPlain
     }
 
@@ -119,14 +120,6 @@ public struct EventHubsEndpoint: Sendable, Hashable, CustomStringConvertible {
         "\(fullyQualifiedNamespace)\(port.map { ":\($0)" } ?? "")/\(eventHubName)\(usesDevelopmentEmulator ? " (development emulator)" : "")"
     }
 
-    /// Whether `host` is a loopback name or address, where cleartext cannot leave the machine.
-    static func isLoopback(_ host: String) -> Bool {
-        let lowered = host.lowercased()
-        if lowered == "localhost" || lowered == "::1" || lowered == "[::1]" { return true }
-        let octets = lowered.split(separator: ".")
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
-    }
-
     /// The transport's options for this endpoint: TLS on 5671 with full verification unless
     /// it is a development emulator (plain TCP to its port); WebSockets on 443; SASL ANONYMOUS
     /// for claims-based security or PLAIN with the key name and key.
@@ -165,10 +158,10 @@ public struct EventHubsEndpoint: Sendable, Hashable, CustomStringConvertible {
             .symbol("platform"): .string(Self.platform),
             .symbol("user-agent"): .string("swift-amqp-eventhubs/\(EventHubsClient.version)"),
         ]
-        // PLAIN sends the key as is. Without TLS that is acceptable only for a development
-        // emulator on this machine: the key never leaves it.
-        if case .saslPlain = options.authorization, !secure, Self.isLoopback(connectHost) {
-            amqp.allowsCleartextCredentials = true
+        // PLAIN sends the key as is: safe inside TLS, and without it (a development emulator)
+        // acceptable only to this machine. The transport's one cleartext rule applies this.
+        if case .saslPlain = options.authorization {
+            amqp.cleartextCredentials = .allowedOnLoopback
         }
         if options.transport == .webSockets {
             amqp.streamLayer = WebSocketStreamLayer(host: fullyQualifiedNamespace, path: "/$servicebus/websocket", subprotocol: "amqp")

@@ -18,7 +18,7 @@ public struct AMQPConnectionOptions: Sendable {
         /// SASL ANONYMOUS.
         case anonymous
         /// SASL PLAIN. The password crosses the wire as is, so it is refused without TLS unless
-        /// ``AMQPConnectionOptions/allowsCleartextCredentials`` is set.
+        /// ``AMQPConnectionOptions/cleartextCredentials`` allows it.
         case plain(username: String, password: String)
         /// SASL EXTERNAL: the identity comes from the TLS client certificate.
         case external
@@ -86,9 +86,16 @@ public struct AMQPConnectionOptions: Sendable {
     public var serverName: String?
     /// How to authenticate with SASL.
     public var authentication: Authentication
-    /// Lets SASL PLAIN run over a connection without TLS. Off by default: only for loopback test
-    /// brokers and development emulators.
-    public var allowsCleartextCredentials: Bool
+    /// When SASL PLAIN may run over a connection without TLS: ``CleartextCredentials/refused`` by
+    /// default; ``CleartextCredentials/allowedOnLoopback`` for development emulators on this
+    /// machine, ``CleartextCredentials/allowed`` for test brokers.
+    public var cleartextCredentials: CleartextCredentials
+    /// Whether ``cleartextCredentials`` is ``CleartextCredentials/allowed``; setting it chooses
+    /// that or ``CleartextCredentials/refused``.
+    public var allowsCleartextCredentials: Bool {
+        get { cleartextCredentials == .allowed }
+        set { cleartextCredentials = newValue ? .allowed : .refused }
+    }
     /// `open.hostname`: the virtual host; the host by default.
     public var virtualHost: String?
     /// Our `open.container-id`.
@@ -122,7 +129,7 @@ public struct AMQPConnectionOptions: Sendable {
         if case .enabled = tls { self.port = port ?? 5671 } else { self.port = port ?? 5672 }
         self.serverName = nil
         self.authentication = authentication
-        self.allowsCleartextCredentials = false
+        self.cleartextCredentials = .refused
         self.virtualHost = nil
         self.containerID = containerID
         self.maxFrameSize = 1 << 20
@@ -138,42 +145,49 @@ public struct AMQPConnectionOptions: Sendable {
         self.streamLayer = nil
     }
 
-    /// Parses `amqp://[user:password@]host[:port][/vhost]` or `amqps://…` (TLS, verified).
-    /// Credentials in the URL select SASL PLAIN (percent-decoded); without them, ANONYMOUS.
+    /// Parses `amqp://[user[:password]@]host[:port][/vhost]` or `amqps://…` (TLS, verified) with
+    /// ``AMQPEndpoint``; see ``init(endpoint:)``. A URL that does not parse is an
+    /// ``AMQPClientError/Kind-swift.struct/invalidArgument`` error whose underlying
+    /// ``AMQPEndpointError`` names the bad part (never the password).
     public init(url: String) throws {
-        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-              scheme == "amqp" || scheme == "amqps", let host = components.host, !host.isEmpty
-        else {
-            throw AMQPClientError(.invalidArgument, detail: "not an amqp:// or amqps:// URL: \(Self.redacted(url))")
+        let endpoint: AMQPEndpoint
+        do {
+            endpoint = try AMQPEndpoint(parsing: url)
+        } catch {
+            throw AMQPClientError(.invalidArgument, detail: error.description, underlying: error)
         }
-        let authentication: Authentication
-        if let user = components.user {
-            authentication = .plain(username: user.removingPercentEncoding ?? user,
-                                    password: (components.password ?? "").removingPercentEncoding ?? components.password ?? "")
-        } else {
-            authentication = .anonymous
-        }
-        self.init(host: host, port: components.port, tls: scheme == "amqps" ? .verified : .disabled, authentication: authentication)
-        let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        if !path.isEmpty { virtualHost = path }
+        self.init(endpoint: endpoint)
     }
 
-    /// The URL with its password replaced, for messages and logs.
-    static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "redacted"
-        return components.string ?? "<url>"
+    /// Options for `endpoint`: TLS with full verification for `amqps`; a user name selects SASL
+    /// PLAIN (with the password, empty when the URL has none), its absence ANONYMOUS; the path,
+    /// if any, is the virtual host (`open.hostname`).
+    public init(endpoint: AMQPEndpoint) {
+        let authentication: Authentication = endpoint.username.map { .plain(username: $0, password: endpoint.password ?? "") } ?? .anonymous
+        self.init(host: endpoint.host, port: endpoint.port, tls: endpoint.usesTLS ? .verified : .disabled, authentication: authentication)
+        virtualHost = endpoint.path
+    }
+
+    /// What protects the connection's bytes before any in-band TLS: direct TLS (also with a
+    /// ``streamLayer`` inside it, such as WebSocket over TLS) is
+    /// ``TransportSecurity/encrypted``; otherwise a loopback host (``AMQPEndpoint/isLoopback(_:)``)
+    /// is ``TransportSecurity/loopback``. In-band TLS counts once its handshake is done: the engine
+    /// knows when. With ``cleartextCredentials`` it decides whether PLAIN may run
+    /// (``CleartextCredentials/permits(_:over:)``).
+    public var transportSecurity: TransportSecurity {
+        if case .enabled = tls { return .encrypted }
+        return AMQPEndpoint.isLoopback(host) ? .loopback : .none
     }
 
     func engineConfiguration() -> ConnectionConfiguration {
-        var tlsOn = false
-        if case .enabled = tls { tlsOn = true }
         let sasl: ConnectionConfiguration.SASL = authentication.mechanisms.map { .client($0) } ?? .none
-        return ConnectionConfiguration(
+        var configuration = ConnectionConfiguration(
             role: .client, containerID: containerID, hostname: virtualHost ?? host, maxFrameSize: maxFrameSize,
             channelMax: channelMax, idleTimeout: idleTimeout, properties: properties, sasl: sasl,
-            allowsCleartextCredentials: tlsOn || allowsCleartextCredentials, maxMessageSize: maxMessageSize
+            transportSecurity: transportSecurity, maxMessageSize: maxMessageSize
         )
+        configuration.cleartextCredentials = cleartextCredentials
+        return configuration
     }
 }
 
@@ -213,9 +227,14 @@ public final class AMQPConnection: Sendable {
         self.defaultSession = NIOLockedValueBox(nil)
     }
 
-    /// Connects to `url` (`amqp://` or `amqps://`).
+    /// Connects to `url` (`amqp://` or `amqps://`, parsed by ``AMQPEndpoint``).
     public static func connect(to url: String, eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> AMQPConnection {
         try await connect(AMQPConnectionOptions(url: url), eventLoopGroup: eventLoopGroup)
+    }
+
+    /// Connects to `endpoint` with ``AMQPConnectionOptions/init(endpoint:)``'s options.
+    public static func connect(to endpoint: AMQPEndpoint, eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> AMQPConnection {
+        try await connect(AMQPConnectionOptions(endpoint: endpoint), eventLoopGroup: eventLoopGroup)
     }
 
     /// Connects with `options`, completing once the peer's `open` has arrived (after TLS and SASL).

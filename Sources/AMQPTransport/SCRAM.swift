@@ -10,6 +10,8 @@ import Foundation
 public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConvertible {
     /// `SCRAM-SHA-256`.
     public var name: Symbol { "SCRAM-SHA-256" }
+    /// False: only proofs that cannot be replayed cross the wire.
+    public var sendsCleartextSecret: Bool { false }
     /// The user name, sent with `=` and `,` escaped (RFC 5802 §5.1).
     public let username: String
     private let password: String

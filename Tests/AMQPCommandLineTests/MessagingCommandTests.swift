@@ -1,6 +1,7 @@
 import AMQPMessage
 import AMQPMessageJSON
 import AMQPTestSupport
+import AMQPTransport
 import AMQPTypedJSON
 import ArgumentParser
 import Foundation
@@ -22,13 +23,19 @@ struct EndpointURLTests {
         #expect(tls.tls && tls.port == 5671 && tls.address == "orders eu" && tls.username == nil)
         #expect(try EndpointURL("amqp://[::1]/q").host == "::1")
         #expect(try EndpointURL("amqp://127.0.0.1/q").port == 5672)
+        // Decoded once: `%2541` is the three characters `%41`.
+        #expect(try EndpointURL("amqp://u:p%2541@h/q").password == "p%41")
+        // The path is the address, not a virtual host.
+        let options = try EndpointOptions.parse(["amqp://u:p@h/orders", "--allow-plain-without-tls"])
+        let connection = try options.connectionOptions(try options.endpoint())
+        #expect(connection.virtualHost == nil && connection.host == "h" && connection.cleartextCredentials == .allowed)
     }
 
     @Test("the password never shows: not in descriptions, not in errors")
     func redaction() throws {
         let url = try EndpointURL("amqp://user:hunter2@localhost:5672/q")
         #expect("\(url)" == "amqp://user:***@localhost:5672/q")
-        #expect(EndpointURL.redacted("amqp://user:hunter2@h/q") == "amqp://user:***@h/q")
+        #expect(AMQPEndpoint.redacted("amqp://user:hunter2@h/q") == "amqp://user:***@h/q")
         for bad in ["amqp://user:hunter2@h", "http://user:hunter2@h/q", "amqp://:hunter2@h/q"] {
             do {
                 _ = try EndpointURL(bad)

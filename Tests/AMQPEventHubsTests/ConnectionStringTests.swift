@@ -1,4 +1,5 @@
 import AMQPEventHubs
+import AMQPProtocol
 import AMQPTransport
 import Foundation
 import Testing
@@ -24,7 +25,8 @@ struct ConnectionStringTests {
         #expect(options.serverName == "myns.servicebus.windows.net")
         #expect(options.virtualHost == "myns.servicebus.windows.net")
         #expect("\(options.authentication)" == "ANONYMOUS")
-        #expect(options.allowsCleartextCredentials == false)
+        #expect(options.cleartextCredentials == .refused)
+        #expect(options.transportSecurity == .encrypted)
         #expect(options.streamLayer == nil)
     }
 
@@ -39,6 +41,16 @@ struct ConnectionStringTests {
         }
         let layer = try #require(options.streamLayer)
         #expect("\(layer)" == "WebSocket upgrade to /$servicebus/websocket (subprotocol amqp)")
+        // WebSocket inside TLS is an encrypted transport: PLAIN may run over it.
+        #expect(options.transportSecurity == .encrypted)
+        let plain = try EventHubsEndpoint(cs).connectionOptions(credential: try EventHubsCredential(cs),
+                                                                options: .init(transport: .webSockets, authorization: .saslPlain))
+        #expect(Self.permitsPlain(plain))
+    }
+
+    /// What the transport's one cleartext rule says about SASL PLAIN on these options.
+    static func permitsPlain(_ options: AMQPConnectionOptions) -> Bool {
+        options.cleartextCredentials.permits(PlainMechanism(username: "k", password: "v"), over: options.transportSecurity)
     }
 
     @Test("SASL PLAIN needs TLS, except for a development emulator on loopback")
@@ -46,7 +58,9 @@ struct ConnectionStringTests {
         let plain = EventHubsClientOptions(authorization: .saslPlain)
         let azure = try EventHubsConnectionString(Self.azure)
         let azureOptions = try EventHubsEndpoint(azure).connectionOptions(credential: try EventHubsCredential(azure), options: plain)
-        #expect(azureOptions.allowsCleartextCredentials == false)
+        // Allowed on loopback only; Azure is TLS, where the rule lets PLAIN run anyway.
+        #expect(azureOptions.cleartextCredentials == .allowedOnLoopback)
+        #expect(azureOptions.transportSecurity == .encrypted && Self.permitsPlain(azureOptions))
         #expect("\(azureOptions.authentication)" == "PLAIN(send, <redacted>)")
 
         let local = try EventHubsConnectionString("Endpoint=sb://localhost:5673;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=eh1;UseDevelopmentEmulator=true")
@@ -56,12 +70,20 @@ struct ConnectionStringTests {
             Issue.record("a development emulator is plain TCP")
             return
         }
-        #expect(localOptions.allowsCleartextCredentials == true)
+        #expect(localOptions.transportSecurity == .loopback && Self.permitsPlain(localOptions))
         #expect(try EventHubsEndpoint(local).hubAudience == "sb://localhost:5673/eh1")
+        // The same over WebSockets (plain HTTP to the emulator on this machine).
+        let localWebSocket = try EventHubsEndpoint(local).connectionOptions(
+            credential: try EventHubsCredential(local), options: .init(transport: .webSockets, authorization: .saslPlain))
+        #expect(localWebSocket.transportSecurity == .loopback && Self.permitsPlain(localWebSocket))
 
         let remote = try EventHubsConnectionString("Endpoint=sb://build-box.example.com:5672;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=eh1;UseDevelopmentEmulator=true")
         let remoteOptions = try EventHubsEndpoint(remote).connectionOptions(credential: try EventHubsCredential(remote), options: plain)
-        #expect(remoteOptions.allowsCleartextCredentials == false)
+        #expect(remoteOptions.transportSecurity == TransportSecurity.none && !Self.permitsPlain(remoteOptions))
+        // A custom endpoint decides by where the client connects: a tunnel on loopback is fine.
+        var tunnel = plain
+        tunnel.customEndpoint = (host: "127.0.0.1", port: 15672)
+        #expect(Self.permitsPlain(try EventHubsEndpoint(remote).connectionOptions(credential: try EventHubsCredential(remote), options: tunnel)))
 
         // A token provider cannot do PLAIN.
         #expect(throws: EventHubsError.self) {

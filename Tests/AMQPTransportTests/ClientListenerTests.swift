@@ -324,7 +324,7 @@ struct ClientListenerTests {
         }
         #expect(configuration.certificateVerification == .fullVerification)
         #expect(throws: AMQPClientError.self) { try AMQPConnectionOptions(url: "http://x") }
-        #expect(AMQPConnectionOptions.redacted("amqp://u:hunter2@h") == "amqp://u:redacted@h")
+        #expect(AMQPEndpoint.redacted("amqp://u:hunter2@h") == "amqp://u:***@h")
     }
 }
 

@@ -57,9 +57,20 @@ public struct ConnectionConfiguration: Sendable {
     /// Servers: whether the TLS protocol header is answered (the transport then runs the TLS
     /// handshake and calls ``ConnectionEngine/tlsEstablished()``).
     public var inBandTLS: InBandTLS
-    /// Whether SASL mechanisms that send secrets in the clear (PLAIN) may be used on this
-    /// connection. The transport sets it when TLS is in place; a caller may opt in explicitly.
-    public var allowsCleartextCredentials: Bool
+    /// When SASL mechanisms that send secrets in the clear (PLAIN) may run without TLS; with
+    /// ``transportSecurity`` it is the input of ``CleartextCredentials/permits(_:over:)``.
+    /// Refused by default; a caller may opt in.
+    public var cleartextCredentials: CleartextCredentials
+    /// What protects the bytes below the engine, as the transport knows it (direct TLS, a
+    /// WebSocket inside TLS, a loopback peer). An in-band TLS handshake counts too: the engine
+    /// knows when it is done.
+    public var transportSecurity: TransportSecurity
+    /// Whether ``cleartextCredentials`` is ``CleartextCredentials/allowed``; setting it chooses
+    /// that or ``CleartextCredentials/refused``.
+    public var allowsCleartextCredentials: Bool {
+        get { cleartextCredentials == .allowed }
+        set { cleartextCredentials = newValue ? .allowed : .refused }
+    }
     /// How performatives are written. Servers default to ``EncodingPolicy/full`` so that the
     /// strictest clients can read them.
     public var encodingPolicy: EncodingPolicy
@@ -89,6 +100,7 @@ public struct ConnectionConfiguration: Sendable {
         sasl: SASL = .none,
         inBandTLS: InBandTLS = .refused,
         allowsCleartextCredentials: Bool = false,
+        transportSecurity: TransportSecurity = .none,
         encodingPolicy: EncodingPolicy? = nil,
         sessionIncomingWindow: UInt32 = 2048,
         handleMax: Handle = 1023,
@@ -105,7 +117,8 @@ public struct ConnectionConfiguration: Sendable {
         self.properties = properties
         self.sasl = sasl
         self.inBandTLS = inBandTLS
-        self.allowsCleartextCredentials = allowsCleartextCredentials
+        self.cleartextCredentials = allowsCleartextCredentials ? .allowed : .refused
+        self.transportSecurity = transportSecurity
         self.encodingPolicy = encodingPolicy ?? (role == .server ? .full : .compact)
         self.sessionIncomingWindow = max(sessionIncomingWindow, 2)
         self.handleMax = handleMax

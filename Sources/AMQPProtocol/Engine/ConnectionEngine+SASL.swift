@@ -1,12 +1,6 @@
 import AMQPCodec
 import AMQPTypes
 
-extension SASLClientMechanism {
-    /// Whether the mechanism sends a reusable secret in the clear (PLAIN does), so that it must
-    /// not run on a connection without TLS unless the caller allows it.
-    var sendsCleartextSecret: Bool { name == "PLAIN" }
-}
-
 extension ConnectionEngine {
     mutating func receiveSASLFrame(_ frame: Frame) {
         let performative: SASLPerformative
@@ -38,8 +32,9 @@ extension ConnectionEngine {
                 fail(.sasl(SASLError(.noCommonMechanism, "the server offers [\(theirs)], we allow [\(ours)]")))
                 return
             }
-            if mechanism.sendsCleartextSecret && !configuration.allowsCleartextCredentials && !tlsDone {
-                fail(.sasl(SASLError(.plaintextRefused, "refusing to send \(mechanism.name) credentials without TLS; use TLS or allow cleartext credentials explicitly")))
+            let transport = tlsDone ? TransportSecurity.encrypted : configuration.transportSecurity
+            guard configuration.cleartextCredentials.permits(mechanism, over: transport) else {
+                fail(.sasl(SASLError(.plaintextRefused, "refusing to send \(mechanism.name) credentials without TLS (\(transport)); use TLS or allow cleartext credentials explicitly")))
                 return
             }
             do {

@@ -7,6 +7,13 @@ import AMQPCodec
 public protocol SASLClientMechanism: Sendable {
     /// The mechanism's registered name (`PLAIN`, `ANONYMOUS`, `SCRAM-SHA-256`, …).
     var name: Symbol { get }
+    /// Whether the mechanism sends a reusable secret as it is (PLAIN's password), which anyone
+    /// who reads the connection can replay. Such a mechanism runs only where
+    /// ``CleartextCredentials/permits(_:over:)`` lets it: over TLS, or where the caller opted in.
+    ///
+    /// Every mechanism states it; there is no default, because a wrong guess either leaks a
+    /// secret or refuses a mechanism that is safe anywhere.
+    var sendsCleartextSecret: Bool { get }
     /// The `initial-response` of `sasl-init`, if the mechanism has one.
     mutating func initialResponse() throws(SASLError) -> [UInt8]?
     /// The `sasl-response` to a `sasl-challenge`.
@@ -100,6 +107,8 @@ public struct SASLError: Error, Hashable, Sendable, CustomStringConvertible {
 public struct AnonymousMechanism: SASLClientMechanism, SASLServerMechanism {
     /// `ANONYMOUS`.
     public var name: Symbol { "ANONYMOUS" }
+    /// False: the trace is not a secret.
+    public var sendsCleartextSecret: Bool { false }
     /// Free text sent as the initial response (RFC 4505 trace information, e.g. an email address);
     /// may be empty.
     public var trace: String
@@ -119,10 +128,13 @@ public struct AnonymousMechanism: SASLClientMechanism, SASLServerMechanism {
 /// `PLAIN` (RFC 4616): `authzid NUL authcid NUL password` in the initial response.
 ///
 /// The password travels in the clear; the connection refuses PLAIN over a socket without TLS
-/// unless the caller explicitly allows it. ``description`` never shows the password.
+/// unless the caller explicitly allows it (``CleartextCredentials``). ``description`` never
+/// shows the password.
 public struct PlainMechanism: SASLClientMechanism, CustomStringConvertible {
     /// `PLAIN`.
     public var name: Symbol { "PLAIN" }
+    /// True: the password travels as it is.
+    public var sendsCleartextSecret: Bool { true }
     /// The authentication identity (`authcid`).
     public var username: String
     /// The password, sent in the clear: use TLS.
@@ -182,6 +194,8 @@ public struct PlainServerMechanism: SASLServerMechanism {
 public struct ExternalMechanism: SASLClientMechanism {
     /// `EXTERNAL`.
     public var name: Symbol { "EXTERNAL" }
+    /// False: the credentials are outside SASL (a TLS client certificate).
+    public var sendsCleartextSecret: Bool { false }
     /// The identity to act as; empty, the default, means the one the external credentials establish.
     public var authorizationIdentity: String
 
