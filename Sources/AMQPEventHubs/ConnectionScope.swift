@@ -10,6 +10,10 @@ import Logging
 /// on first use and opened again after it is lost; with claims-based security, the tokens put
 /// on `$cbs` for each audience in use, renewed before they expire for as long as the
 /// connection lives.
+///
+/// Connecting is retried here, once for every caller waiting on it, and no longer than the
+/// client's ``EventHubsRetryOptions`` allow; a reconnect that gave up is not retried again by the
+/// operations that were waiting for it.
 actor ConnectionScope {
     /// One connection and what was set up on it. A new generation replaces a lost one.
     final class Generation: Sendable {
@@ -27,16 +31,25 @@ actor ConnectionScope {
         }
     }
 
+    /// A token put for an audience on the current generation, and the task renewing it.
+    private struct Authorization {
+        var renewal: Task<Void, Never>
+        /// When the token put last expires, on ``clock``.
+        var expiry: Duration
+    }
+
     let endpoint: EventHubsEndpoint
     let credential: EventHubsCredential
     let options: EventHubsClientOptions
     let logger: Logger
+    /// Every sleep, timeout and token time of the client.
+    nonisolated let clock: ClientClock
     private var current: Generation?
     private var connecting: Task<Generation, any Error>?
     private var generationCount = 0
     private var closed = false
-    /// Audiences authorized on the current generation, with their renewal tasks.
-    private var authorizations: [String: Task<Void, Never>] = [:]
+    /// Audiences authorized on the current generation.
+    private var authorizations: [String: Authorization] = [:]
     private var pendingAuthorizations: [String: Task<Void, any Error>] = [:]
     private var management: (generation: Int, link: Task<AMQPRequestResponseLink, any Error>)?
 
@@ -44,6 +57,7 @@ actor ConnectionScope {
         self.endpoint = endpoint
         self.credential = credential
         self.options = options
+        self.clock = ClientClock(options.clock)
         var logger = options.logger
         logger[metadataKey: "eventhubs.endpoint"] = "\(endpoint)"
         self.logger = logger
@@ -64,9 +78,7 @@ actor ConnectionScope {
             dropGeneration(current.number)
         }
         if let connecting { return try await connecting.value }
-        generationCount += 1
-        let number = generationCount
-        let task = Task { try await self.connect(number) }
+        let task = Task { try await self.reconnect() }
         connecting = task
         do {
             let generation = try await task.value
@@ -83,8 +95,24 @@ actor ConnectionScope {
         }
     }
 
+    /// The reconnect loop: connection attempts on the retry schedule, until one succeeds, one
+    /// fails for good (refused credentials), or the retries are spent.
+    private func reconnect() async throws(EventHubsError) -> Generation {
+        var schedule = RetrySchedule(options.retry)
+        return try await schedule.run(on: clock, {
+            generationCount += 1
+            return try await connect(generationCount)
+        }, onFailure: { error in
+            logger.notice("connecting to \(endpoint) failed: \(FailureClassification.classify(error))")
+        })
+    }
+
     private func connect(_ number: Int) async throws -> Generation {
-        let amqpOptions = try endpoint.connectionOptions(credential: credential, options: options)
+        var amqpOptions = try endpoint.connectionOptions(credential: credential, options: options)
+        // One attempt may take tryTimeout to get its stream up (TCP; the AMQP handshake after it is
+        // bounded by the idle timeout). Capped at a year, which TimeAmount's nanoseconds hold.
+        let attempt = options.retry.tryTimeout.components
+        amqpOptions.connectTimeout = .seconds(min(max(attempt.seconds, 0), 365 * 86_400)) + .nanoseconds(max(attempt.attoseconds, 0) / 1_000_000_000)
         let connection = try await AMQPConnection.connect(amqpOptions, eventLoopGroup: options.eventLoopGroup)
         do {
             let session = try await connection.openSession()
@@ -112,7 +140,7 @@ actor ConnectionScope {
     private func dropGeneration(_ number: Int) {
         guard current?.number == number else { return }
         current = nil
-        for task in authorizations.values { task.cancel() }
+        for authorization in authorizations.values { authorization.renewal.cancel() }
         authorizations.removeAll()
         pendingAuthorizations.removeAll()
         management = nil
@@ -132,7 +160,7 @@ actor ConnectionScope {
     func close() async {
         closed = true
         connecting?.cancel()
-        for task in authorizations.values { task.cancel() }
+        for authorization in authorizations.values { authorization.renewal.cancel() }
         authorizations.removeAll()
         if let current {
             self.current = nil
@@ -150,71 +178,89 @@ actor ConnectionScope {
         if authorizations[audience] != nil { return }
         if let pending = pendingAuthorizations[audience] { return try await pending.value }
         let task = Task { () async throws -> Void in
+            let obtained = self.clock.now
             let expiry = try await self.putToken(audience: audience, on: generation)
-            self.startRenewing(audience, on: generation, expiry: expiry)
+            self.startRenewing(audience, on: generation, obtained: obtained, expiry: expiry)
         }
         pendingAuthorizations[audience] = task
         defer { pendingAuthorizations[audience] = nil }
         try await task.value
     }
 
-    private func startRenewing(_ audience: String, on generation: Generation, expiry: Date) {
-        guard current?.number == generation.number, authorizations[audience] == nil else { return }
-        authorizations[audience] = Task { await self.renew(audience, on: generation, expiry: expiry) }
+    /// When the token last put for `audience` on the current connection expires, on the
+    /// client's clock; `nil` when it is not authorized now.
+    func authorizationExpiry(_ audience: String) -> Duration? {
+        authorizations[audience]?.expiry
     }
 
-    /// When to renew a token valid until `expiry`, obtained at `now`: when a tenth of its
+    private func startRenewing(_ audience: String, on generation: Generation, obtained: Duration, expiry: Duration) {
+        guard current?.number == generation.number, authorizations[audience] == nil else { return }
+        let renewal = Task { await self.renew(audience, on: generation, obtained: obtained, expiry: expiry) }
+        authorizations[audience] = Authorization(renewal: renewal, expiry: expiry)
+    }
+
+    /// When to renew a token valid until `expiry`, obtained at `obtained`: when a tenth of its
     /// lifetime is left (as Microsoft's SDKs do), but never closer to expiry than 5 s or later
     /// than half-way, so that short tokens still renew in time.
-    static func renewalTime(obtained now: Date, expiry: Date) -> Date {
-        let lifetime = expiry.timeIntervalSince(now)
-        let margin = min(max(lifetime * 0.1, 5), lifetime * 0.5)
-        return expiry.addingTimeInterval(-margin)
+    static func renewalTime(obtained: Duration, expiry: Duration) -> Duration {
+        let lifetime = expiry - obtained
+        let margin = min(max(lifetime * 0.1, .seconds(5)), lifetime * 0.5)
+        return expiry - margin
     }
 
-    private func renew(_ audience: String, on generation: Generation, expiry: Date) async {
+    /// Renews the token for `audience` before each expiry. A renewal that fails is retried on the
+    /// retry schedule; when that gives up, the authorization is dropped, so that the next link
+    /// that needs it puts a token afresh (and links relying on the old token fail when it runs out).
+    private func renew(_ audience: String, on generation: Generation, obtained: Duration, expiry: Duration) async {
+        var obtained = obtained
         var expiry = expiry
-        var obtained = Date()
-        var failures = 0
         while !Task.isCancelled {
-            let wait = failures == 0
-                ? Duration.seconds(max(Self.renewalTime(obtained: obtained, expiry: expiry).timeIntervalSinceNow, 0))
-                : options.retry.delay(beforeRetry: failures - 1)
             do {
-                try await Task.sleep(for: wait)
+                try await clock.sleep(until: Self.renewalTime(obtained: obtained, expiry: expiry))
             } catch {
                 return
             }
+            var schedule = RetrySchedule(options.retry)
+            let attempt = clock.now
             do {
-                obtained = Date()
-                expiry = try await putToken(audience: audience, on: generation)
-                failures = 0
+                expiry = try await schedule.run(on: clock, {
+                    try await putToken(audience: audience, on: generation)
+                }, onFailure: { error in
+                    logger.notice("renewing the token for \(audience) failed: \(FailureClassification.classify(error))")
+                })
+                obtained = attempt
+                authorizations[audience]?.expiry = expiry
                 logger.debug("renewed the token for \(audience)")
             } catch {
                 guard !Task.isCancelled else { return }
-                if Date() >= expiry {
-                    // The token ran out: links that need it fail, and the next attach authorizes anew.
-                    logger.notice("the token for \(audience) expired and could not be renewed: \(FailureClassification.classify(error))")
-                    authorizations[audience] = nil
-                    return
-                }
-                failures += 1
-                logger.notice("renewing the token for \(audience) failed, trying again: \(FailureClassification.classify(error))")
+                logger.notice("gave up renewing the token for \(audience); the next link will authorize anew: \(error)")
+                authorizations[audience] = nil
+                return
             }
         }
     }
 
-    /// Puts a token for `audience` on `$cbs` and returns its expiry. A status other than
-    /// 2xx is an ``EventHubsError`` (401: ``EventHubsError/Kind/authentication``).
-    private func putToken(audience: String, on generation: Generation) async throws -> Date {
-        guard let cbs = generation.cbs else { return .distantFuture }
-        let token = try await credential.token(forAudience: audience, lifetime: options.tokenLifetime, now: Date())
+    /// Puts a token for `audience` on `$cbs` and returns when it expires, on the client's clock.
+    /// A status other than 2xx is an ``EventHubsError`` (401: ``EventHubsError/Kind/authentication``).
+    private func putToken(audience: String, on generation: Generation) async throws -> Duration {
+        guard let cbs = generation.cbs else { return .seconds(Int64.max) }
+        let token = try await credential.token(forAudience: audience, lifetime: options.tokenLifetime, now: clock.date)
         let request = CBSPutTokenRequest(
             token: token.token, tokenType: token.type.cbsName, audience: audience,
             expiration: Timestamp(millisecondsSince1970: Int64(token.expiresOn.timeIntervalSince1970 * 1000)))
-        let reply = try await cbs.request(request.message, timeout: options.retry.tryTimeout)
+        let reply = try await exchange(request.message, on: cbs, what: "put-token for \(audience)")
         try Self.checkStatus(reply, operation: "put-token for \(audience)")
-        return token.expiresOn
+        return clock.instant(at: token.expiresOn)
+    }
+
+    /// One request on `$cbs` or `$management`, timed out after the retry options' `tryTimeout`
+    /// on the client's clock. (The link's own timeout, in real time, is the same duration: it
+    /// only matters when the client's clock is not the real one.)
+    private func exchange(_ message: Message, on link: AMQPRequestResponseLink, what: String) async throws -> Message {
+        let timeout = options.retry.tryTimeout
+        return try await clock.withTimeout(timeout, what) {
+            try await link.request(message, timeout: timeout)
+        }
     }
 
     /// Turns a `$cbs` or `$management` reply's `status-code` into success or an error.
@@ -252,12 +298,12 @@ actor ConnectionScope {
         }
         var request = read
         if case .sharedAccessKey = credential {
-            request.securityToken = try await credential.token(forAudience: endpoint.hubAudience, lifetime: options.tokenLifetime, now: Date()).token
+            request.securityToken = try await credential.token(forAudience: endpoint.hubAudience, lifetime: options.tokenLifetime, now: clock.date).token
         } else if case .sharedAccessSignature(let text) = credential {
             request.securityToken = text
         }
         do {
-            return try await link.request(request.message, timeout: options.retry.tryTimeout)
+            return try await exchange(request.message, on: link, what: "$management READ of \(read.hub)")
         } catch {
             invalidateManagement(generation.number)
             throw error

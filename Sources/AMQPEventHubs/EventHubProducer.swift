@@ -81,7 +81,8 @@ public final class EventHubProducer: Sendable {
     public func makeBatch(options: SendEventOptions = .init(), maximumSizeInBytes: Int? = nil) async throws(EventHubsError) -> EventDataBatch {
         try options.validate()
         let target = options.target(hub: eventHubName)
-        let (link, _) = try await retry.run({ try await self.link(for: target) })
+        var schedule = RetrySchedule(retry)
+        let (link, _) = try await schedule.run(on: scope.clock, { try await self.link(for: target) })
         var limit = link.sender.maxMessageSize.flatMap { Int(exactly: $0) } ?? Self.defaultMaximumMessageSize
         if let maximumSizeInBytes {
             guard maximumSizeInBytes > 0 else { throw EventHubsError(.invalidArgument, detail: "a batch's maximum size must be positive") }
@@ -111,11 +112,14 @@ public final class EventHubProducer: Sendable {
         }
     }
 
+    /// Sends until accepted, on one retry schedule; `earlierFailure` is the failure of a first
+    /// attempt made elsewhere (a ``PendingSend``'s), which the schedule counts as its first.
     private func send(payload: [UInt8], format: MessageFormat, count: Int, options: SendEventOptions,
-                      retry: EventHubsRetryOptions? = nil) async throws(EventHubsError) {
+                      after earlierFailure: EventHubsError? = nil) async throws(EventHubsError) {
         let target = options.target(hub: eventHubName)
         let logger = scope.logger
-        try await (retry ?? self.retry).run({
+        var schedule = RetrySchedule(retry)
+        try await schedule.run(on: scope.clock, after: earlierFailure, {
             let (link, task) = try await self.link(for: target)
             do {
                 try Self.check(try await link.sender.send(encoded: payload, messageFormat: format), count: count)
@@ -142,17 +146,10 @@ public final class EventHubProducer: Sendable {
         }
     }
 
-    /// The first attempt of an enqueued send failed: what ``PendingSend`` does next.
+    /// The first attempt of an enqueued send failed: what ``PendingSend`` does next. That failure
+    /// is the schedule's first, so the sends after it continue the backoff rather than restart it.
     func resend(_ payload: [UInt8], options: SendEventOptions, after failure: EventHubsError) async throws(EventHubsError) {
-        guard failure.isTransient, retry.maxRetries > 0 else { throw failure }
-        do {
-            try await Task.sleep(for: retry.delay(beforeRetry: 0))
-        } catch {
-            throw EventHubsError(.clientClosed, detail: "cancelled while waiting to retry: \(failure.detail)")
-        }
-        var remaining = retry
-        remaining.maxRetries -= 1
-        try await send(payload: payload, format: 0, count: 1, options: options, retry: remaining)
+        try await send(payload: payload, format: 0, count: 1, options: options, after: failure)
     }
 
     func discardIfBroken(_ error: any Error, target: String, link: SenderLink, task: Task<SenderLink, any Error>) async {
@@ -165,7 +162,8 @@ public final class EventHubProducer: Sendable {
     private func readyLink(for target: String) async throws(EventHubsError) -> (SenderLink, Task<SenderLink, any Error>) {
         let ready = links.withLockedValue { $0.closed ? nil : $0.ready[target] }
         if let ready { return (ready.link, ready.task) }
-        return try await retry.run({ try await self.link(for: target) })
+        var schedule = RetrySchedule(retry)
+        return try await schedule.run(on: scope.clock, { try await self.link(for: target) })
     }
 
     /// The link for `target`, and the task that opened it (which names it in ``discard(_:_:_:)``).

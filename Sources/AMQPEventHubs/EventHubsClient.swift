@@ -60,7 +60,8 @@ public final class EventHubsClient: Sendable {
 
     /// Connects (and authorizes the hub) now rather than on first use.
     public func open() async throws(EventHubsError) {
-        try await options.retry.run({ try await self.scope.authorize(self.endpoint.hubAudience) })
+        var schedule = RetrySchedule(options.retry)
+        try await schedule.run(on: scope.clock, { try await self.scope.authorize(self.endpoint.hubAudience) })
     }
 
     /// Closes the connection: producers and receivers made from this client end.
@@ -120,7 +121,8 @@ public final class EventHubsClient: Sendable {
     private func read(type: String, partition: String?) async throws(EventHubsError) -> AMQPMap {
         let request = ManagementReadRequest(entityType: type, hub: eventHubName, partition: partition)
         let operation = partition.map { "reading partition \($0) of \(eventHubName)" } ?? "reading \(eventHubName)"
-        return try await options.retry.run({
+        var schedule = RetrySchedule(options.retry)
+        return try await schedule.run(on: scope.clock, {
             let reply = try await self.scope.managementRequest(request)
             try ConnectionScope.checkStatus(reply, operation: operation)
             guard case .value(let section) = reply.body, case .map(let map) = section.value else {

@@ -54,6 +54,10 @@ public struct EventHubsClientOptions: Sendable {
     public var logger: Logger
     /// Where the connection's I/O runs.
     public var eventLoopGroup: any EventLoopGroup
+    /// The clock every retry delay, request timeout and token renewal of the client waits on, and
+    /// that the times in the tokens it signs come from: `ContinuousClock` by default. A test clock
+    /// makes a test of token expiry take no real time.
+    public var clock: any Clock<Duration>
 
     /// Options with TLS, CBS tokens, Microsoft's retry defaults and one-hour tokens unless given.
     public init(
@@ -69,6 +73,7 @@ public struct EventHubsClientOptions: Sendable {
         self.identifier = nil
         self.logger = Logger(label: "swift-amqp.eventhubs")
         self.eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        self.clock = ContinuousClock()
     }
 }
 

@@ -70,6 +70,9 @@ public struct EventHubsError: Error, Sendable, CustomStringConvertible {
     public var isTransient: Bool
     /// The error underneath, usually an ``AMQPClientError``.
     public var underlying: (any Error & Sendable)?
+    /// Set when a retry loop gave up on this error because its retries were spent, so that an
+    /// enclosing loop does not start over (see ``FailureClassification/isRetried(_:)``).
+    var retriesSpent = false
 
     /// An error of `kind`; `isTransient` says whether a retry may succeed.
     public init(_ kind: Kind, condition: String? = nil, detail: String, isTransient: Bool = false, underlying: (any Error & Sendable)? = nil) {
@@ -91,7 +94,7 @@ public struct EventHubsError: Error, Sendable, CustomStringConvertible {
 
 // MARK: - The retry classification
 
-/// The one place that decides which failures are retried (EVENTHUBS.md, "Errors and retry"),
+/// The one place that decides which failures are retried (the conditions Microsoft's SDKs retry),
 /// and what each becomes for the caller.
 enum FailureClassification {
     /// Conditions the service uses for passing trouble: retried with backoff, re-attaching the
@@ -129,6 +132,12 @@ enum FailureClassification {
         case "amqp:connection:forced": return .connection
         default: return .service
         }
+    }
+
+    /// Whether a classified failure is worth another attempt: a transient one whose retries were
+    /// not already spent by the loop it came out of. ``RetrySchedule`` asks this, and nothing else.
+    static func isRetried(_ failure: EventHubsError) -> Bool {
+        failure.isTransient && !failure.retriesSpent
     }
 
     /// Classifies any error an operation threw.

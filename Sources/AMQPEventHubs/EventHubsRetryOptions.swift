@@ -1,11 +1,16 @@
 /// How operations are retried when they fail for a transient reason (a busy or restarting
-/// service, a lost connection): the same policy as Microsoft's SDKs, exponential backoff from
+/// service, a lost connection): the policy of Microsoft's SDKs, exponential backoff from
 /// ``delay`` with at most ``maxRetries`` retries, plus jitter so that many clients failing
 /// together do not retry together.
+///
+/// One operation follows one schedule of these delays from its first failure to its last
+/// attempt, wherever the attempts are made; which failures are retried is decided by the
+/// error's classification (``EventHubsError/isTransient``).
 public struct EventHubsRetryOptions: Sendable, Hashable {
     /// How the delay grows from one retry to the next.
     public enum Mode: Sendable, Hashable {
-        /// `delay × 2^retry`, capped by ``EventHubsRetryOptions/maxDelay``.
+        /// `delay × 2^retry` (the first retry waits ``EventHubsRetryOptions/delay``), capped by
+        /// ``EventHubsRetryOptions/maxDelay``.
         case exponential
         /// ``EventHubsRetryOptions/delay`` every time.
         case fixed
@@ -15,19 +20,22 @@ public struct EventHubsRetryOptions: Sendable, Hashable {
     public var maxRetries: Int
     /// The delay before the first retry.
     public var delay: Duration
-    /// No delay is longer than this.
+    /// No delay is longer than this, jitter included.
     public var maxDelay: Duration
     /// Exponential (the default) or fixed delays.
     public var mode: Mode
-    /// Each delay is scaled by a random factor in `1 ± jitter` (0 turns jitter off).
+    /// Each delay is lengthened by a random part of up to `jitter × delay` (0 turns jitter off).
+    /// Jitter only ever adds, so that no retry comes sooner than the schedule says.
     public var jitter: Double
-    /// How long one request to `$cbs` or `$management`, or one connection attempt, may take.
+    /// How long one attempt may take: a request to `$cbs` or `$management`, or establishing the
+    /// connection's TCP (and TLS) stream.
     public var tryTimeout: Duration
 
-    /// Microsoft's SDK defaults: 3 retries, 0.8 s doubling, at most 60 s, 20 % jitter.
+    /// Microsoft's SDK defaults: 3 retries, 0.8 s doubling, at most 60 s, jitter of up to 8 % of
+    /// the base delay, 60 s per attempt.
     public init(
         maxRetries: Int = 3, delay: Duration = .milliseconds(800), maxDelay: Duration = .seconds(60),
-        mode: Mode = .exponential, jitter: Double = 0.2, tryTimeout: Duration = .seconds(60)
+        mode: Mode = .exponential, jitter: Double = 0.08, tryTimeout: Duration = .seconds(60)
     ) {
         self.maxRetries = maxRetries
         self.delay = delay
@@ -39,39 +47,24 @@ public struct EventHubsRetryOptions: Sendable, Hashable {
 
     /// The delay before retry number `retry` (0 for the first), jitter included.
     public func delay(beforeRetry retry: Int) -> Duration {
+        delay(beforeRetry: retry, randomFraction: Double.random(in: 0..<1))
+    }
+
+    /// The delay before retry number `retry` with `randomFraction` (in `0..<1`) of the jitter.
+    ///
+    /// The jitter follows .NET's `BasicRetryPolicy` (Azure.Messaging.EventHubs,
+    /// `CalculateExponentialDelay`/`CalculateFixedDelay`): a random part of `jitter × delay` is
+    /// added to the base and the sum is capped by ``maxDelay``. The exponent counts retries from
+    /// 0, as Python's `_get_backoff_time` does (azure-eventhub `_client_base.py`: `backoff_factor
+    /// * 2 ** retried_times`), so that the first retry waits ``delay`` as it does in Python and in
+    /// Go (`calcDelay` in azeventhubs `internal/utils/retrier.go`), where .NET waits twice that.
+    func delay(beforeRetry retry: Int, randomFraction: Double) -> Duration {
         var base = delay
         if mode == .exponential {
             base = delay * Double(1 << min(max(retry, 0), 30))
         }
-        base = min(base, maxDelay)
-        guard jitter > 0 else { return base }
-        let factor = Double.random(in: (1 - jitter)...(1 + jitter))
-        return min(base * factor, maxDelay)
-    }
-
-    /// Runs `operation` until it succeeds, fails for good, or the retries are spent; throws
-    /// the classified ``EventHubsError`` of the last failure. `onFailure` sees every failure
-    /// first, to drop a broken link before the next attempt.
-    func run<T: Sendable>(
-        isolation: isolated (any Actor)? = #isolation,
-        _ operation: () async throws -> T,
-        onFailure: (any Error) async -> Void = { _ in }
-    ) async throws(EventHubsError) -> T {
-        var retry = 0
-        while true {
-            do {
-                return try await operation()
-            } catch {
-                await onFailure(error)
-                let classified = FailureClassification.classify(error)
-                guard classified.isTransient, retry < maxRetries, !Task.isCancelled else { throw classified }
-                do {
-                    try await Task.sleep(for: delay(beforeRetry: retry))
-                } catch {
-                    throw EventHubsError(.clientClosed, detail: "cancelled while waiting to retry: \(classified.detail)")
-                }
-                retry += 1
-            }
-        }
+        let fraction = min(max(randomFraction, 0), 1)
+        let jittered = jitter > 0 ? base + delay * (jitter * fraction) : base
+        return min(jittered, maxDelay)
     }
 }

@@ -169,7 +169,7 @@ public final class EventProcessor: Sendable {
             }
             let owned = Set(pumps.keys)
             state.withLockedValue { $0.owned = owned }
-            try? await Task.sleep(for: options.loadBalancingInterval)
+            try? await client.scope.clock.sleep(for: options.loadBalancingInterval)
         }
         // Stopping: end every partition, then give the claims up.
         for pump in pumps.values { pump.task.cancel() }

@@ -171,7 +171,8 @@ actor ReceiverState {
     }
 
     func open() async throws(EventHubsError) {
-        _ = try await retry.run({ try await self.attached() })
+        var schedule = RetrySchedule(retry)
+        _ = try await schedule.run(on: scope.clock, { try await self.attached() })
     }
 
     /// The attached link, attaching it from ``position`` when there is none.
@@ -210,56 +211,61 @@ actor ReceiverState {
     }
 
     /// Up to `maximum` events: those waiting here, else what the link has (waiting for at least
-    /// one). Empty once closed.
+    /// one). Empty once closed. A failure of the link or connection is retried on the retry
+    /// schedule, attaching again after the last event taken.
     func next(upTo maximum: Int) async throws(EventHubsError) -> [ReceivedEventData] {
-        var retries = 0
-        while true {
-            if closed { return [] }
-            if pendingHead < pending.count {
-                let end = min(pending.count, pendingHead + maximum)
-                let events = Array(pending[pendingHead..<end])
-                pendingHead = end
-                if pendingHead == pending.count {
-                    pending.removeAll(keepingCapacity: true)
-                    pendingHead = 0
-                }
-                return events
-            }
+        if closed { return [] }
+        if let events = takePending(upTo: maximum) { return events }
+        var schedule = RetrySchedule(retry)
+        return try await schedule.run(on: scope.clock, {
+            if self.closed { return [] }
             do {
-                let receiver = try await attached()
-                let deliveries = try await receiver.receive(upTo: Int(max(options.prefetchCount, 1)))
+                let receiver = try await self.attached()
+                let deliveries = try await receiver.receive(upTo: Int(max(self.options.prefetchCount, 1)))
                 guard !deliveries.isEmpty else {
                     // A clean detach: ours (close) ends the sequence; the service's is retried.
-                    if closed { return [] }
-                    throw AMQPClientError(.linkDetached, detail: "the service detached \(address)")
+                    if self.closed { return [] }
+                    throw AMQPClientError(.linkDetached, detail: "the service detached \(self.address)")
                 }
                 for delivery in deliveries {
                     if !delivery.isSettled { try? await delivery.accept() }
-                    let event = try ReceivedEventData(message: delivery.message, partitionID: partitionID)
-                    if options.trackLastEnqueuedEventProperties,
+                    let event = try ReceivedEventData(message: delivery.message, partitionID: self.partitionID)
+                    if self.options.trackLastEnqueuedEventProperties,
                        let last = LastEnqueuedEventProperties(delivery.message.deliveryAnnotations?.value) {
-                        lastEnqueued = last
+                        self.lastEnqueued = last
                     }
-                    position = .offset(event.offset, inclusive: false)
-                    pending.append(event)
+                    self.position = .offset(event.offset, inclusive: false)
+                    self.pending.append(event)
                 }
-                retries = 0
             } catch {
-                if closed { return [] }
-                await dropLink()
-                let failure = FailureClassification.classify(error)
-                // Events already taken are handed out first; the failure waits for the next call.
-                if pendingHead < pending.count, failure.isTransient { continue }
-                guard failure.isTransient, retries < retry.maxRetries else { throw failure }
-                logger.notice("\(address) failed (\(failure)); attaching again after \(position)")
-                do {
-                    try await Task.sleep(for: retry.delay(beforeRetry: retries))
-                } catch {
-                    throw EventHubsError(.clientClosed, detail: "cancelled while waiting to re-attach \(address)")
+                if self.closed { return [] }
+                // Events already taken are handed out first; a transient failure waits for the
+                // next call, which attaches again after them.
+                if self.pendingHead < self.pending.count, FailureClassification.isRetried(FailureClassification.classify(error)) {
+                    await self.dropLink()
+                    return self.takePending(upTo: maximum) ?? []
                 }
-                retries += 1
+                throw error
             }
+            return self.takePending(upTo: maximum) ?? []
+        }, onFailure: { error in
+            await self.dropLink()
+            self.logger.notice("\(self.address) failed (\(FailureClassification.classify(error))); it attaches again after \(self.position) if retries allow")
+        })
+    }
+
+    /// Up to `maximum` of the events taken from the link and not yet handed out; `nil` when
+    /// there are none.
+    private func takePending(upTo maximum: Int) -> [ReceivedEventData]? {
+        guard pendingHead < pending.count else { return nil }
+        let end = min(pending.count, pendingHead + maximum)
+        let events = Array(pending[pendingHead..<end])
+        pendingHead = end
+        if pendingHead == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingHead = 0
         }
+        return events
     }
 
     private func dropLink() async {

@@ -2,10 +2,13 @@ import AMQPCodec
 import AMQPEventHubs
 import AMQPEventHubsEmulator
 import AMQPMessage
+import AMQPTestSupport
 import AMQPTypes
 import Foundation
 import NIOConcurrencyHelpers
 import Testing
+
+@testable import AMQPEventHubs
 
 /// Signs short-lived SAS tokens for any audience and counts what it was asked for.
 final class CountingTokenProvider: EventHubsTokenProvider {
@@ -14,20 +17,23 @@ final class CountingTokenProvider: EventHubsTokenProvider {
     let lifetime: Int64
     /// When set, always hands out this first token again: a provider that never renews.
     let repeatsFirstToken: Bool
+    /// What time it is for the tokens' expiry: the test's clock.
+    let now: @Sendable () -> Date
     private let state = NIOLockedValueBox<(requests: [String], first: EventHubsAccessToken?)>(([], nil))
 
     init(keyName: String = EmulatorConfiguration.defaultKeyName, key: String = EmulatorConfiguration.defaultKey,
-         lifetime: Int64, repeatsFirstToken: Bool = false) {
+         lifetime: Int64, repeatsFirstToken: Bool = false, now: @escaping @Sendable () -> Date = { Date() }) {
         self.keyName = keyName
         self.key = key
         self.lifetime = lifetime
         self.repeatsFirstToken = repeatsFirstToken
+        self.now = now
     }
 
     var requests: [String] { state.withLockedValue { $0.requests } }
 
     func token(forAudience audience: String) async throws -> EventHubsAccessToken {
-        let expiry = Int64(Date().timeIntervalSince1970) + lifetime
+        let expiry = Int64(now().timeIntervalSince1970) + lifetime
         let fresh = EventHubsAccessToken(
             token: SharedAccessSignature(audience: audience, keyName: keyName, key: key, expiry: expiry).token,
             type: .sharedAccessSignature, expiresOn: Date(timeIntervalSince1970: TimeInterval(expiry)))
@@ -53,17 +59,40 @@ struct AuthorizationTests {
         EventHubsClient(endpoint: try EventHubsEndpoint(fixture.connectionString()), credential: credential, options: options)
     }
 
+    /// A client and an emulator that share a test clock: token lifetimes pass when the test
+    /// advances it, in no real time.
+    func onTestClock(_ fixtureClock: TestClock) async throws -> EmulatorFixture {
+        try await EmulatorFixture.start(clock: { fixtureClock.millisecondsSince1970 })
+    }
+
+    /// Advances `clock` to the point where the hub's token is renewed, and waits (in real time)
+    /// until the renewal is done.
+    func renewOnce(_ client: EventHubsClient, _ clock: TestClock, by step: Duration) async throws {
+        let audience = client.endpoint.hubAudience
+        let before = try #require(await client.scope.authorizationExpiry(audience))
+        clock.advance(by: step)
+        try await eventually("the token for \(audience) is renewed") {
+            (await client.scope.authorizationExpiry(audience) ?? .zero) > before
+        }
+    }
+
     @Test("short-lived tokens are renewed on a long-lived connection: links attached after the first token expired work")
     func renewal() async throws {
-        let fixture = try await EmulatorFixture.start()
-        let provider = CountingTokenProvider(lifetime: 4)
-        let client = try client(fixture, .tokenProvider(provider))
+        let clock = TestClock()
+        let fixture = try await onTestClock(clock)
+        let provider = CountingTokenProvider(lifetime: 4, now: { clock.date })
+        var options = EventHubsClientOptions.fastRetries
+        options.clock = clock
+        let client = try client(fixture, .tokenProvider(provider), options)
         let producer = client.makeProducer()
         try await producer.send(EventData("before"), options: .partition("0"))
         let receiver = client.makePartitionReceiver(partitionID: "0", startingAt: .earliest)
         #expect(try await take(1, from: receiver).first?.text == "before")
-        // Past the first tokens' expiry (4 s, whole seconds): new links need renewed tokens.
-        try await Task.sleep(for: .seconds(7))
+        // A 4 s token (whole seconds) is renewed 2 s before it expires; twice, and the clock is
+        // past the first tokens' expiry: new links need renewed tokens.
+        try await renewOnce(client, clock, by: .seconds(3))
+        try await renewOnce(client, clock, by: .seconds(2.5))
+        #expect(clock.now.offset > .seconds(4))
         try await producer.send(EventData("after"), options: .partition("1"))
         let later = client.makePartitionReceiver(partitionID: "1", consumerGroup: "cg1", startingAt: .earliest)
         #expect(try await take(1, from: later).first?.text == "after")
@@ -77,12 +106,15 @@ struct AuthorizationTests {
 
     @Test("without renewal the same short-lived token stops working (the renewal test can fail)")
     func expiryWithoutRenewal() async throws {
-        let fixture = try await EmulatorFixture.start()
-        let provider = CountingTokenProvider(lifetime: 3, repeatsFirstToken: true)
-        let client = try client(fixture, .tokenProvider(provider))
+        let clock = TestClock()
+        let fixture = try await onTestClock(clock)
+        let provider = CountingTokenProvider(lifetime: 3, repeatsFirstToken: true, now: { clock.date })
+        var options = EventHubsClientOptions.fastRetries
+        options.clock = clock
+        let client = try client(fixture, .tokenProvider(provider), options)
         let producer = client.makeProducer()
         try await producer.send(EventData("before"), options: .partition("0"))
-        try await Task.sleep(for: .seconds(5))
+        clock.advance(by: .seconds(5))
         let error = await eventHubsError { try await producer.send(EventData("after"), options: .partition("1")) }
         #expect(error?.kind == .authentication)
         await client.close()
