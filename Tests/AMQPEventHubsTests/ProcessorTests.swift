@@ -65,7 +65,7 @@ struct ProcessorTests {
 
             try await eventually("every partition checkpointed at its fifth event") {
                 let checkpoints = await store.listCheckpoints(
-                    fullyQualifiedNamespace: client.endpoint.fullyQualifiedNamespace, eventHubName: "eh1", consumerGroup: "$Default")
+                    fullyQualifiedNamespace: client.endpoint.checkpointNamespace, eventHubName: "eh1", consumerGroup: "$Default")
                 return checkpoints.count == 4 && checkpoints.allSatisfy { $0.sequenceNumber == 4 }
             }
 
@@ -90,7 +90,7 @@ struct ProcessorTests {
             let store = InMemoryCheckpointStore()
             // A dead processor's claims on half the partitions: its fair share while fresh.
             let stale = (0..<2).map {
-                PartitionOwnership(fullyQualifiedNamespace: client.endpoint.fullyQualifiedNamespace, eventHubName: "eh1",
+                PartitionOwnership(fullyQualifiedNamespace: client.endpoint.checkpointNamespace, eventHubName: "eh1",
                                    consumerGroup: "$Default", partitionID: "\($0)", ownerID: "crashed")
             }
             #expect(await store.claimOwnership(stale).count == 2)
@@ -147,7 +147,7 @@ struct ProcessorTests {
             try await eventually("processed") { first.bodies == expected("x", perPartition: 2) }
             one.stop()
             try await run.value
-            #expect(await store.listCheckpoints(fullyQualifiedNamespace: client.endpoint.fullyQualifiedNamespace,
+            #expect(await store.listCheckpoints(fullyQualifiedNamespace: client.endpoint.checkpointNamespace,
                                                     eventHubName: "eh1", consumerGroup: "$Default").isEmpty)
             let second = Processed()
             let two = processor("two", client, store, second, checkpoint: false)
