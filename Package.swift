@@ -208,6 +208,8 @@ let package = Package(
             name: "AMQPEventHubsBlobTests",
             dependencies: [
                 "AMQPBlobStorage", "AMQPEventHubs", "AMQPEventHubsBlobCheckpointStore", "AMQPEventHubsEmulator", "AMQPTestSupport",
+                "AMQPTransport", "AMQPProtocol",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -7,6 +7,12 @@ import Foundation
 import NIOConcurrencyHelpers
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An emulator with a Blob endpoint, for one test.
 struct BlobFixture {
     let emulator: EventHubsEmulator
@@ -87,7 +93,7 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String
 }
 
-func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: () async throws -> Bool) async throws {
+func eventually(timeout: Duration = .seconds(60), _ what: String, _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
@@ -116,4 +122,12 @@ func publish(_ client: EventHubsClient, _ prefix: String, partitions: Int = 4, p
 
 extension ReceivedEventData {
     var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// SIGTERM — a graceful stop — and waits for the exit without blocking a thread of the
+/// cooperative pool (the processes take a second or two to give their partitions up).
+func terminate(_ process: ExternalProcess, within timeout: Duration = .seconds(30)) async throws {
+    guard process.isRunning else { return }
+    kill(process.pid, SIGTERM)
+    _ = try await process.waitForExit(timeout: timeout)
 }

@@ -109,7 +109,7 @@ struct ProcessorOptionsTests {
                 seen.withLockedValue { $0[event.partitionID, default: []].append(event.sequenceNumber) }
             }
             let run = Task { try await processor.run() }
-            try await eventually("partitions 0, 1 and 3 read") {
+            try await eventually(timeout: .seconds(60), "partitions 0, 1 and 3 read") {
                 seen.withLockedValue { $0["0"]?.count == 5 && $0["1"]?.count == 3 && $0["3"]?.count == 3 }
             }
             try await Task.sleep(for: .milliseconds(300))
@@ -137,18 +137,18 @@ struct ProcessorOptionsTests {
             }
             let a = processor("A", client)
             let runA = Task { try await a.run() }
-            try await eventually("A owns all") { a.ownedPartitionIDs.count == 4 }
+            try await eventually(timeout: .seconds(60), "A owns all") { a.ownedPartitionIDs.count == 4 }
             let other = try fixture.client()
             let b = processor("B", other)
             let runB = Task { try await b.run() }
-            try await eventually("split") { a.ownedPartitionIDs.count == 2 && b.ownedPartitionIDs.count == 2 }
-            try await eventually("A closed what B took") { log.withLockedValue { $0.filter { $0.hasPrefix("A close") }.count == 2 } }
+            try await eventually(timeout: .seconds(60), "split") { a.ownedPartitionIDs.count == 2 && b.ownedPartitionIDs.count == 2 }
+            try await eventually(timeout: .seconds(60), "A closed what B took") { log.withLockedValue { $0.filter { $0.hasPrefix("A close") }.count == 2 } }
             #expect(log.withLockedValue { $0.filter { $0.hasPrefix("A close") }.allSatisfy { $0.hasSuffix("lost") } })
             b.stop()
             try await runB.value
             #expect(log.withLockedValue { $0.filter { $0.hasPrefix("B close") } }.allSatisfy { $0.hasSuffix("shutdown") })
             #expect(log.withLockedValue { $0.filter { $0.hasPrefix("B close") }.count } == 2)
-            try await eventually("A takes back what B gave up") { a.ownedPartitionIDs.count == 4 }
+            try await eventually(timeout: .seconds(60), "A takes back what B gave up") { a.ownedPartitionIDs.count == 4 }
             a.stop()
             try await runA.value
             let entries = log.withLockedValue { $0 }
@@ -174,12 +174,12 @@ struct ProcessorOptionsTests {
                 try await batch.updateCheckpoint()
             })
             let run = Task { try await processor.run() }
-            try await eventually("25 events and then empty batches") {
+            try await eventually(timeout: .seconds(60), "25 events and then empty batches") {
                 sizes.withLockedValue { $0.reduce(0, +) == 25 && ($0.last ?? 1) == 0 }
             }
             #expect(sizes.withLockedValue { $0 }.allSatisfy { $0 <= 10 })
             try await producer.send(EventData("late"), options: .partition("0"))
-            try await eventually("the late event arrives on its own") { sizes.withLockedValue { $0.reduce(0, +) } == 26 }
+            try await eventually(timeout: .seconds(60), "the late event arrives on its own") { sizes.withLockedValue { $0.reduce(0, +) } == 26 }
             processor.stop()
             try await run.value
             await producer.close()
@@ -198,9 +198,9 @@ struct ProcessorOptionsTests {
             }
             let group = ServiceGroup(services: [processor], logger: .init(label: "test"))
             let run = Task { try await group.run() }
-            try await eventually("owns the partition") { processor.ownedPartitionIDs == ["0"] }
+            try await eventually(timeout: .seconds(60), "owns the partition") { processor.ownedPartitionIDs == ["0"] }
             try await client.makeProducer().send(EventData("one"), options: .partition("0"))
-            try await eventually("handler running") { entered.withLockedValue { $0 } }
+            try await eventually(timeout: .seconds(60), "handler running") { entered.withLockedValue { $0 } }
             await group.triggerGracefulShutdown()
             try await run.value
             let checkpoints = await store.listCheckpoints(fullyQualifiedNamespace: client.endpoint.checkpointNamespace,
