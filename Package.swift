@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "AMQPEventHubs", targets: ["AMQPEventHubs"]),
         .library(name: "AMQPEventHubsProtocol", targets: ["AMQPEventHubsProtocol"]),
         .library(name: "AMQPEventHubsEmulator", targets: ["AMQPEventHubsEmulator"]),
+        .library(name: "AMQPEventHubsBlobCheckpointStore", targets: ["AMQPEventHubsBlobCheckpointStore"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
         .library(name: "AMQPMessageJSON", targets: ["AMQPMessageJSON"]),
@@ -29,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // Only AMQPEventHubsBlobCheckpointStore (and the CLI above it) use it: it costs minutes of
+        // clean build, which the codec, protocol and fuzz targets must not pay.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
     ],
     targets: [
         // The AMQP 1.0 type system. No Foundation, no NIO: other projects embed it.
@@ -51,6 +56,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Event Hubs' wire vocabulary, shared by the client and the emulator: names, link
@@ -75,11 +81,36 @@ let package = Package(
                 "AMQPProtocol",
                 "AMQPTransport",
                 "AMQPEventHubsProtocol",
+                "AMQPDurableFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Replacing small files so that they survive power loss (temporary file, fsync, rename,
+        // fsync of the folder): the file checkpoint store and the emulator's Blob endpoint.
+        .target(name: "AMQPDurableFiles"),
+        // The Azure Blob Storage vocabulary that the checkpoint store and the emulator's Blob
+        // endpoint share: storage connection strings, the shared-key signature, the list-blobs
+        // XML, and the checkpoint layout of Microsoft's SDKs. Foundation and Crypto only.
+        .target(
+            name: "AMQPBlobStorage",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The Blob Storage checkpoint store of event processors, in the layout Microsoft's SDKs
+        // share. Its own target: nothing below the CLI pays for the HTTP client.
+        .target(
+            name: "AMQPEventHubsBlobCheckpointStore",
+            dependencies: [
+                "AMQPEventHubs",
+                "AMQPBlobStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -93,11 +124,16 @@ let package = Package(
                 "AMQPProtocol",
                 "AMQPTransport",
                 "AMQPEventHubsProtocol",
+                "AMQPBlobStorage",
+                "AMQPDurableFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The typed-JSON form of values that the CLI, tests and the Proton oracle exchange.
@@ -116,11 +152,14 @@ let package = Package(
                 "AMQPTransport",
                 "AMQPEventHubs",
                 "AMQPEventHubsEmulator",
+                "AMQPEventHubsBlobCheckpointStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(name: "amqp", dependencies: ["AMQPCommandLine"]),
@@ -181,6 +220,23 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        // The Blob checkpoint store against the emulator's Blob endpoint, both proven with
+        // Microsoft's Python packages (azure-storage-blob, azure-eventhub-checkpointstoreblob), and
+        // processors of two languages sharing one consumer group.
+        .testTarget(
+            name: "AMQPEventHubsBlobTests",
+            dependencies: [
+                "AMQPBlobStorage", "AMQPEventHubs", "AMQPEventHubsBlobCheckpointStore", "AMQPEventHubsEmulator", "AMQPTestSupport",
+                "AMQPTransport", "AMQPProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The Event Hubs client against the in-process emulator (and a WebSocket bridge to it).
         .testTarget(
             name: "AMQPEventHubsTests",
@@ -199,6 +255,8 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

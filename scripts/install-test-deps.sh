@@ -27,15 +27,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Microsoft's Event Hubs SDK (pure Python), unpatched, in a venv of the system interpreter.
+# Microsoft's Event Hubs SDK (pure Python), its Blob checkpoint store and the Blob Storage client,
+# unpatched, in a venv of the system interpreter (the Blob tests drive them against the emulator).
 venv="$(dirname "$0")/../.venv-eventhubs"
-if ! "$venv/bin/python" -c 'import azure.eventhub, sys; sys.exit(0 if azure.eventhub.__version__ == "5.15.1" else 1)' 2>/dev/null; then
-  echo "Creating $venv with azure-eventhub==5.15.1" >&2
+python_packages=(azure-eventhub==5.15.1 azure-eventhub-checkpointstoreblob==1.2.0 azure-storage-blob==12.31.1)
+if ! "$venv/bin/python" -c '
+import sys
+from importlib.metadata import version
+import azure.eventhub, azure.storage.blob, azure.eventhub.extensions.checkpointstoreblob
+sys.exit(0 if (version("azure-eventhub"), version("azure-eventhub-checkpointstoreblob"), version("azure-storage-blob")) == ("5.15.1", "1.2.0", "12.31.1") else 1)
+' 2>/dev/null; then
+  echo "Creating $venv with ${python_packages[*]}" >&2
   python3_system=/usr/bin/python3
   "$python3_system" -m venv "$venv" 2>/dev/null || {
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
     "$python3_system" -m venv "$venv"
   }
-  "$venv/bin/pip" install -q azure-eventhub==5.15.1
+  "$venv/bin/pip" install -q "${python_packages[@]}"
 fi

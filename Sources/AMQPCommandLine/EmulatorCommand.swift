@@ -2,7 +2,9 @@ import AMQPEventHubs
 import AMQPEventHubsEmulator
 import ArgumentParser
 import Foundation
+import Logging
 import NIOSSL
+import ServiceLifecycle
 
 /// `amqp emulator`: a local Event Hubs endpoint.
 struct EmulatorCommand: AsyncParsableCommand {
@@ -26,6 +28,8 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain for direct TLS.") var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for direct TLS.") var tlsKey: String?
     @Option(name: .customLong("health-port"), help: "Serve GET /health on this port (0 picks one).") var healthPort: Int = 5300
+    @Option(name: .customLong("blob-port"), help: "Serve a Blob Storage endpoint for checkpoint stores on this port (0 picks one); account devstoreaccount1 with Azurite's key.")
+    var blobPort: Int?
     @Option(name: .customLong("max-message-size"), help: "The largest event, in bytes.") var maxMessageSize: UInt64 = 1 << 20
     @Option(name: .customLong("retention-minutes"), help: "Drop events older than this.") var retentionMinutes: Int64 = 60
     @Option(name: .customLong("retention-mb"), help: "Keep at most this many MiB per partition.") var retentionMegabytes: Int64 = 1024
@@ -45,6 +49,7 @@ struct EmulatorCommand: AsyncParsableCommand {
         configuration.syncPolicy = fsync
         configuration.acceptsJWT = acceptJWT
         configuration.healthPort = healthPort
+        configuration.blobPort = blobPort
         switch (tlsCertificate, tlsKey) {
         case (let certificate?, let key?):
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
@@ -68,14 +73,24 @@ struct EmulatorCommand: AsyncParsableCommand {
         }
         if let health = emulator.healthPort { print("  health: http://\(configuration.host):\(health)/health") }
         print("  persistence: \(configuration.dataDirectory.map { "\($0) (fsync \(configuration.syncPolicy.rawValue))" } ?? "none (memory only)")")
+        if let storage = emulator.blobConnectionString(host: configuration.host) {
+            print("  blob: \(storage.blobEndpoint.absoluteString) (storage connection string below)")
+        }
         if configuration.tls == nil {
             print("  note: plain TCP, and SASL PLAIN is accepted without TLS — a development endpoint, not for real secrets")
         }
         print("Connection string:")
         print(emulator.connectionString(eventHub: configuration.hubs.first?.name).text)
+        if let storage = emulator.blobConnectionString(host: configuration.host) {
+            print("Storage connection string:")
+            print(storage.text)
+        }
         fflushStdout()
-        await waitForTermination()
-        try await emulator.stop()
+        // SIGINT and SIGTERM trigger a graceful shutdown: the emulator stops, then run() returns.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: emulator)], gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "swift-amqp.emulator")))
+        try await group.run()
     }
 }
 

@@ -13,7 +13,7 @@ struct EventHubsCommand: AsyncParsableCommand {
             Every subcommand takes --connection-string, or reads EVENTHUB_CONNECTION_STRING when it \
             is not given. The connection string must name the hub (EntityPath). Keys are never printed.
             """,
-        subcommands: [EventHubsSendCommand.self, EventHubsReceiveCommand.self, EventHubsInfoCommand.self]
+        subcommands: [EventHubsSendCommand.self, EventHubsReceiveCommand.self, EventHubsInfoCommand.self, EventHubsProcessCommand.self]
     )
 }
 

@@ -42,3 +42,8 @@ func printError(_ text: String) {
 func standardInputLines() -> AnyIterator<String> {
     AnyIterator { readLine(strippingNewline: true) }
 }
+
+/// One `write` of `bytes` to standard output; what it wrote, or -1.
+func writeStandardOutput(_ bytes: UnsafeRawBufferPointer) -> Int {
+    write(1, bytes.baseAddress, bytes.count)
+}

@@ -1,5 +1,7 @@
+import AMQPDurableFiles
 import AMQPEventHubsProtocol
 import Foundation
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -141,9 +143,11 @@ public actor InMemoryCheckpointStore: CheckpointStore {
 }
 
 /// A checkpoint store in a directory: one JSON file per consumer group, read and rewritten
-/// under an exclusive `flock`, replaced atomically (write to a temporary file, then rename).
+/// under an exclusive `flock`, replaced durably (a temporary file, `fsync`, rename, `fsync` of the
+/// directory), so a checkpoint that was written survives a crash of the process or the machine.
 /// Processors in several processes on one machine (or sharing a file system with working
-/// locks) can share it, and checkpoints survive restarts.
+/// locks) can share it. The file work (and the wait for the lock) runs on NIO's blocking-I/O
+/// thread pool, never on the cooperative pool that async code runs on.
 public final class FileCheckpointStore: CheckpointStore {
     /// Where the JSON files and their lock files are.
     public let directory: URL
@@ -180,36 +184,44 @@ public final class FileCheckpointStore: CheckpointStore {
         }
         let before = records
         let result = try body(&records)
-        if try JSONEncoder.store.encode(records) != JSONEncoder.store.encode(before) {
-            let temporary = url.appendingPathExtension("tmp-\(getpid())")
-            try JSONEncoder.store.encode(records).write(to: temporary)
-            guard rename(temporary.path, url.path) == 0 else { throw StoreError(description: "cannot replace \(url.path): errno \(errno)") }
+        let encoded = try JSONEncoder.store.encode(records)
+        if encoded != (try JSONEncoder.store.encode(before)) {
+            do {
+                try DurableFile.write([UInt8](encoded), to: url.path)
+            } catch {
+                throw StoreError(description: error.description)
+            }
         }
         return result
     }
 
+    /// Runs `body` on the group's records on the blocking-I/O pool.
+    private func offPool<T: Sendable>(_ url: URL, _ body: @escaping @Sendable (inout CheckpointRecords) throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive { try self.withRecords(url, body) }
+    }
+
     /// Every claim recorded for the consumer group, read from its file.
     public func listOwnership(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String) async throws -> [PartitionOwnership] {
-        try withRecords(file(fullyQualifiedNamespace, eventHubName, consumerGroup)) { Array($0.ownership.values) }
+        try await offPool(file(fullyQualifiedNamespace, eventHubName, consumerGroup)) { Array($0.ownership.values) }
     }
 
     /// Records the claims whose version still matches, under the group's file lock; returns those that
     /// succeeded.
     public func claimOwnership(_ ownership: [PartitionOwnership]) async throws -> [PartitionOwnership] {
         guard let first = ownership.first else { return [] }
-        return try withRecords(file(first.fullyQualifiedNamespace, first.eventHubName, first.consumerGroup)) {
+        return try await offPool(file(first.fullyQualifiedNamespace, first.eventHubName, first.consumerGroup)) {
             $0.claim(ownership, now: Date())
         }
     }
 
     /// Every checkpoint of the consumer group, read from its file.
     public func listCheckpoints(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String) async throws -> [Checkpoint] {
-        try withRecords(file(fullyQualifiedNamespace, eventHubName, consumerGroup)) { Array($0.checkpoints.values) }
+        try await offPool(file(fullyQualifiedNamespace, eventHubName, consumerGroup)) { Array($0.checkpoints.values) }
     }
 
     /// Records `checkpoint` under the group's file lock, replacing the partition's previous one.
     public func updateCheckpoint(_ checkpoint: Checkpoint) async throws {
-        try withRecords(file(checkpoint.fullyQualifiedNamespace, checkpoint.eventHubName, checkpoint.consumerGroup)) {
+        try await offPool(file(checkpoint.fullyQualifiedNamespace, checkpoint.eventHubName, checkpoint.consumerGroup)) {
             $0.checkpoints[checkpoint.partitionID] = checkpoint
         }
     }

@@ -9,7 +9,7 @@
 /// Like Microsoft's SDKs it stops after ``EventHubsRetryOptions/maxRetries`` retries (counted
 /// as .NET's `BasicRetryPolicy.CalculateRetryDelay` and Python's `_backoff` count them), and
 /// hands out delays from ``EventHubsRetryOptions/delay(beforeRetry:)``.
-struct RetrySchedule: Sendable {
+package struct RetrySchedule: Sendable {
     /// The options it follows.
     let options: EventHubsRetryOptions
     /// The retries handed out so far.
@@ -19,7 +19,7 @@ struct RetrySchedule: Sendable {
 
     /// A schedule that has handed out no retry yet. `randomFraction` is for tests that need
     /// exact delays.
-    init(_ options: EventHubsRetryOptions, randomFraction: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+    package init(_ options: EventHubsRetryOptions, randomFraction: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.options = options
         self.randomFraction = randomFraction
     }
@@ -30,19 +30,53 @@ struct RetrySchedule: Sendable {
     /// The delay before the next attempt after `error`, counting it as a retry; `nil` when the
     /// error is not retried or the retries are spent.
     mutating func next(after error: any Error) -> Duration? {
-        guard FailureClassification.isRetried(FailureClassification.classify(error)), retries < options.maxRetries else { return nil }
+        guard FailureClassification.isRetried(FailureClassification.classify(error)) else { return nil }
+        return nextDelay()
+    }
+
+    /// The delay before the next attempt after a failure the caller decided is worth retrying,
+    /// counting it as a retry; `nil` when the retries are spent.
+    package mutating func nextDelay() -> Duration? {
+        guard retries < options.maxRetries else { return nil }
         let delay = options.delay(beforeRetry: retries, randomFraction: randomFraction())
         retries += 1
         return delay
     }
 
-    /// The package's one retry loop: runs `operation` until it succeeds, fails in a way that is
-    /// not retried, or the schedule gives up, waiting on `clock` between attempts. Throws the
-    /// classified ``EventHubsError`` of the last failure; when the retries were spent, that
-    /// error is marked so that an enclosing loop does not retry it again (a reconnect that gave
-    /// up is not attempted once more for every operation waiting on it). `onFailure` sees every
-    /// failure first, to drop a broken link before the next attempt. With `earlierFailure`, an
+    /// The package's one retry loop: runs `operation` until it succeeds, fails in a way that
+    /// `isRetried` says is not worth another attempt, or the schedule gives up, waiting with
+    /// `sleep` between attempts, and rethrows the last failure. `onFailure` sees every failure
+    /// first, to drop a broken link (or log) before the next attempt. With `earlierFailure`, an
     /// attempt made elsewhere already failed so: the loop starts by waiting the first delay.
+    /// Cancellation while waiting throws `CancellationError`.
+    package mutating func retrying<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        after earlierFailure: (any Error)? = nil,
+        isRetried: (any Error) -> Bool,
+        sleep: (Duration) async throws -> Void,
+        _ operation: () async throws -> T,
+        onFailure: (any Error) async -> Void = { _ in }
+    ) async throws -> T {
+        var lastFailure = earlierFailure
+        while true {
+            if let lastFailure {
+                guard !Task.isCancelled, isRetried(lastFailure), let delay = nextDelay() else { throw lastFailure }
+                try await sleep(delay)
+            }
+            do {
+                return try await operation()
+            } catch {
+                lastFailure = error
+                await onFailure(error)
+            }
+        }
+    }
+
+    /// ``retrying(isolation:after:isRetried:sleep:_:onFailure:)`` for Event Hubs operations, on
+    /// the client's clock: which failures are retried is ``FailureClassification``'s decision,
+    /// and the classified ``EventHubsError`` of the last failure is thrown. When the retries
+    /// were spent, that error is marked so that an enclosing loop does not retry it again (a
+    /// reconnect that gave up is not attempted once more for every operation waiting on it).
     mutating func run<T: Sendable>(
         isolation: isolated (any Actor)? = #isolation,
         on clock: ClientClock,
@@ -50,27 +84,30 @@ struct RetrySchedule: Sendable {
         _ operation: () async throws -> T,
         onFailure: (any Error) async -> Void = { _ in }
     ) async throws(EventHubsError) -> T {
-        var lastFailure = earlierFailure
-        while true {
-            if let lastFailure {
-                var failure = FailureClassification.classify(lastFailure)
-                guard !Task.isCancelled else { throw failure }
-                guard let delay = next(after: failure) else {
-                    if FailureClassification.isRetried(failure) { failure.retriesSpent = true }
-                    throw failure
-                }
-                do {
-                    try await clock.sleep(for: delay)
-                } catch {
-                    throw EventHubsError(.clientClosed, detail: "cancelled while waiting to retry: \(failure.detail)")
-                }
-            }
-            do {
-                return try await operation()
-            } catch {
-                await onFailure(error)
-                lastFailure = error
-            }
+        var lastFailure: (any Error)?
+        do {
+            return try await retrying(
+                after: earlierFailure,
+                isRetried: { FailureClassification.isRetried(FailureClassification.classify($0)) },
+                sleep: { delay in
+                    do {
+                        try await clock.sleep(for: delay)
+                    } catch {
+                        let detail = lastFailure.map { FailureClassification.classify($0).detail } ?? "an earlier failure"
+                        throw EventHubsError(.clientClosed, detail: "cancelled while waiting to retry: \(detail)")
+                    }
+                },
+                operation,
+                onFailure: { error in
+                    lastFailure = error
+                    await onFailure(error)
+                })
+        } catch {
+            // A failure still worth retrying when the loop stopped means the retries are spent
+            // (cancellation aside).
+            var failure = FailureClassification.classify(error)
+            if !Task.isCancelled, FailureClassification.isRetried(failure) { failure.retriesSpent = true }
+            throw failure
         }
     }
 }

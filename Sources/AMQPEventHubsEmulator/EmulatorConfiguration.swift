@@ -44,7 +44,8 @@ public struct EmulatorConfiguration: Sendable {
     public var hubs: [Hub]
     /// SAS key name → key. Microsoft's emulator's defaults unless a configuration names others.
     public var keys: [String: String]
-    /// Whether CBS accepts `jwt` tokens (which the emulator cannot verify) for any audience.
+    /// Whether CBS accepts `jwt` tokens (which the emulator cannot verify) for any audience, and
+    /// the Blob endpoint bearer tokens.
     public var acceptsJWT: Bool
     /// The largest event accepted, advertised on producer links (1 MiB like Azure).
     public var maxMessageSize: UInt64
@@ -60,6 +61,10 @@ public struct EmulatorConfiguration: Sendable {
     public var tls: TLSConfiguration?
     /// The port of `GET /health` (0 picks one; `nil` serves none).
     public var healthPort: Int?
+    /// The port of the Blob endpoint that checkpoint stores use (0 picks one; `nil` serves none):
+    /// the development account `devstoreaccount1` with Azurite's key, persisted under
+    /// ``dataDirectory`` when there is one.
+    public var blobPort: Int?
     /// The container id of the emulator's `open`.
     public var containerID: String
     /// **For tests of clients only**: called for every publish (one delivery on a producer link)
@@ -92,6 +97,7 @@ public struct EmulatorConfiguration: Sendable {
         self.syncPolicy = .always
         self.tls = nil
         self.healthPort = nil
+        self.blobPort = nil
         self.containerID = "swift-amqp-eventhubs-emulator"
         self.publishFault = nil
     }

@@ -1,3 +1,4 @@
+import AMQPBlobStorage
 import AMQPCodec
 import AMQPEventHubsProtocol
 import AMQPProtocol
@@ -21,17 +22,22 @@ public final class EventHubsEmulator: Sendable {
     let listener: AMQPListener
     let store: EventHubsStore
     let healthChannel: Channel?
+    let blob: (channel: Channel, thread: NIOThreadPool, connections: OpenConnections)?
 
     /// The AMQP port.
     public var port: Int { listener.port }
     /// The health port, if one is served.
     public var healthPort: Int? { healthChannel?.localAddress?.port }
+    /// The Blob endpoint's port, if one is served.
+    public var blobPort: Int? { blob?.channel.localAddress?.port }
 
-    init(configuration: EmulatorConfiguration, listener: AMQPListener, store: EventHubsStore, healthChannel: Channel?) {
+    init(configuration: EmulatorConfiguration, listener: AMQPListener, store: EventHubsStore, healthChannel: Channel?,
+         blob: (channel: Channel, thread: NIOThreadPool, connections: OpenConnections)?) {
         self.configuration = configuration
         self.listener = listener
         self.store = store
         self.healthChannel = healthChannel
+        self.blob = blob
     }
 
     /// Starts listening. Reads persisted partitions from the data directory first.
@@ -60,7 +66,25 @@ public final class EventHubsEmulator: Sendable {
         if let healthPort = configuration.healthPort {
             health = try await HealthEndpoint.bind(host: configuration.host, port: healthPort, group: eventLoopGroup)
         }
-        return EventHubsEmulator(configuration: configuration, listener: listener, store: store, healthChannel: health)
+        var blob: (channel: Channel, thread: NIOThreadPool, connections: OpenConnections)? = nil
+        if let blobPort = configuration.blobPort {
+            // One thread: requests are applied one at a time, and their fsyncs stay off the event loops.
+            let thread = NIOThreadPool(numberOfThreads: 1)
+            thread.start()
+            let service = BlobService(dataDirectory: configuration.dataDirectory, acceptsBearerTokens: configuration.acceptsJWT, logger: logger)
+            do {
+                let connections = OpenConnections()
+                let channel = try await BlobEndpoint.bind(host: configuration.host, port: blobPort, service: service, thread: thread,
+                                                          connections: connections, group: eventLoopGroup)
+                blob = (channel, thread, connections)
+            } catch {
+                try? await thread.shutdownGracefully()
+                try? await health?.close()
+                try? await listener.close()
+                throw error
+            }
+        }
+        return EventHubsEmulator(configuration: configuration, listener: listener, store: store, healthChannel: health, blob: blob)
     }
 
     /// A connection string for this emulator, in Microsoft's emulator's form: its SAS key,
@@ -78,7 +102,19 @@ public final class EventHubsEmulator: Sendable {
         try await listener.close()
         await listener.closeConnections()
         try await healthChannel?.close()
+        if let blob {
+            try? await blob.channel.close()
+            await blob.connections.closeAll()
+            try? await blob.thread.shutdownGracefully()
+        }
         store.close()
+    }
+
+    /// The development storage account on the Blob endpoint (`devstoreaccount1` with Azurite's
+    /// published key, path style), for Microsoft's storage clients and ``StorageConnectionString``
+    /// users; `nil` without a Blob port.
+    public func blobConnectionString(host: String = "127.0.0.1") -> StorageConnectionString? {
+        blobPort.map { StorageConnectionString.development(host: host, port: $0) }
     }
 
     /// How many client connections are open now.

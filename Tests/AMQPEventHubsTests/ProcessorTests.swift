@@ -46,35 +46,35 @@ struct ProcessorTests {
             let processed = Processed()
             let a = processor("A", client, store, processed)
             let runA = Task { try await a.run() }
-            try await eventually("A owns every partition") { a.ownedPartitionIDs.count == 4 }
+            try await eventually(timeout: .seconds(60), "A owns every partition") { a.ownedPartitionIDs.count == 4 }
 
             let otherClient = try fixture.client()
             let b = processor("B", otherClient, store, processed)
             let runB = Task { try await b.run() }
-            try await eventually("A and B own two partitions each") {
+            try await eventually(timeout: .seconds(60), "A and B own two partitions each") {
                 a.ownedPartitionIDs.count == 2 && b.ownedPartitionIDs.count == 2
             }
             #expect(a.ownedPartitionIDs.isDisjoint(with: b.ownedPartitionIDs))
 
             try await publish(client, "split", perPartition: 5)
-            try await eventually("every event processed") { processed.bodies.isSuperset(of: expected("split", perPartition: 5)) }
+            try await eventually(timeout: .seconds(60), "every event processed") { processed.bodies.isSuperset(of: expected("split", perPartition: 5)) }
             for (processor, partition, body) in processed.all where body.hasPrefix("split") {
                 let owner = processor == "A" ? a.ownedPartitionIDs : b.ownedPartitionIDs
                 #expect(owner.contains(partition), "\(body) was processed by \(processor), which does not own \(partition)")
             }
 
-            try await eventually("every partition checkpointed at its fifth event") {
+            try await eventually(timeout: .seconds(60), "every partition checkpointed at its fifth event") {
                 let checkpoints = await store.listCheckpoints(
-                    fullyQualifiedNamespace: client.endpoint.fullyQualifiedNamespace, eventHubName: "eh1", consumerGroup: "$Default")
+                    fullyQualifiedNamespace: client.endpoint.checkpointNamespace, eventHubName: "eh1", consumerGroup: "$Default")
                 return checkpoints.count == 4 && checkpoints.allSatisfy { $0.sequenceNumber == 4 }
             }
 
             a.stop()
             try await runA.value
             #expect(a.ownedPartitionIDs.isEmpty)
-            try await eventually("B owns every partition") { b.ownedPartitionIDs.count == 4 }
+            try await eventually(timeout: .seconds(60), "B owns every partition") { b.ownedPartitionIDs.count == 4 }
             try await publish(client, "after", perPartition: 3)
-            try await eventually("B processes every partition") { processed.bodies.isSuperset(of: expected("after", perPartition: 3)) }
+            try await eventually(timeout: .seconds(60), "B processes every partition") { processed.bodies.isSuperset(of: expected("after", perPartition: 3)) }
             #expect(processed.all.filter { $0.body.hasPrefix("after") }.allSatisfy { $0.processor == "B" })
             // Checkpoints were saved: nothing was read twice after the hand-over.
             #expect(processed.all.filter { $0.body.hasPrefix("split") }.count == 20)
@@ -90,7 +90,7 @@ struct ProcessorTests {
             let store = InMemoryCheckpointStore()
             // A dead processor's claims on half the partitions: its fair share while fresh.
             let stale = (0..<2).map {
-                PartitionOwnership(fullyQualifiedNamespace: client.endpoint.fullyQualifiedNamespace, eventHubName: "eh1",
+                PartitionOwnership(fullyQualifiedNamespace: client.endpoint.checkpointNamespace, eventHubName: "eh1",
                                    consumerGroup: "$Default", partitionID: "\($0)", ownerID: "crashed")
             }
             #expect(await store.claimOwnership(stale).count == 2)
@@ -98,13 +98,13 @@ struct ProcessorTests {
             let processed = Processed()
             let b = processor("B", client, store, processed)
             let run = Task { try await b.run() }
-            try await eventually("B claims the partitions nobody holds") { b.ownedPartitionIDs.count >= 2 }
+            try await eventually(timeout: .seconds(60), "B claims the partitions nobody holds") { b.ownedPartitionIDs.count >= 2 }
             // Judged only while the crashed claims are fresh: on a machine slow enough for them to
             // have expired already, taking them would be right.
             if ContinuousClock.now - claimed < Self.options("B").ownershipExpiration - .milliseconds(500) {
                 #expect(Set(b.ownedPartitionIDs) == ["2", "3"], "the other claims are still fresh")
             }
-            try await eventually("B takes the expired partitions") { b.ownedPartitionIDs.count == 4 }
+            try await eventually(timeout: .seconds(60), "B takes the expired partitions") { b.ownedPartitionIDs.count == 4 }
             b.stop()
             try await run.value
         }
@@ -119,7 +119,7 @@ struct ProcessorTests {
             let processed = Processed()
             let one = processor("one", client, try FileCheckpointStore(directory: directory), processed)
             let run = Task { try await one.run() }
-            try await eventually("first events processed") { processed.bodies.isSuperset(of: expected("first", perPartition: 4)) }
+            try await eventually(timeout: .seconds(60), "first events processed") { processed.bodies.isSuperset(of: expected("first", perPartition: 4)) }
             one.stop()
             try await run.value
 
@@ -128,7 +128,7 @@ struct ProcessorTests {
             // A new store object on the same directory: what a restarted process sees.
             let two = processor("two", client, try FileCheckpointStore(directory: directory), again)
             let rerun = Task { try await two.run() }
-            try await eventually("second events processed") { again.bodies.isSuperset(of: expected("second", perPartition: 2)) }
+            try await eventually(timeout: .seconds(60), "second events processed") { again.bodies.isSuperset(of: expected("second", perPartition: 2)) }
             try await Task.sleep(for: .milliseconds(500))
             #expect(again.bodies == expected("second", perPartition: 2), "only events after the checkpoints")
             two.stop()
@@ -144,15 +144,15 @@ struct ProcessorTests {
             let first = Processed()
             let one = processor("one", client, store, first, checkpoint: false)
             let run = Task { try await one.run() }
-            try await eventually("processed") { first.bodies == expected("x", perPartition: 2) }
+            try await eventually(timeout: .seconds(60), "processed") { first.bodies == expected("x", perPartition: 2) }
             one.stop()
             try await run.value
-            #expect(await store.listCheckpoints(fullyQualifiedNamespace: client.endpoint.fullyQualifiedNamespace,
+            #expect(await store.listCheckpoints(fullyQualifiedNamespace: client.endpoint.checkpointNamespace,
                                                     eventHubName: "eh1", consumerGroup: "$Default").isEmpty)
             let second = Processed()
             let two = processor("two", client, store, second, checkpoint: false)
             let rerun = Task { try await two.run() }
-            try await eventually("processed again") { second.bodies == expected("x", perPartition: 2) }
+            try await eventually(timeout: .seconds(60), "processed again") { second.bodies == expected("x", perPartition: 2) }
             two.stop()
             try await rerun.value
         }
