@@ -66,6 +66,7 @@ let package = Package(
             name: "AMQPEventHubsProtocol",
             dependencies: [
                 "AMQPCodec",
+                "AMQPProtocol",
                 "AMQPTypes",
                 "AMQPMessage",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,3 +1,4 @@
+import AMQPProtocol
 import Foundation
 
 /// An Event Hubs connection string:
@@ -79,12 +80,19 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
             }
         }
         guard let endpoint else { throw ParseError(part: "Endpoint", reason: "missing") }
-        guard let url = URLComponents(string: endpoint), let scheme = url.scheme, let host = url.host, !host.isEmpty else {
-            throw ParseError(part: "Endpoint", reason: "must look like sb://host[:port]/")
+        let url: URLParts
+        do {
+            url = try URLParts(parsing: endpoint)
+        } catch {
+            throw ParseError(part: "Endpoint", reason: "must look like sb://host[:port]/ (\(error.part): \(error.reason))")
         }
-        guard ["sb", "amqps", "amqp", "https"].contains(scheme.lowercased()) else {
-            throw ParseError(part: "Endpoint", reason: "unsupported scheme \(scheme)")
+        guard ["sb", "amqps", "amqp", "https"].contains(url.scheme) else {
+            throw ParseError(part: "Endpoint", reason: "unsupported scheme \(url.scheme)")
         }
+        guard url.username == nil else {
+            throw ParseError(part: "Endpoint", reason: "holds no user information: give SharedAccessKeyName and SharedAccessKey")
+        }
+        let host = url.host
         if signature == nil {
             guard keyName != nil else { throw ParseError(part: "SharedAccessKeyName", reason: "missing (or give SharedAccessSignature)") }
             guard key != nil else { throw ParseError(part: "SharedAccessKey", reason: "missing") }
@@ -96,7 +104,7 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
 
     /// The connection string, with its secrets.
     public var text: String {
-        var parts = ["Endpoint=sb://\(host)\(port.map { ":\($0)" } ?? "")/"]
+        var parts = ["Endpoint=sb://\(URLParts.bracketed(host))\(port.map { ":\($0)" } ?? "")/"]
         if let sharedAccessKeyName { parts.append("SharedAccessKeyName=\(sharedAccessKeyName)") }
         if let sharedAccessKey { parts.append("SharedAccessKey=\(sharedAccessKey)") }
         if let sharedAccessSignature { parts.append("SharedAccessSignature=\(sharedAccessSignature)") }
@@ -107,7 +115,7 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
 
     /// The connection string with the key and signature replaced by `<redacted>`.
     public var description: String {
-        var parts = ["Endpoint=sb://\(host)\(port.map { ":\($0)" } ?? "")/"]
+        var parts = ["Endpoint=sb://\(URLParts.bracketed(host))\(port.map { ":\($0)" } ?? "")/"]
         if let sharedAccessKeyName { parts.append("SharedAccessKeyName=\(sharedAccessKeyName)") }
         if sharedAccessKey != nil { parts.append("SharedAccessKey=<redacted>") }
         if sharedAccessSignature != nil { parts.append("SharedAccessSignature=<redacted>") }

@@ -1,3 +1,4 @@
+import AMQPProtocol
 import NIOCore
 
 /// An AMQP endpoint as a URL: `amqp://[user[:password]@]host[:port][/path]`, or `amqps://…` for
@@ -57,22 +58,33 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `text`; the error names the part that is wrong and never shows the password.
     public init(parsing text: String) throws(AMQPEndpointError) {
-        var parser = Parser(text: text)
-        self = try parser.parse()
+        // The scheme first: a URL of another kind is wrong for that reason, whatever else it holds.
+        guard let schemeEnd = URLParts.schemeSeparator(in: text), let scheme = Scheme(rawValue: text[..<schemeEnd.lowerBound].lowercased()) else {
+            throw AMQPEndpointError(.unsupportedScheme, part: "scheme", reason: "expected amqp:// or amqps://", url: Self.redacted(text))
+        }
+        let parts: URLParts
+        do {
+            parts = try URLParts(parsing: text)
+        } catch {
+            throw AMQPEndpointError(Kind(error.failure), part: error.part, reason: error.reason, url: Self.redacted(text))
+        }
+        self.init(scheme: scheme, host: parts.host, port: parts.port, username: parts.username, password: parts.password, path: parts.path)
     }
+
+    private typealias Kind = AMQPEndpointError.Kind
 
     /// The URL, with the password shown as `***`; IPv6 hosts in brackets, the port always
     /// written. Safe for messages and logs.
     public var description: String {
         var out = "\(scheme.rawValue)://"
         if let username {
-            out += Self.percentEncoded(username, keeping: Self.userInformationCharacters)
+            out += URLParts.percentEncoded(username, keeping: URLParts.userInformationCharacters)
             if password != nil { out += ":***" }
             out += "@"
         }
-        out += host.contains(":") ? "[\(host)]" : host
+        out += URLParts.bracketed(host)
         out += ":\(port)"
-        if let path { out += "/" + Self.percentEncoded(path, keeping: Self.pathCharacters) }
+        if let path { out += "/" + URLParts.percentEncoded(path, keeping: URLParts.pathCharacters) }
         return out
     }
 
@@ -113,160 +125,6 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
             return false
         }
     }
-
-    // MARK: Parsing
-
-    /// RFC 3986 `unreserved` and `sub-delims`: what user information, a host and a path may
-    /// hold without percent-encoding (besides `:` and `@` in a path).
-    static let userInformationCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=".utf8)
-    static let pathCharacters = userInformationCharacters.union(":@/".utf8)
-
-    static func percentEncoded(_ text: String, keeping allowed: Set<UInt8>) -> String {
-        var out = ""
-        let hex = Array("0123456789ABCDEF".utf8)
-        for byte in text.utf8 {
-            if allowed.contains(byte) {
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                out.unicodeScalars.append(Unicode.Scalar(UInt8(ascii: "%")))
-                out.unicodeScalars.append(Unicode.Scalar(hex[Int(byte >> 4)]))
-                out.unicodeScalars.append(Unicode.Scalar(hex[Int(byte & 0x0F)]))
-            }
-        }
-        return out
-    }
-
-    /// Splits the URL into its parts and decodes each exactly once.
-    struct Parser {
-        let text: String
-        let redactedText: String
-
-        init(text: String) {
-            self.text = text
-            self.redactedText = AMQPEndpoint.redacted(text)
-        }
-
-        func failure(_ kind: AMQPEndpointError.Kind, _ part: String, _ reason: String) -> AMQPEndpointError {
-            AMQPEndpointError(kind, part: part, reason: reason, url: redactedText)
-        }
-
-        mutating func parse() throws(AMQPEndpointError) -> AMQPEndpoint {
-            guard let schemeEnd = text.range(of: "://") else {
-                throw failure(.unsupportedScheme, "scheme", "expected amqp:// or amqps://")
-            }
-            guard let scheme = Scheme(rawValue: text[..<schemeEnd.lowerBound].lowercased()) else {
-                throw failure(.unsupportedScheme, "scheme", "expected amqp:// or amqps://")
-            }
-            let rest = text[schemeEnd.upperBound...]
-            if let extra = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
-                let part = rest[extra] == "?" ? "query" : "fragment"
-                throw failure(.unsupportedComponent, part,
-                              "AMQP URLs take no \(part) (percent-encode ? and # in a user name or password: %3F, %23)")
-            }
-            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-            var authority = rest[..<authorityEnd]
-
-            var username: String? = nil
-            var password: String? = nil
-            if let at = authority.lastIndex(of: "@") {
-                let userInformation = authority[..<at]
-                authority = authority[authority.index(after: at)...]
-                let user: Substring
-                if let colon = userInformation.firstIndex(of: ":") {
-                    user = userInformation[..<colon]
-                    password = try decode(userInformation[userInformation.index(after: colon)...], part: "password")
-                } else {
-                    user = userInformation
-                }
-                guard !user.isEmpty else {
-                    throw failure(.missingUserName, "user name", "user information without a user name")
-                }
-                username = try decode(user, part: "user name")
-            }
-
-            let host: String
-            var portText: Substring? = nil
-            if authority.first == "[" {
-                guard let close = authority.firstIndex(of: "]") else {
-                    throw failure(.invalidHost, "host", "an IPv6 address needs its closing ]")
-                }
-                let literal = authority[authority.index(after: authority.startIndex)..<close]
-                guard literal.contains(":"), literal.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
-                    throw failure(.invalidHost, "host", "not an IPv6 address between [ and ]")
-                }
-                host = String(literal)
-                let after = authority[authority.index(after: close)...]
-                if !after.isEmpty {
-                    guard after.first == ":" else { throw failure(.invalidHost, "host", "unexpected text after ]") }
-                    portText = after.dropFirst()
-                }
-            } else {
-                let hostPart: Substring
-                if let colon = authority.lastIndex(of: ":") {
-                    hostPart = authority[..<colon]
-                    portText = authority[authority.index(after: colon)...]
-                } else {
-                    hostPart = authority
-                }
-                if hostPart.contains(":") || hostPart.contains("[") || hostPart.contains("]") {
-                    throw failure(.invalidHost, "host", "an IPv6 address must be written in brackets: amqp://[::1]")
-                }
-                host = try decode(hostPart, part: "host")
-                if host.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
-                    throw failure(.invalidHost, "host", "a host name holds no spaces or control characters")
-                }
-            }
-            guard !host.isEmpty else { throw failure(.missingHost, "host", "the URL names no host") }
-
-            var port = scheme.defaultPort
-            // RFC 3986 allows an empty port (`host:`): it means the default.
-            if let portText, !portText.isEmpty {
-                guard portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                      portText.count <= 5, let number = Int(portText), (1...65535).contains(number) else {
-                    throw failure(.invalidPort, "port", "a port is a number from 1 to 65535")
-                }
-                port = number
-            }
-
-            var path: String? = nil
-            if authorityEnd < rest.endIndex {
-                let decoded = try decode(rest[rest.index(after: authorityEnd)...], part: "path")
-                if !decoded.isEmpty { path = decoded }
-            }
-            return AMQPEndpoint(scheme: scheme, host: host, port: port, username: username, password: password, path: path)
-        }
-
-        /// Decodes `%XX` escapes once; the result must be UTF-8.
-        func decode(_ text: Substring, part: String) throws(AMQPEndpointError) -> String {
-            guard text.contains("%") else { return String(text) }
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(text.utf8.count)
-            var iterator = text.utf8.makeIterator()
-            while let byte = iterator.next() {
-                guard byte == UInt8(ascii: "%") else {
-                    bytes.append(byte)
-                    continue
-                }
-                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else {
-                    throw failure(.invalidPercentEncoding, part, "% must be followed by two hexadecimal digits")
-                }
-                bytes.append(high << 4 | low)
-            }
-            guard let decoded = String(validating: bytes, as: UTF8.self) else {
-                throw failure(.invalidPercentEncoding, part, "the percent-encoded bytes are not UTF-8")
-            }
-            return decoded
-        }
-
-        static func hexValue(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-        }
-    }
 }
 
 /// An AMQP URL that does not parse. ``description`` names the part and the reason, and shows
@@ -292,6 +150,21 @@ public struct AMQPEndpointError: Error, Hashable, Sendable, CustomStringConverti
         public static let invalidPort = Kind(code: .invalidPort)
         /// A `%` not followed by two hexadecimal digits, or escapes that are not UTF-8.
         public static let invalidPercentEncoding = Kind(code: .invalidPercentEncoding)
+
+        init(code: Code) { self.code = code }
+
+        /// The kind of a failure of the URL parser.
+        init(_ failure: URLParts.Failure) {
+            switch failure {
+            case .missingScheme: self = .unsupportedScheme
+            case .unsupportedComponent: self = .unsupportedComponent
+            case .missingUserName: self = .missingUserName
+            case .missingHost: self = .missingHost
+            case .invalidHost: self = .invalidHost
+            case .invalidPort: self = .invalidPort
+            case .invalidPercentEncoding: self = .invalidPercentEncoding
+            }
+        }
     }
 
     /// What is wrong.

@@ -30,6 +30,24 @@ struct ConnectionStringTests {
         #expect(options.streamLayer == nil)
     }
 
+    @Test("the Endpoint is read by the package's one URL parser: an IPv6 host loses its brackets, the port is kept, and it is written back in brackets")
+    func ipv6Endpoint() throws {
+        let cs = try EventHubsConnectionString("Endpoint=sb://[::1]:5673/;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=eh1;UseDevelopmentEmulator=true")
+        #expect(cs.host == "::1")
+        #expect(cs.port == 5673)
+        #expect(cs.text.hasPrefix("Endpoint=sb://[::1]:5673/;"))
+        #expect(try EventHubsConnectionString(cs.text) == cs)
+        let options = try EventHubsEndpoint(cs).connectionOptions(credential: try EventHubsCredential(cs), options: .init())
+        #expect(options.host == "::1")
+        #expect(options.port == 5673)
+        // An unbracketed IPv6 address, a bad port and user information are refused, naming the Endpoint.
+        for endpoint in ["sb://::1:5673/", "sb://host:99999/", "sb://user:secret@host/", "http://host/"] {
+            #expect(throws: EventHubsConnectionString.ParseError.self) {
+                try EventHubsConnectionString("Endpoint=\(endpoint);SharedAccessKeyName=k;SharedAccessKey=v")
+            }
+        }
+    }
+
     @Test("WebSockets: port 443 inside TLS, /$servicebus/websocket, subprotocol amqp")
     func webSocketOptions() throws {
         let cs = try EventHubsConnectionString(Self.azure)
