@@ -34,6 +34,9 @@ let package = Package(
         // Only AMQPEventHubsBlobCheckpointStore (and the CLI above it) use it: it costs minutes of
         // clean build, which the codec, protocol and fuzz targets must not pay.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
+        // Test certificates made in-process (AMQPTestCertificates only).
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.0.0"),
     ],
     targets: [
         // The AMQP 1.0 type system. No Foundation, no NIO: other projects embed it.
@@ -180,6 +183,17 @@ let package = Package(
         .target(name: "CMallocCounter"),
         // What several test targets share: paths to ../shared, the Proton oracle.
         .target(name: "AMQPTestSupport", dependencies: ["AMQPCodec", "AMQPTypedJSON"]),
+        // Self-signed certificates for the TLS tests, apart from AMQPTestSupport so that the codec
+        // tests do not build X.509 and BoringSSL.
+        .target(
+            name: "AMQPTestCertificates",
+            dependencies: [
+                "AMQPTestSupport",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "AMQPCodecTests",
             dependencies: [
@@ -193,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "AMQPCommandLineTests",
             dependencies: [
-                "AMQPCommandLine", "AMQPTestSupport", "AMQPTypedJSON", "AMQPMessageJSON", "AMQPMessage", "AMQPTypes",
+                "AMQPCommandLine", "AMQPTestSupport", "AMQPTestCertificates", "AMQPTypedJSON", "AMQPMessageJSON", "AMQPMessage", "AMQPTypes",
                 "AMQPCodec", "AMQPTransport",
             ]
         ),
@@ -209,7 +223,7 @@ let package = Package(
                 "AMQPMessage",
                 "AMQPProtocol",
                 "AMQPTransport",
-                "AMQPTestSupport",
+                "AMQPTestSupport", "AMQPTestCertificates",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -249,7 +263,7 @@ let package = Package(
                 "AMQPTransport",
                 "AMQPEventHubs",
                 "AMQPEventHubsEmulator",
-                "AMQPTestSupport",
+                "AMQPTestSupport", "AMQPTestCertificates",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -7,12 +7,12 @@
 #   libqpid-proton11-dev, libqpid-proton11-dev-examples, gcc, pkg-config, patch
 #                        Qpid Proton's C broker, send and receive, built by the peer tests
 #   rabbitmq-server      RabbitMQ 3.10 with the AMQP 1.0 plugin; the tests run a private node
-#   openssl              test certificates for the TLS tests
+#   bsdutils             `script`, which runs `amqp send` on a pseudo-terminal for the progress-bar test
 # A peer test fails (never skips) when its peer is missing.
 set -euo pipefail
 
 packages=(amqp-specs libxml2-dev python3-qpid-proton libqpid-proton11-dev libqpid-proton11-dev-examples gcc pkg-config patch
-          rabbitmq-server openssl)
+          rabbitmq-server bsdutils)
 # With arguments, installs those packages instead (scripts/bench.sh uses it for Proton C).
 [ $# -eq 0 ] || packages=("$@")
 missing=()

@@ -1,5 +1,6 @@
 import AMQPEventHubs
 import AMQPEventHubsEmulator
+import AMQPTestCertificates
 import AMQPTestSupport
 import AMQPTransport
 import Foundation
@@ -8,24 +9,10 @@ import Testing
 
 @Suite("TLS", .serialized, .timeLimit(.minutes(2)))
 struct TLSTests {
-    /// A self-signed certificate for localhost, made with openssl for this test.
-    static func certificate() async throws -> (directory: URL, certificate: String, key: String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eh-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let certificate = directory.appendingPathComponent("cert.pem").path
-        let key = directory.appendingPathComponent("key.pem").path
-        let result = try await Subprocess.run("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate,
-        ])
-        guard result.status == 0 else { throw TimedOut(description: "openssl failed: \(result.standardError)") }
-        return (directory, certificate, key)
-    }
-
     @Test("an Azure-style endpoint is TLS, verified: a private CA works when trusted, and is refused by default")
     func verifiedTLS() async throws {
-        let (directory, certificate, key) = try await Self.certificate()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let made = try await TestCertificate.generate()
+        let (certificate, key) = (made.certificatePath, made.keyPath)
         let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
         let fixture = try await EmulatorFixture.start(configure: {
             $0.tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try! NIOSSLPrivateKey(file: key, format: .pem)))

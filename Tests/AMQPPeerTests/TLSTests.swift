@@ -1,6 +1,7 @@
 import AMQPCodec
 import AMQPMessage
 import AMQPProtocol
+import AMQPTestCertificates
 import AMQPTestSupport
 import AMQPTransport
 import AMQPTypes
@@ -9,7 +10,7 @@ import NIOSSL
 import Testing
 
 extension RealPeers {
-    /// Our client against our listener over TLS, with a certificate `openssl` makes for the test
+    /// Our client against our listener over TLS, with a certificate made in-process for the test
     /// (valid for `localhost` and `127.0.0.1`).
     @Suite("TLS", .timeLimit(.minutes(2)))
     struct TLSTests {
@@ -87,7 +88,7 @@ extension RealPeers {
         func wrongHostname() async throws {
             // Only DNS:localhost: NIOSSL also accepts a certificate naming the IP address it
             // connected to, whatever server name was asked for.
-            let certificate = try await TestCertificate.generate(subjectAlternativeNames: "DNS:localhost")
+            let certificate = try await TestCertificate.generate(dnsNames: ["localhost"], ipAddresses: [])
             let broker = try await Self.broker(certificate)
             var options = Self.options(port: broker.port, tls: Self.trusting(certificate))
             options.serverName = "wrong.example.com"
@@ -110,7 +111,7 @@ extension RealPeers {
         @Test("in-band TLS (AMQP 2 1 0 0, §5.2.1): verified, PLAIN inside it without an opt-in, messages both ways; other clients are turned away")
         func inBandTLS() async throws {
             // Only DNS:localhost, so that the wrong name below is refused (see wrongHostname).
-            let certificate = try await TestCertificate.generate(subjectAlternativeNames: "DNS:localhost")
+            let certificate = try await TestCertificate.generate(dnsNames: ["localhost"], ipAddresses: [])
             let broker = try await Self.broker(certificate, inBand: true)
             var options = Self.options(port: broker.port, tls: Self.trusting(certificate, inBand: true))
             options.serverName = "localhost"
@@ -154,7 +155,7 @@ extension RealPeers {
 
         @Test("opting out of verification is explicit and then connects")
         func insecureOptOut() async throws {
-            let certificate = try await TestCertificate.generate(commonName: "broker.example.com", subjectAlternativeNames: "DNS:broker.example.com")
+            let certificate = try await TestCertificate.generate(commonName: "broker.example.com", dnsNames: ["broker.example.com"], ipAddresses: [])
             let broker = try await Self.broker(certificate)
             let connection = try await AMQPConnection.connect(Self.options(port: broker.port, tls: .insecureNoCertificateVerification))
             try await connection.close()
