@@ -31,7 +31,7 @@ public struct AMQPConnectionOptions: Sendable {
             switch self {
             case .none: return nil
             case .anonymous: return [AnonymousMechanism()]
-            case .plain(let u, let p): return [PlainMechanism(username: u, password: p)]
+            case .plain(let u, let p): return [SASLpreppedPlainMechanism(username: u, password: p)]
             case .external: return [ExternalMechanism()]
             case .scramSHA256(let u, let p): return [SCRAMSHA256ClientMechanism(username: u, password: p)]
             case .mechanisms(let m): return m

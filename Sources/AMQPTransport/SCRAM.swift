@@ -2,6 +2,7 @@ import AMQPCodec
 import AMQPProtocol
 import Crypto
 import Foundation
+import _CryptoExtras
 
 /// `SCRAM-SHA-256` (RFC 5802, RFC 7677): the password never crosses the wire, and the server
 /// proves it knows it too. `sasl-init` carries the client-first message, the `sasl-challenge` the
@@ -17,7 +18,8 @@ public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConve
     private let password: String
     private let clientNonce: String
     private var clientFirstBare = ""
-    private var expectedServerSignature: [UInt8]? = nil
+    /// What the server's signature must authenticate, once the proof is sent.
+    private var expectedServerSignature: (serverKey: [UInt8], authMessage: [UInt8])? = nil
 
     /// - Parameter clientNonce: fixed only in tests; by default 24 random bytes in base64.
     public init(username: String, password: String, clientNonce: String? = nil) {
@@ -29,9 +31,10 @@ public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConve
     /// The user name; the password is redacted.
     public var description: String { "SCRAM-SHA-256(username: \(username), password: <redacted>)" }
 
-    /// The client-first message (RFC 5802 §5.1), with a random nonce.
+    /// The client-first message (RFC 5802 §5.1), with a random nonce and the user name prepared
+    /// with SASLprep.
     public mutating func initialResponse() throws(SASLError) -> [UInt8]? {
-        clientFirstBare = "n=\(SCRAM.saslName(username)),r=\(clientNonce)"
+        clientFirstBare = "n=\(SCRAM.saslName(try SCRAM.prepared(username))),r=\(clientNonce)"
         return Array(("n,," + clientFirstBare).utf8)
     }
 
@@ -53,12 +56,12 @@ public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConve
         else {
             throw SASLError(.invalidServerMessage, "server-first message is malformed")
         }
-        let keys = SCRAM.Keys(password: password, salt: [UInt8](salt), iterations: iterations)
+        let keys = try SCRAM.Keys(password: try SCRAM.prepared(password), salt: [UInt8](salt), iterations: iterations)
         let clientFinalWithoutProof = "c=biws,r=\(nonce)"
         let authMessage = Array("\(clientFirstBare),\(serverFirst),\(clientFinalWithoutProof)".utf8)
         let clientSignature = SCRAM.hmac(key: keys.storedKey, authMessage)
         let proof = zip(keys.clientKey, clientSignature).map { $0 ^ $1 }
-        expectedServerSignature = SCRAM.hmac(key: keys.serverKey, authMessage)
+        expectedServerSignature = (keys.serverKey, authMessage)
         return Array("\(clientFinalWithoutProof),p=\(Data(proof).base64EncodedString())".utf8)
     }
 
@@ -72,7 +75,9 @@ public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConve
         else {
             throw SASLError(.serverVerificationFailed, "the server did not send its SCRAM signature")
         }
-        guard [UInt8](signature) == expected else {
+        // In constant time, so that the time a wrong signature takes says nothing about the right one.
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: expected.authMessage,
+                                                     using: SymmetricKey(data: expected.serverKey)) else {
             throw SASLError(.serverVerificationFailed, "the server's SCRAM signature is wrong: it does not know the password")
         }
     }
@@ -110,8 +115,8 @@ public struct SCRAMSHA256ServerMechanism: SASLServerMechanism {
         guard let comma = afterFlag.firstIndex(of: ",") else { return .failure(.authentication) }
         let bare = String(afterFlag[afterFlag.index(after: comma)...])
         let attributes = SCRAM.attributes(bare)
-        guard let name = attributes["n"], let username = SCRAM.unescape(name), let clientNonce = attributes["r"], !clientNonce.isEmpty,
-              let stored = credentials(username)
+        guard let name = attributes["n"], let escaped = SCRAM.unescape(name), let username = try? SASLprep.prepare(escaped),
+              let clientNonce = attributes["r"], !clientNonce.isEmpty, let stored = credentials(username)
         else { return .failure(.authentication) }
         let nonce = clientNonce + serverNonce
         let serverFirst = "r=\(nonce),s=\(Data(stored.salt).base64EncodedString()),i=\(stored.iterations)"
@@ -136,7 +141,8 @@ public struct SCRAMSHA256ServerMechanism: SASLServerMechanism {
         let authMessage = Array("\(clientFirstBare),\(serverFirst),\(withoutProof)".utf8)
         let clientSignature = SCRAM.hmac(key: stored.storedKey, authMessage)
         let clientKey = zip([UInt8](proof), clientSignature).map { $0 ^ $1 }
-        guard SCRAM.sha256(clientKey) == stored.storedKey else { return .failure(.authentication) }
+        // Crypto compares digests in constant time.
+        guard SHA256.hash(data: clientKey) == stored.storedKey else { return .failure(.authentication) }
         let serverSignature = SCRAM.hmac(key: stored.serverKey, authMessage)
         return .success(identity: username, additionalData: Array("v=\(Data(serverSignature).base64EncodedString())".utf8))
     }
@@ -161,9 +167,10 @@ public struct SCRAMSHA256Credentials: Hashable, Sendable {
         self.serverKey = serverKey
     }
 
-    /// Derives the stored keys from a password (PBKDF2-HMAC-SHA-256).
-    public init(password: String, salt: [UInt8], iterations: Int = 4096) {
-        let keys = SCRAM.Keys(password: password, salt: salt, iterations: iterations)
+    /// Derives the stored keys from a password (SASLprep, then PBKDF2-HMAC-SHA-256); throws for a
+    /// password SASLprep refuses or an iteration count below 1.
+    public init(password: String, salt: [UInt8], iterations: Int = 4096) throws(SASLError) {
+        let keys = try SCRAM.Keys(password: try SCRAM.prepared(password), salt: salt, iterations: iterations)
         self.init(salt: salt, iterations: iterations, storedKey: keys.storedKey, serverKey: keys.serverKey)
     }
 }
@@ -174,8 +181,8 @@ enum SCRAM {
         let storedKey: [UInt8]
         let serverKey: [UInt8]
 
-        init(password: String, salt: [UInt8], iterations: Int) {
-            let salted = SCRAM.pbkdf2(password: Array(password.utf8), salt: salt, iterations: iterations)
+        init(password: String, salt: [UInt8], iterations: Int) throws(SASLError) {
+            let salted = try SCRAM.saltedPassword(Array(password.utf8), salt: salt, iterations: iterations)
             clientKey = SCRAM.hmac(key: salted, Array("Client Key".utf8))
             storedKey = SCRAM.sha256(clientKey)
             serverKey = SCRAM.hmac(key: salted, Array("Server Key".utf8))
@@ -190,16 +197,27 @@ enum SCRAM {
         Array(SHA256.hash(data: bytes))
     }
 
-    /// PBKDF2 with HMAC-SHA-256 for one 32-byte block: RFC 5802's Hi().
-    static func pbkdf2(password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
-        let key = SymmetricKey(data: password)
-        var u = Array(HMAC<SHA256>.authenticationCode(for: salt + [0, 0, 0, 1], using: key))
-        var result = u
-        for _ in 1..<max(iterations, 1) {
-            u = Array(HMAC<SHA256>.authenticationCode(for: u, using: key))
-            for i in 0..<result.count { result[i] ^= u[i] }
+    /// RFC 5802's Hi(): PBKDF2 with HMAC-SHA-256, one 32-byte block. The unchecked-rounds entry
+    /// point, because SCRAM's iteration count is the server's choice (4,096 by RFC 7677's
+    /// example) and far below the 210,000 the checked one insists on for password storage.
+    static func saltedPassword(_ password: [UInt8], salt: [UInt8], iterations: Int) throws(SASLError) -> [UInt8] {
+        guard iterations >= 1 else { throw SASLError(.invalidServerMessage, "SCRAM iteration count \(iterations) is below 1") }
+        do {
+            let key = try KDF.Insecure.PBKDF2.deriveKey(from: password, salt: salt, using: .sha256, outputByteCount: 32,
+                                                        unsafeUncheckedRounds: iterations)
+            return key.withUnsafeBytes { Array($0) }
+        } catch {
+            throw SASLError(.invalidServerMessage, "PBKDF2 failed: \(error)")
         }
-        return result
+    }
+
+    /// `credential` prepared with SASLprep, as RFC 5802 §2.2's Normalize() requires.
+    static func prepared(_ credential: String) throws(SASLError) -> String {
+        do {
+            return try SASLprep.prepare(credential)
+        } catch {
+            throw SASLError(.unpreparableCredentials, "\(error)")
+        }
     }
 
     /// `a=value` pairs separated by commas.

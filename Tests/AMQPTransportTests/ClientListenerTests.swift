@@ -178,7 +178,7 @@ struct ClientListenerTests {
 
     @Test("SCRAM-SHA-256 between our client and our listener")
     func scram() async throws {
-        let stored = SCRAMSHA256Credentials(password: "pencil", salt: Array("saltsaltsaltsalt".utf8), iterations: 4096)
+        let stored = try SCRAMSHA256Credentials(password: "pencil", salt: Array("saltsaltsaltsalt".utf8), iterations: 4096)
         var configuration = AMQPListener.Configuration()
         configuration.saslMechanisms = [SCRAMSHA256ServerMechanism { $0 == "user" ? stored : nil }, PlainServerMechanism { _, _ in false }]
         configuration.saslRequired = true

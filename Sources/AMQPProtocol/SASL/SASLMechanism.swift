@@ -70,7 +70,7 @@ extension SASLServerMechanism {
 public struct SASLError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What kind of SASL failure it is. New kinds may be added without breaking source.
     public struct Kind: Hashable, Sendable {
-        enum Base: Hashable, Sendable { case noCommonMechanism, unexpectedChallenge, invalidServerMessage, serverVerificationFailed, authenticationFailed, plaintextRefused }
+        enum Base: Hashable, Sendable { case noCommonMechanism, unexpectedChallenge, invalidServerMessage, serverVerificationFailed, authenticationFailed, plaintextRefused, unpreparableCredentials }
         let base: Base
         /// The server offers none of the mechanisms we are willing to use.
         public static let noCommonMechanism = Kind(base: .noCommonMechanism)
@@ -84,6 +84,8 @@ public struct SASLError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let authenticationFailed = Kind(base: .authenticationFailed)
         /// PLAIN would send a password over a connection without TLS, and the caller did not allow it.
         public static let plaintextRefused = Kind(base: .plaintextRefused)
+        /// A user name or password that SASLprep (RFC 4013) cannot prepare: it is not sent.
+        public static let unpreparableCredentials = Kind(base: .unpreparableCredentials)
     }
 
     /// What went wrong.
