@@ -135,46 +135,29 @@ public struct EmulatorConfiguration: Sendable {
     /// (number or string) and `ConsumerGroups[].Name`; optionally `SharedAccessKeys[]` with `Name`
     /// and `Key` beside `Entities`.
     public mutating func load(microsoftConfig data: Data) throws(Invalid) {
-        let root: Any
+        let config: MicrosoftEmulatorConfig
         do {
-            root = try JSONSerialization.jsonObject(with: data)
+            config = try JSONDecoder().decode(MicrosoftEmulatorConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw Invalid(message: MicrosoftEmulatorConfig.describe(error))
         } catch {
-            throw Invalid(message: "configuration is not JSON: \(error.localizedDescription)")
+            throw Invalid(message: "configuration is not JSON: \(error)")
         }
-        guard let user = (root as? [String: Any])?["UserConfig"] as? [String: Any],
-              let namespaces = user["NamespaceConfig"] as? [[String: Any]], !namespaces.isEmpty
-        else {
+        guard !config.userConfig.namespaceConfig.isEmpty else {
             throw Invalid(message: "configuration needs UserConfig.NamespaceConfig[]")
         }
         var hubs: [Hub] = []
         var keys: [String: String] = [:]
-        for (n, namespace) in namespaces.enumerated() {
-            guard let entities = namespace["Entities"] as? [[String: Any]] else {
-                throw Invalid(message: "UserConfig.NamespaceConfig[\(n)].Entities is missing")
+        for (n, namespace) in config.userConfig.namespaceConfig.enumerated() {
+            for entity in namespace.entities {
+                hubs.append(Hub(name: entity.name, partitionCount: entity.partitionCount.value,
+                                consumerGroups: (entity.consumerGroups ?? []).map(\.name)))
             }
-            for (e, entity) in entities.enumerated() {
-                let path = "UserConfig.NamespaceConfig[\(n)].Entities[\(e)]"
-                guard let name = entity["Name"] as? String else { throw Invalid(message: "\(path).Name is missing") }
-                let count: Int
-                if let number = entity["PartitionCount"] as? Int {
-                    count = number
-                } else if let text = entity["PartitionCount"] as? String, let number = Int(text) {
-                    count = number
-                } else {
-                    throw Invalid(message: "\(path).PartitionCount must be a number")
-                }
-                var groups: [String] = []
-                for (g, group) in ((entity["ConsumerGroups"] as? [[String: Any]]) ?? []).enumerated() {
-                    guard let groupName = group["Name"] as? String else { throw Invalid(message: "\(path).ConsumerGroups[\(g)].Name is missing") }
-                    groups.append(groupName)
-                }
-                hubs.append(Hub(name: name, partitionCount: count, consumerGroups: groups))
-            }
-            for (k, key) in ((namespace["SharedAccessKeys"] as? [[String: Any]]) ?? []).enumerated() {
-                guard let name = key["Name"] as? String, let value = key["Key"] as? String, !name.isEmpty, !value.isEmpty else {
+            for (k, key) in (namespace.sharedAccessKeys ?? []).enumerated() {
+                guard !key.name.isEmpty, !key.key.isEmpty else {
                     throw Invalid(message: "UserConfig.NamespaceConfig[\(n)].SharedAccessKeys[\(k)] needs Name and Key")
                 }
-                keys[name] = value
+                keys[key.name] = key.key
             }
         }
         self.hubs = hubs
@@ -184,5 +167,93 @@ public struct EmulatorConfiguration: Sendable {
 
     func hub(named name: String) -> Hub? {
         hubs.first { $0.name.lowercased() == name.lowercased() }
+    }
+}
+
+/// The part of Microsoft's emulator's `Config.json` this emulator reads, decoded with `Codable`
+/// (unknown keys, such as `LoggingConfig`, are ignored as Microsoft's emulator ignores them).
+struct MicrosoftEmulatorConfig: Decodable {
+    var userConfig: UserConfig
+
+    enum CodingKeys: String, CodingKey { case userConfig = "UserConfig" }
+
+    struct UserConfig: Decodable {
+        var namespaceConfig: [Namespace]
+        enum CodingKeys: String, CodingKey { case namespaceConfig = "NamespaceConfig" }
+    }
+
+    struct Namespace: Decodable {
+        var entities: [Entity]
+        var sharedAccessKeys: [SharedAccessKey]?
+        enum CodingKeys: String, CodingKey {
+            case entities = "Entities"
+            case sharedAccessKeys = "SharedAccessKeys"
+        }
+    }
+
+    struct Entity: Decodable {
+        var name: String
+        var partitionCount: Count
+        var consumerGroups: [ConsumerGroup]?
+        enum CodingKeys: String, CodingKey {
+            case name = "Name"
+            case partitionCount = "PartitionCount"
+            case consumerGroups = "ConsumerGroups"
+        }
+    }
+
+    struct ConsumerGroup: Decodable {
+        var name: String
+        enum CodingKeys: String, CodingKey { case name = "Name" }
+    }
+
+    struct SharedAccessKey: Decodable {
+        var name: String
+        var key: String
+        enum CodingKeys: String, CodingKey {
+            case name = "Name"
+            case key = "Key"
+        }
+    }
+
+    /// A number, or a string holding one: Microsoft's samples write `"PartitionCount": "2"`.
+    struct Count: Decodable {
+        var value: Int
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(Int.self) {
+                value = number
+            } else if let text = try? container.decode(String.self), let number = Int(text) {
+                value = number
+            } else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "must be a number")
+            }
+        }
+    }
+
+    /// A decoding error as the configuration's path and what is wrong there:
+    /// `UserConfig.NamespaceConfig[0].Entities[1].Name is missing`.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.reduce("") { text, key in
+                if let index = key.intValue { return text + "[\(index)]" }
+                return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+            }
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "\(path(context.codingPath + [key])) is missing"
+        case .valueNotFound(_, let context):
+            return "\(path(context.codingPath)) is missing"
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)) must be \(type == String.self ? "a string" : type == Int.self ? "a number" : "\(type)")"
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            return "configuration is not JSON: \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            return "\(path(context.codingPath)) \(context.debugDescription)"
+        @unknown default:
+            return "configuration is not valid: \(error)"
+        }
     }
 }

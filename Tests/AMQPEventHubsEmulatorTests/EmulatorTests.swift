@@ -308,6 +308,21 @@ struct EmulatorTests {
             try bad.load(microsoftConfig: Data(#"{"UserConfig":{"NamespaceConfig":[{"Entities":[{"Name":"x","PartitionCount":0}]}]}}"#.utf8))
         }
         #expect(throws: EmulatorConfiguration.Invalid.self) { try bad.load(microsoftConfig: Data("not json".utf8)) }
+        // Errors name the place in the file.
+        for (json, message) in [
+            (#"{"UserConfig":{"NamespaceConfig":[{"Entities":[{"PartitionCount":2}]}]}}"#, "UserConfig.NamespaceConfig[0].Entities[0].Name is missing"),
+            (#"{"UserConfig":{"NamespaceConfig":[{"Entities":[{"Name":"x","PartitionCount":"two"}]}]}}"#, "UserConfig.NamespaceConfig[0].Entities[0].PartitionCount must be a number"),
+            (#"{"UserConfig":{"NamespaceConfig":[{"Name":"ns"}]}}"#, "UserConfig.NamespaceConfig[0].Entities is missing"),
+            (#"{"UserConfig":{"NamespaceConfig":[{"Entities":[{"Name":7,"PartitionCount":1}]}]}}"#, "UserConfig.NamespaceConfig[0].Entities[0].Name must be a string"),
+            (#"{"UserConfig":{"NamespaceConfig":[]}}"#, "configuration needs UserConfig.NamespaceConfig[]"),
+        ] {
+            do {
+                try bad.load(microsoftConfig: Data(json.utf8))
+                Issue.record("accepted \(json)")
+            } catch {
+                #expect(error.message == message)
+            }
+        }
     }
 
     @Test("GET /health answers 200")
