@@ -22,7 +22,10 @@ struct CodecCommand: AsyncParsableCommand {
         @Argument(help: "Hexadecimal bytes (spaces allowed between byte pairs). Reads standard input when absent.")
         var hex: String?
 
+        @OptionGroup var log: LogOptions
+
         func run() throws {
+            log.bootstrap()
             let out = StandardOutput()
             let inputs: AnyIterator<String> = hex.map { h in AnyIterator([h].makeIterator()) } ?? standardInputLines()
             for (index, line) in inputs.enumerated() {
@@ -66,7 +69,10 @@ struct CodecCommand: AsyncParsableCommand {
         @Argument(help: "One typed-JSON value. Reads standard input when absent.")
         var json: String?
 
+        @OptionGroup var log: LogOptions
+
         func run() throws {
+            log.bootstrap()
             let out = StandardOutput()
             let policy: EncodingPolicy = full ? .full : .compact
             let inputs: AnyIterator<String> = json.map { j in AnyIterator([j].makeIterator()) } ?? standardInputLines()

@@ -2,6 +2,7 @@ import AMQPCodec
 import AMQPEventHubs
 import AMQPEventHubsEmulator
 import AMQPMessage
+import AMQPTypedJSON
 import AMQPTypes
 import ArgumentParser
 import Foundation
@@ -22,21 +23,41 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Body size of each event, in bytes.") var size = 256
     @Option(help: "Partitions of the demo hub.") var partitions = 4
     @Option(name: .customLong("keys"), help: "Distinct partition keys to spread events over.") var keyCount = 32
+    @Flag(help: "Print the report as one JSON object instead of the table.") var json = false
+    @OptionGroup var log: LogOptions
+
+    /// Whether this executable was compiled for debugging, where the rates are a fraction of a
+    /// release build's: a newcomer's first `swift run` is one.
+    static var isDebugBuild: Bool {
+        #if DEBUG
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    static let debugBuildNote = "note: this is a debug build; rates are many times lower than a release build's: swift run -c release amqp demo"
 
     func run() async throws {
+        log.bootstrap()
         guard events > 0, size >= 0, partitions > 0, keyCount > 0 else { throw ValidationError("counts must be positive") }
         var configuration = EmulatorConfiguration(port: 0, hubs: [.init(name: "demo", partitionCount: partitions)])
         configuration.healthPort = nil
         configuration.maxMessageSize = UInt64(max(1 << 20, size + 4096))
         let emulator = try await EventHubsEmulator.start(configuration)
         let connectionString = emulator.connectionString(eventHub: "demo")
-        print("Embedded Event Hubs emulator on 127.0.0.1:\(emulator.port) (hub \"demo\", \(partitions) partitions)")
-        print("Connection string: \(connectionString)")
+        // With --json, standard output carries only the report.
+        let json = self.json
+        func say(_ line: String) { if json { printError(line) } else { Swift.print(line) } }
+        say("Embedded Event Hubs emulator on 127.0.0.1:\(emulator.port) (hub \"demo\", \(partitions) partitions)")
+        say("Connection string: \(connectionString)")
 
         let report = try await DemoRun(connectionString: connectionString, events: events, size: size,
                                        partitions: partitions, keyCount: keyCount).run()
         try await emulator.stop()
-        report.print()
+        if json { Swift.print(report.json(debugBuild: Self.isDebugBuild)) } else { report.print() }
+        // Beside the rates, where a newcomer's eye is; on standard error with --json.
+        if Self.isDebugBuild { say(Self.debugBuildNote) }
     }
 }
 
@@ -80,6 +101,31 @@ struct DemoRun {
             Swift.print("published \(published) events in \(format(publishSeconds)) s: \(Int(Double(published) / max(publishSeconds, 1e-9))) events/s")
             Swift.print("consumed  \(total) events in \(format(consumeSeconds)) s: \(Int(Double(total) / max(consumeSeconds, 1e-9))) events/s")
             if total != published { Swift.print("MISMATCH: \(published - total) events missing") }
+        }
+
+        /// The report for scripts: totals, rates and one object per partition.
+        func json(debugBuild: Bool) -> String {
+            let total = partitions.reduce(0) { $0 + $1.events }
+            func number(_ n: some BinaryInteger) -> JSON { .number(String(n)) }
+            func rate(_ count: Int, _ seconds: Double) -> JSON { number(Int(Double(count) / max(seconds, 1e-9))) }
+            return JSON.object([
+                ("published", number(published)),
+                ("consumed", number(total)),
+                ("publish_seconds", .number(format(publishSeconds))),
+                ("consume_seconds", .number(format(consumeSeconds))),
+                ("published_per_second", rate(published, publishSeconds)),
+                ("consumed_per_second", rate(total, consumeSeconds)),
+                ("debug_build", .bool(debugBuild)),
+                ("partitions", .array(partitions.map { p in
+                    .object([
+                        ("partition", number(p.partition)),
+                        ("events", number(p.events)),
+                        ("first_sequence_number", p.firstSequenceNumber.map(number) ?? .null),
+                        ("last_sequence_number", p.lastSequenceNumber.map(number) ?? .null),
+                        ("bytes", number(p.bytes)),
+                    ])
+                })),
+            ]).serialized
         }
 
         func format(_ seconds: Double) -> String {

@@ -35,6 +35,7 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("retention-mb"), help: "Keep at most this many MiB per partition.") var retentionMegabytes: Int64 = 1024
     @Option(help: "When a publish counts as written: always (fsync before accepting) or never (write only).") var fsync: EmulatorConfiguration.SyncPolicy = .always
     @Flag(name: .customLong("accept-jwt"), help: "Accept jwt tokens on $cbs without verifying them.") var acceptJWT = false
+    @OptionGroup var log: LogOptions
 
     func makeConfiguration() throws -> EmulatorConfiguration {
         var configuration = EmulatorConfiguration(host: host, port: port)
@@ -64,8 +65,9 @@ struct EmulatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        log.bootstrap()
         let configuration = try makeConfiguration()
-        let emulator = try await EventHubsEmulator.start(configuration)
+        let emulator = try await EventHubsEmulator.start(configuration, logger: Logger(label: "swift-amqp.emulator"))
         let scheme = configuration.tls == nil ? "amqp" : "amqps"
         print("Event Hubs emulator listening on \(scheme)://\(configuration.host):\(emulator.port)")
         for hub in configuration.hubs {
@@ -79,8 +81,19 @@ struct EmulatorCommand: AsyncParsableCommand {
         if configuration.tls == nil {
             print("  note: plain TCP, and SASL PLAIN is accepted without TLS — a development endpoint, not for real secrets")
         }
-        print("Connection string:")
-        print(emulator.connectionString(eventHub: configuration.hubs.first?.name).text)
+        if configuration.tls == nil {
+            print("Connection string:")
+            print(emulator.connectionString(eventHub: configuration.hubs.first?.name).text)
+        } else {
+            // UseDevelopmentEmulator means plain TCP to the endpoint's port; over TLS a client
+            // names the host as its namespace and connects to the port as a custom endpoint.
+            var tlsConnectionString = emulator.connectionString(eventHub: configuration.hubs.first?.name)
+            tlsConnectionString.usesDevelopmentEmulator = false
+            tlsConnectionString.port = nil
+            print("Connection string (TLS: connect to localhost:\(emulator.port) as a custom endpoint, trusting its certificate,")
+            print("e.g. amqp eventhubs send --custom-endpoint localhost:\(emulator.port) --ca-file CERT --connection-string …):")
+            print(tlsConnectionString.text)
+        }
         if let storage = emulator.blobConnectionString(host: configuration.host) {
             print("Storage connection string:")
             print(storage.text)

@@ -65,13 +65,24 @@ struct EndpointOptions: ParsableArguments {
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the connection.")
     var connectTimeout: Int64 = 10
 
-    @Option(name: .customLong("log-level"), help: "The connection's log on standard error: trace, debug, info, notice, warning, error.")
-    var logLevel: Logger.Level = .error
+    @OptionGroup var passwordSource: PasswordOptions
+
+    @OptionGroup var log: LogOptions
 
     /// The URL, checked before anything connects: TLS options only with `amqps`, and no password
     /// that the connection's cleartext rule would refuse to send.
     func endpoint() throws -> EndpointURL {
-        let endpoint = try EndpointURL(url)
+        var endpoint = try EndpointURL(url)
+        if passwordSource.passwordFile != nil {
+            guard endpoint.username != nil else {
+                throw ValidationError("--password-file needs a user name in the URL: amqp://USER@host/address")
+            }
+            guard endpoint.password == nil else { throw ValidationError("give the password once: in the URL or with --password-file") }
+        }
+        // A password in the URL wins over one in the environment: it was given for this command.
+        if endpoint.username != nil, endpoint.password == nil, let password = try passwordSource.password() {
+            endpoint.endpoint.password = password
+        }
         if !endpoint.tls && (caFile != nil || serverName != nil || insecureSkipVerify) {
             throw ValidationError("--ca-file, --server-name and --insecure-skip-verify are for amqps:// URLs")
         }
@@ -102,7 +113,7 @@ struct EndpointOptions: ParsableArguments {
         options.cleartextCredentials = allowPlainWithoutTLS ? .allowed : .refused
         options.serverName = serverName
         options.connectTimeout = .seconds(connectTimeout)
-        options.logger.logLevel = logLevel
+        options.logger.logLevel = log.logLevel
         return options
     }
 
@@ -113,15 +124,17 @@ struct EndpointOptions: ParsableArguments {
         do {
             return (try await AMQPConnection.connect(try connectionOptions(endpoint), eventLoopGroup: eventLoop), endpoint)
         } catch let error as AMQPClientError {
-            throw CommandFailure("cannot connect to \(endpoint): \(error)")
+            throw CommandFailure("cannot connect to \(endpoint): \(error)", status: .of(error))
         }
     }
 }
 
-/// A failure the command reports on one line of standard error, exiting with status 1.
+/// A failure the command reports on one line of standard error, exiting with its status.
 struct CommandFailure: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    var status: ExitStatus
+    init(_ description: String, status: ExitStatus = .failure) {
+        self.description = description
+        self.status = status
+    }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

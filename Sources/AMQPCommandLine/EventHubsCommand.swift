@@ -1,8 +1,10 @@
 import AMQPCodec
 import AMQPEventHubs
 import AMQPTypedJSON
+import AMQPTransport
 import ArgumentParser
 import Foundation
+import NIOSSL
 
 /// `amqp eventhubs`: publish to, read from and describe an event hub.
 struct EventHubsCommand: AsyncParsableCommand {
@@ -10,8 +12,11 @@ struct EventHubsCommand: AsyncParsableCommand {
         commandName: "eventhubs",
         abstract: "Send to, receive from and describe an Azure event hub (or an emulator).",
         discussion: """
-            Every subcommand takes --connection-string, or reads EVENTHUB_CONNECTION_STRING when it \
-            is not given. The connection string must name the hub (EntityPath). Keys are never printed.
+            Every subcommand takes --connection-string or --connection-string-file, or reads \
+            EVENTHUB_CONNECTION_STRING when neither is given (a key on the command line is visible to \
+            every user of the machine). The connection string must name the hub (EntityPath). Keys are \
+            never printed. For an endpoint with a private CA (an emulator started with --tls-cert), \
+            give --ca-file, and --custom-endpoint HOST:PORT when it is not the namespace's port 5671.
             """,
         subcommands: [EventHubsSendCommand.self, EventHubsReceiveCommand.self, EventHubsInfoCommand.self, EventHubsProcessCommand.self]
     )
@@ -25,39 +30,101 @@ struct EventHubsConnectionOptions: ParsableArguments {
             help: ArgumentHelp("Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=… (default: $EVENTHUB_CONNECTION_STRING)", valueName: "CS"))
     var connectionString: String?
 
+    @Option(name: .customLong("connection-string-file"), help: ArgumentHelp(
+        "Read the connection string from this file (its first line), so the key is not on the command line.", valueName: "FILE"))
+    var connectionStringFile: String?
+
     @Flag(name: .customLong("websockets"), help: "Connect over WebSockets (port 443) instead of AMQP on 5671.")
     var webSockets = false
 
     @Flag(name: .customLong("sasl-plain"), help: "Authenticate with SASL PLAIN (key name and key) instead of CBS tokens.")
     var saslPlain = false
 
-    func makeClient() throws -> EventHubsClient {
-        guard let text = connectionString ?? ProcessInfo.processInfo.environment[Self.environmentVariable], !text.isEmpty else {
-            throw ValidationError("give --connection-string or set \(Self.environmentVariable)")
+    @Option(name: .customLong("custom-endpoint"), help: ArgumentHelp(
+        "Connect to HOST:PORT instead of the namespace (a proxy, a private endpoint, a TLS emulator); TLS and tokens still name the namespace.",
+        valueName: "HOST:PORT"))
+    var customEndpoint: String?
+
+    @Option(name: .customLong("ca-file"), help: "Trust the certificates in this PEM file instead of the system's.")
+    var caFile: String?
+
+    @Flag(name: .customLong("insecure-skip-verify"), help: "Accept any certificate. Anyone on the path can read and change the traffic.")
+    var insecureSkipVerify = false
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        if connectionString != nil && connectionStringFile != nil {
+            throw ValidationError("give --connection-string or --connection-string-file, not both")
         }
+        if let customEndpoint { _ = try Self.hostAndPort(customEndpoint) }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw ValidationError("cannot read --ca-file \(caFile)") }
+    }
+
+    /// `HOST:PORT`, `[IPv6]:PORT`.
+    static func hostAndPort(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ValidationError("--custom-endpoint must be HOST:PORT, not \(text)")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ValidationError("--custom-endpoint must be HOST:PORT, not \(text)") }
+        return (host, port)
+    }
+
+    func connectionStringText() throws -> String {
+        let text: String?
+        if let connectionStringFile {
+            guard let data = FileManager.default.contents(atPath: connectionStringFile) else {
+                throw ValidationError("cannot read --connection-string-file \(connectionStringFile)")
+            }
+            text = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)
+        } else {
+            text = connectionString ?? ProcessInfo.processInfo.environment[Self.environmentVariable]
+        }
+        guard let text, !text.isEmpty else {
+            throw ValidationError("give --connection-string, --connection-string-file or set \(Self.environmentVariable)")
+        }
+        return text
+    }
+
+    func makeClient() throws -> EventHubsClient {
         var options = EventHubsClientOptions()
         if webSockets { options.transport = .webSockets }
         if saslPlain { options.authorization = .saslPlain }
-        return try EventHubsClient(connectionString: text, options: options)
+        if let customEndpoint { options.customEndpoint = try Self.hostAndPort(customEndpoint) }
+        if caFile != nil || insecureSkipVerify {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let caFile { configuration.trustRoots = .file(caFile) }
+            if insecureSkipVerify { configuration.certificateVerification = .none }
+            options.tlsConfiguration = .enabled(configuration)
+        }
+        options.logger.logLevel = log.logLevel
+        return try EventHubsClient(connectionString: try connectionStringText(), options: options)
     }
 }
 
 /// Runs `body` with a client, closes it, and turns an ``EventHubsError`` into one line on
 /// standard error and exit status 1.
 func withEventHubsClient(_ connection: EventHubsConnectionOptions, _ body: (EventHubsClient) async throws -> Void) async throws {
+    connection.log.bootstrap()
     let client: EventHubsClient
     do {
         client = try connection.makeClient()
     } catch let error as EventHubsError {
         printError("error: \(error)")
-        throw ExitCode.failure
+        throw ExitStatus.usage.exitCode
     }
     do {
         try await body(client)
     } catch let error as EventHubsError {
         await client.close()
         printError("error: \(error)")
-        throw ExitCode.failure
+        throw ExitStatus.of(error).exitCode
+    } catch let failure as CommandFailure {
+        await client.close()
+        printError("error: \(failure)")
+        throw failure.status.exitCode
     } catch {
         await client.close()
         throw error
@@ -71,7 +138,11 @@ struct EventHubsSendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
         abstract: "Send generated events, or one event per line of standard input, and print a summary.",
-        discussion: "Exits with status 1 if any event was not accepted."
+        discussion: """
+            Exits with status 1 if any event was not accepted (`amqp --help` lists the others). \
+            --property, --content-type, --message-id, … set one field of every event; --json prints \
+            the summary as one JSON object.
+            """
     )
 
     @OptionGroup var connection: EventHubsConnectionOptions
@@ -82,6 +153,8 @@ struct EventHubsSendCommand: AsyncParsableCommand {
     @Option(name: .customLong("partition-key"), help: "Send with this partition key.") var partitionKey: String?
     @Flag(help: "Pack events into batches as large as the hub accepts.") var batch = false
     @Option(help: "Events awaiting the service's answer at once (without --batch); they go out in order.") var window = 1000
+    @Flag(help: "Print the summary as one JSON object.") var json = false
+    @OptionGroup(title: "Event fields") var fields: MessageFieldOptions
 
     func validate() throws {
         if partition != nil && partitionKey != nil { throw ValidationError("--partition and --partition-key go separately") }
@@ -99,11 +172,17 @@ struct EventHubsSendCommand: AsyncParsableCommand {
     func run() async throws {
         let options = SendEventOptions(partitionID: partition, partitionKey: partitionKey)
         let events: AnySequence<EventData>
+        let fields = self.fields
+        func withFields(_ event: EventData, _ number: Int) -> EventData {
+            var event = event
+            fields.apply(to: &event.message, number: number)
+            return event
+        }
         if stdin {
-            events = AnySequence(standardInputLines().lazy.map { EventData($0) })
+            events = AnySequence(standardInputLines().enumerated().lazy.map { withFields(EventData($0.element), $0.offset) })
         } else {
             let size = self.size
-            events = AnySequence((0..<count).lazy.map { EventData(body: Self.generatedBody($0, size: size)) })
+            events = AnySequence((0..<count).lazy.map { withFields(EventData(body: Self.generatedBody($0, size: size)), $0) })
         }
         try await withEventHubsClient(connection) { client in
             let producer = client.makeProducer()
@@ -114,10 +193,21 @@ struct EventHubsSendCommand: AsyncParsableCommand {
             let seconds = (ContinuousClock.now - start).seconds
             await producer.close()
             let rate = Int((Double(summary.sent) / max(seconds, 1e-9)).rounded())
-            print("sent \(summary.sent) events (\(summary.bytes) bytes) in \(String(format: "%.2f", seconds)) s: \(rate) events/s")
+            if json {
+                print(JSON.object([
+                    ("events", .number(String(summary.sent))),
+                    ("bytes", .number(String(summary.bytes))),
+                    ("seconds", .number(String((seconds * 1000).rounded() / 1000))),
+                    ("events_per_second", .number(String(rate))),
+                    ("failed", .number(String(summary.failed))),
+                    ("first_error", summary.firstError.map { .string("\($0)") } ?? .null),
+                ]).serialized)
+            } else {
+                print("sent \(summary.sent) events (\(summary.bytes) bytes) in \(String(format: "%.2f", seconds)) s: \(rate) events/s")
+            }
             if summary.failed > 0 {
                 printError("\(summary.failed) events failed; first error: \(summary.firstError.map { "\($0)" } ?? "")")
-                throw ExitCode.failure
+                throw (summary.firstError.map(ExitStatus.of) ?? .failure).exitCode
             }
         }
     }
@@ -252,10 +342,10 @@ struct EventHubsReceiveCommand: AsyncParsableCommand {
         commandName: "receive",
         abstract: "Print the events of one partition.",
         discussion: """
-            Without --count it runs until interrupted (or --timeout). With --count it exits with status 1 \
+            Without --count it runs until interrupted (or --timeout). With --count it exits with status 5 \
             if fewer events arrived before the timeout. --json prints one object per line: partition, \
-            sequence_number, offset, enqueued_time (milliseconds since 1970), partition_key, properties \
-            and body (UTF-8 text when valid, else hex).
+            sequence_number, offset, enqueued_time (milliseconds since 1970), partition_key, message_id, \
+            correlation_id, content_type, properties and body (UTF-8 text when valid, else hex).
             """
     )
 
@@ -290,7 +380,7 @@ struct EventHubsReceiveCommand: AsyncParsableCommand {
             await receiver.close()
             if let count, received < count {
                 printError("received \(received) of \(count) events within the timeout")
-                throw ExitCode.failure
+                throw ExitStatus.timeout.exitCode
             }
         }
     }
@@ -324,6 +414,9 @@ struct EventHubsReceiveCommand: AsyncParsableCommand {
             ("offset", .string(event.offset)),
             ("enqueued_time", .number(String(Int64((event.enqueuedTime.timeIntervalSince1970 * 1000).rounded())))),
             ("partition_key", event.partitionKey.map { .string($0) } ?? .null),
+            ("message_id", event.messageID.map { .string($0) } ?? .null),
+            ("correlation_id", event.correlationID.map { .string($0) } ?? .null),
+            ("content_type", event.contentType.map { .string($0) } ?? .null),
             ("properties", .object(properties)),
             ("body", .string(bodyText(event.body))),
         ])
@@ -370,11 +463,24 @@ struct EventHubsInfoCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: EventHubsConnectionOptions
     @Option(help: "Describe this partition instead of the hub.") var partition: String?
+    @Flag(help: "Print one JSON object (times in milliseconds since 1970, as `receive --json` prints them).") var json = false
 
     func run() async throws {
         try await withEventHubsClient(connection) { client in
             if let partition {
                 let p = try await client.partitionProperties(partitionID: partition)
+                if json {
+                    print(JSON.object([
+                        ("event_hub", .string(p.eventHubName)),
+                        ("partition", .string(p.id)),
+                        ("is_empty", .bool(p.isEmpty)),
+                        ("beginning_sequence_number", .number(String(p.beginningSequenceNumber))),
+                        ("last_enqueued_sequence_number", .number(String(p.lastEnqueuedSequenceNumber))),
+                        ("last_enqueued_offset", .string(p.lastEnqueuedOffset)),
+                        ("last_enqueued_time", .number(String(Self.milliseconds(p.lastEnqueuedTime)))),
+                    ]).serialized)
+                    return
+                }
                 print("event hub: \(p.eventHubName)")
                 print("partition: \(p.id)")
                 print("empty: \(p.isEmpty)")
@@ -384,12 +490,22 @@ struct EventHubsInfoCommand: AsyncParsableCommand {
                 print("last enqueued time: \(Self.iso8601(p.lastEnqueuedTime))")
             } else {
                 let hub = try await client.eventHubProperties()
+                if json {
+                    print(JSON.object([
+                        ("event_hub", .string(hub.name)),
+                        ("created_at", .number(String(Self.milliseconds(hub.createdAt)))),
+                        ("partition_ids", .array(hub.partitionIDs.map { .string($0) })),
+                    ]).serialized)
+                    return
+                }
                 print("event hub: \(hub.name)")
                 print("created: \(Self.iso8601(hub.createdAt))")
                 print("partitions: \(hub.partitionIDs.count) (\(hub.partitionIDs.joined(separator: ", ")))")
             }
         }
     }
+
+    static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
 
     static func iso8601(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()

@@ -92,6 +92,7 @@ struct EventHubsProcessCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        connection.log.bootstrap()
         let store = try await makeStore()
         var options = EventProcessor.Options(
             loadBalancingInterval: .milliseconds(Int64(balancingInterval * 1000)),

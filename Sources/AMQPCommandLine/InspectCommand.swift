@@ -28,7 +28,10 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per line.")
     var json = false
 
+    @OptionGroup var log: LogOptions
+
     func run() throws {
+        log.bootstrap()
         let bytes: [UInt8]
         if let hex {
             guard let parsed = HexEncoding.bytes(hex) else {

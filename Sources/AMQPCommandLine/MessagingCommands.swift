@@ -23,9 +23,12 @@ struct SendCommand: AsyncParsableCommand {
             any AMQP type in typed JSON.
 
             Deliveries are pipelined up to the link's credit; each is unsettled (the receiver's \
-            outcome is counted) unless --settled. Progress goes to standard error every second and a \
-            summary (messages, bytes, msgs/s, outcomes) at the end. The exit status is 1 when any \
-            message was not accepted.
+            outcome is counted) unless --settled. Progress goes to standard error (a bar with the rate \
+            and the time left on a terminal, a line a second otherwise) and a summary (messages, \
+            bytes, msgs/s, outcomes) at the end; --json prints the summary as JSON on standard \
+            output. The flags --property, --content-type, --message-id, … set one field of every \
+            message, over what the generator or a --messages line put there. The exit status is 1 \
+            when any message was not accepted (`amqp --help` lists the others).
             """
     )
 
@@ -35,6 +38,8 @@ struct SendCommand: AsyncParsableCommand {
     @Option(help: "The body size of each generated message, in bytes.") var size: Int = 1024
     @Option(help: "Send the JSON messages of this file, one per line (- for standard input).") var messages: String?
     @Flag(help: "Send pre-settled (at most once): no outcomes are awaited.") var settled = false
+    @Flag(help: "Print the summary as one JSON object on standard output.") var json = false
+    @OptionGroup(title: "Message fields") var fields: MessageFieldOptions
 
     func validate() throws {
         if messages != nil && count != nil { throw ValidationError("give either --count or --messages") }
@@ -45,6 +50,7 @@ struct SendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        endpoint.log.bootstrap()
         try await reportingFailures { try await EventLoopTaskExecutor.run { try await send(on: $0) } }
     }
 
@@ -72,8 +78,11 @@ struct SendCommand: AsyncParsableCommand {
             let sender = try await connection.openSender(to: url.address, options: .init(settleMode: settled ? .settled : .mixed))
             var pending: [PendingDelivery] = []
             var oldest = 0
+            var number = 0
             for result in source {
-                let message = try result.get()
+                var message = try result.get()
+                fields.apply(to: &message, number: number)
+                number += 1
                 let encoded = message.encoded()
                 pending.append(try await sender.enqueue(encoded: encoded, settled: settled))
                 meter.add(bytes: encoded.count)
@@ -92,11 +101,12 @@ struct SendCommand: AsyncParsableCommand {
         } catch {
             try? await connection.close()
             meter.finish(detail: outcomes.description)
-            if let error = error as? AMQPClientError { throw CommandFailure("\(url.address) on \(url): \(error)") }
+            if let error = error as? AMQPClientError { throw CommandFailure("\(url.address) on \(url): \(error)", status: .of(error)) }
             throw error
         }
-        meter.finish(detail: outcomes.description)
-        if !outcomes.allAccepted { throw ExitCode(1) }
+        let summary = meter.finish(detail: outcomes.description, outcomes: outcomes.entries)
+        if json { print(summary.json) }
+        if !outcomes.allAccepted { throw ExitStatus.failure.exitCode }
     }
 
     static let window = 4096
@@ -136,14 +146,15 @@ struct ReceiveCommand: AsyncParsableCommand {
             COUNT in all (nothing is taken from the queue that is not accepted). With --json, prints \
             each message as one JSON line on standard output (the shape `amqp send --messages` \
             reads); progress and the summary go to standard error. Exits with status 1 when fewer \
-            than COUNT messages arrive within --timeout seconds.
+            than COUNT messages arrive for another reason, 5 when they did not arrive within --timeout \
+            seconds (`amqp --help` lists the statuses).
             """
     )
 
     @OptionGroup var endpoint: EndpointOptions
 
     @Option(help: "How many messages to receive.") var count: Int
-    @Option(help: "Give up (exit status 1) when COUNT messages have not arrived after this many seconds.") var timeout: Double = 60
+    @Option(help: "Give up (exit status 5) when COUNT messages have not arrived after this many seconds.") var timeout: Double = 60
     @Flag(help: "Print each message as one line of JSON.") var json = false
 
     func validate() throws {
@@ -153,6 +164,7 @@ struct ReceiveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        endpoint.log.bootstrap()
         try await reportingFailures { try await EventLoopTaskExecutor.run { try await receive(on: $0) } }
     }
 
@@ -195,12 +207,12 @@ struct ReceiveCommand: AsyncParsableCommand {
             meter.finish()
             // The deadline closes the link, which may interrupt an accept: that is a timeout.
             if ContinuousClock.now - meter.start < .seconds(timeout) {
-                throw CommandFailure("\(url.address) on \(url): \(error)")
+                throw CommandFailure("\(url.address) on \(url): \(error)", status: .of(error))
             }
         }
         meter.finish()
         if received < count {
-            throw CommandFailure("only \(received) of \(count) messages arrived within \(timeout) s")
+            throw CommandFailure("only \(received) of \(count) messages arrived within \(timeout) s", status: .timeout)
         }
     }
 }
@@ -215,7 +227,8 @@ struct BrokerCommand: AsyncParsableCommand {
             receivers in turn as their credit allows; released and modified ones go back to the \
             head of the queue, rejected ones are dropped. For tests and benchmarks, not production: \
             nothing is durable. Clients authenticate with SASL ANONYMOUS, or with PLAIN when --user \
-            and --password are given (then PLAIN is required). Prints the address it listens on.
+            and a password (--password, --password-file or $AMQP_PASSWORD) are given (then PLAIN is \
+            required). Prints the address it listens on.
             """
     )
 
@@ -223,20 +236,36 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "The port (0 picks a free one).") var port = 5672
     @Option(name: .customLong("max-message-size"), help: "The largest message accepted, in bytes.") var maxMessageSize: UInt64 = 64 << 20
     @Option(help: "Require SASL PLAIN with this user name (with --password).") var user: String?
-    @Option(help: "The password for --user.") var password: String?
+    @Option(help: "The password for --user (visible to other users of the machine: prefer --password-file).") var password: String?
+    @OptionGroup var passwordSource: PasswordOptions
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain for direct TLS (amqps).") var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for direct TLS.") var tlsKey: String?
+    @OptionGroup var log: LogOptions
+
+    /// The password from --password, --password-file or the environment, in that order.
+    func requiredPassword() throws -> String? {
+        if password != nil && passwordSource.passwordFile != nil { throw ValidationError("give --password or --password-file, not both") }
+        return try password ?? passwordSource.password()
+    }
 
     func validate() throws {
-        if (user == nil) != (password == nil) { throw ValidationError("--user and --password go together") }
+        let password = try requiredPassword()
+        if user != nil && password == nil { throw ValidationError("--user needs a password: --password, --password-file or $AMQP_PASSWORD") }
+        if user == nil && (self.password != nil || passwordSource.passwordFile != nil) { throw ValidationError("a password needs --user") }
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
     func run() async throws {
+        log.bootstrap()
         var configuration = AMQPListener.Configuration(host: host, port: port)
         configuration.maxMessageSize = maxMessageSize
-        if let user, let password {
-            configuration.saslMechanisms = [PlainServerMechanism { $0 == user && $1 == password }]
+        if let user, let password = try requiredPassword() {
+            // Both sides of the comparison prepared with SASLprep, as RFC 4616 asks of a server; a
+            // client that sent an unpreparable name or password is refused.
+            let user = try SASLprep.prepare(user), password = try SASLprep.prepare(password)
+            configuration.saslMechanisms = [PlainServerMechanism {
+                (try? SASLprep.prepare($0)) == user && (try? SASLprep.prepare($1)) == password
+            }]
             configuration.saslRequired = true
         }
         if let tlsCertificate, let tlsKey {
@@ -256,57 +285,14 @@ struct BrokerCommand: AsyncParsableCommand {
     }
 }
 
-/// Runs a command, printing a ``CommandFailure`` as one line on standard error and exiting 1.
+/// Runs a command, printing a ``CommandFailure`` as one line on standard error and exiting with
+/// its status.
 func reportingFailures(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let failure as CommandFailure {
         printError("error: \(failure)")
-        throw ExitCode(1)
-    }
-}
-
-/// Counts messages and bytes, prints progress to standard error at most once a second, and the
-/// summary at the end.
-final class RateMeter {
-    let verb: String
-    let total: Int?
-    let start = ContinuousClock.now
-    var lastReport = ContinuousClock.now
-    var messages = 0
-    var bytes = 0
-
-    init(verb: String, total: Int?) {
-        self.verb = verb
-        self.total = total
-    }
-
-    func add(bytes: Int) {
-        messages += 1
-        self.bytes += bytes
-        let now = ContinuousClock.now
-        if now - lastReport >= .seconds(1) {
-            lastReport = now
-            let of = total.map { "/\($0)" } ?? ""
-            printError("\(verb) \(messages)\(of) messages, \(Self.rate(messages, now - start)) msgs/s")
-        }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        let (s, atto) = duration.components
-        return Double(s) + Double(atto) / 1e18
-    }
-
-    static func rate(_ count: Int, _ duration: Duration) -> String {
-        let s = seconds(duration)
-        return s > 0 ? String(Int((Double(count) / s).rounded())) : "-"
-    }
-
-    /// The summary line: `sent 1000 messages, 1032000 bytes in 0.412 s: 2427 msgs/s (accepted 1000)`.
-    func finish(detail: String = "") {
-        let elapsed = ContinuousClock.now - start
-        let seconds = (Self.seconds(elapsed) * 1000).rounded() / 1000
-        printError("\(verb) \(messages) messages, \(bytes) bytes in \(seconds) s: \(Self.rate(messages, elapsed)) msgs/s\(detail.isEmpty ? "" : " (\(detail))")")
+        throw failure.status.exitCode
     }
 }
 
@@ -328,6 +314,12 @@ struct OutcomeTally: CustomStringConvertible {
         case .modified: modified += 1
         case .other: other += 1
         }
+    }
+
+    /// Every outcome by name, zeros included, for `--json`.
+    var entries: [(String, Int)] {
+        [("accepted", accepted), ("pre_settled", settled), ("rejected", rejected), ("released", released),
+         ("modified", modified), ("other", other)]
     }
 
     var allAccepted: Bool { rejected == 0 && released == 0 && modified == 0 && other == 0 }

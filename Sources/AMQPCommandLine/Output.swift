@@ -34,8 +34,13 @@ final class StandardOutput {
 
 /// Writes one line to standard error (file descriptor 2; Swift 6 rejects the `stderr` global).
 func printError(_ text: String) {
-    let line = Array((text + "\n").utf8)
-    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    writeError(text + "\n")
+}
+
+/// Writes `text` to standard error as it is (a progress line redrawn with `\r` has no newline).
+func writeError(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
 /// Reads standard input line by line, without a length limit.

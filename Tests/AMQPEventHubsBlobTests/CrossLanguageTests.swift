@@ -192,7 +192,7 @@ struct CrossLanguageTests {
                 Set(bodies(one) + bodies(two)).isSuperset(of: expected("cli", 5))
             }
             let line = try #require(jsonLines(one.output).first)
-            #expect(Set(line.keys) == ["partition", "sequence_number", "offset", "enqueued_time", "partition_key", "properties", "body"])
+            #expect(Set(line.keys) == ["partition", "sequence_number", "offset", "enqueued_time", "partition_key", "message_id", "correlation_id", "content_type", "properties", "body"])
             try await terminate(one)
             #expect(one.exitStatus == 0, "a graceful stop: \(one.errorOutput.suffix(500))")
             #expect(one.errorOutput.contains("(shutdown)"))

@@ -1,0 +1,230 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPMessageJSON
+import AMQPTestSupport
+import AMQPTypes
+import ArgumentParser
+import Foundation
+import Testing
+
+@testable import AMQPCommandLine
+
+/// The flags every user meets first, through the built `amqp` executable: message fields, exit
+/// statuses, passwords kept off the command line, progress on a terminal, JSON summaries,
+/// completion scripts.
+@Suite("amqp flags", .serialized, .timeLimit(.minutes(3)))
+struct CommandLineFlagTests {
+    static func amqp(_ arguments: [String], environment: [String: String]? = nil) async throws -> ExternalProcess {
+        try await MessagingCommandTests.amqp(arguments, environment: environment)
+    }
+
+    @Test("--property, --message-annotation and the header and properties flags set every message's fields")
+    func messageFields() async throws {
+        let (broker, port) = try await MessagingCommandTests.broker()
+        defer { broker.stop() }
+        let url = "amqp://127.0.0.1:\(port)/fields"
+        let send = try await Self.amqp([
+            "send", url, "--count", "3", "--size", "4",
+            "--property", "color=red", "--property", #"n:={"t":"long","v":5}"#, "--property", "json-looking={not json}",
+            "--message-annotation", "x-opt-origin=cli", "--content-type", "text/plain", "--message-id", "order-{n}",
+            "--correlation-id", "c-1", "--subject", "greeting", "--ttl", "60000", "--durable", "--priority", "7",
+        ])
+        #expect(send.exitStatus == 0, "\(send.outputTail)")
+        let receive = try await MessagingCommandTests.amqp(["receive", url, "--count", "3", "--json"])
+        #expect(receive.exitStatus == 0, "\(receive.outputTail)")
+        let messages = try receive.output.split(separator: "\n").map { try MessageJSON.message(from: String($0)) }
+        try #require(messages.count == 3)
+        for (number, message) in messages.enumerated() {
+            #expect(message.header == Header(durable: true, priority: 7, ttl: 60000))
+            #expect(message.properties?.messageID == .string("order-\(number)"))
+            #expect(message.properties?.correlationID == .string("c-1"))
+            #expect(message.properties?.subject == "greeting")
+            #expect(message.properties?.contentType == "text/plain")
+            #expect(message.applicationProperties?.value == [
+                .string("color"): .string("red"), .string("n"): .long(5), .string("json-looking"): .string("{not json}"),
+            ])
+            #expect(message.messageAnnotations?.value == [.symbol("x-opt-origin"): .string("cli")])
+        }
+    }
+
+    @Test("a flag overrides the same field of a --messages line and keeps the others")
+    func fieldsOverJSONMessages() async throws {
+        let (broker, port) = try await MessagingCommandTests.broker()
+        defer { broker.stop() }
+        let url = "amqp://127.0.0.1:\(port)/override"
+        let folder = try ScratchFolder.make("cli-fields")
+        let file = folder.appendingPathComponent("messages.jsonl")
+        let line = #"{"properties":{"subject":"from file","to":"x"},"application_properties":{"t":"map","v":[[{"t":"string","v":"keep"},{"t":"int","v":1}],[{"t":"string","v":"color"},{"t":"string","v":"blue"}]]}}"#
+        try (line + "\n").write(to: file, atomically: true, encoding: .utf8)
+        let send = try await Self.amqp(["send", url, "--messages", file.path, "--subject", "from flag", "--property", "color=red"])
+        #expect(send.exitStatus == 0, "\(send.outputTail)")
+        let receive = try await MessagingCommandTests.amqp(["receive", url, "--count", "1", "--json"])
+        let message = try MessageJSON.message(from: receive.output.trimmingCharacters(in: .newlines))
+        #expect(message.properties?.subject == "from flag")
+        #expect(message.properties?.to == .string("x"))
+        #expect(message.applicationProperties?.value == [.string("keep"): .int(1), .string("color"): .string("red")])
+    }
+
+    @Test("bad field flags are usage errors (status 64) before anything connects")
+    func badFieldFlags() async throws {
+        for arguments in [
+            ["--property", "no-equals-sign"], ["--property", #"n:={"t":"nonsense"}"#], ["--property", "=value"],
+            ["--content-type", "tëxt/plain"], ["--message-annotation", "ünïcode=1"], ["--priority", "256"],
+        ] {
+            let run = try await Self.amqp(["send", "amqp://127.0.0.1:1/q", "--count", "1"] + arguments)
+            #expect(run.exitStatus == ExitStatus.usage.rawValue, "\(arguments): \(run.outputTail)")
+        }
+    }
+
+    @Test("send --json prints the summary as one object on standard output")
+    func sendJSON() async throws {
+        let (broker, port) = try await MessagingCommandTests.broker()
+        defer { broker.stop() }
+        let send = try await Self.amqp(["send", "amqp://127.0.0.1:\(port)/json-summary", "--count", "25", "--size", "8", "--json"])
+        #expect(send.exitStatus == 0, "\(send.outputTail)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(send.output.utf8)) as? [String: Any])
+        #expect(object["messages"] as? Int == 25)
+        #expect(object["bytes"] as? Int ?? 0 > 25 * 8)
+        #expect((object["outcomes"] as? [String: Int])?["accepted"] == 25)
+        #expect((object["outcomes"] as? [String: Int])?["rejected"] == 0)
+        #expect(send.errorOutput.contains("sent 25 messages"))
+    }
+
+    @Test("exit statuses: connection 2, authentication 3, timeout 5, protocol error 6, usage 64")
+    func exitStatuses() async throws {
+        // Nothing listens on a port we bound and closed.
+        let closedPort = try LocalPort.free()
+        let refused = try await Self.amqp(["send", "amqp://127.0.0.1:\(closedPort)/q", "--count", "1", "--connect-timeout", "5"])
+        #expect(refused.exitStatus == ExitStatus.connection.rawValue, "\(refused.outputTail)")
+
+        let (broker, port) = try await MessagingCommandTests.broker(["--user", "app", "--password", "right"])
+        defer { broker.stop() }
+        let wrong = try await Self.amqp(["send", "amqp://app:wrong@127.0.0.1:\(port)/q", "--count", "1", "--allow-plain-without-tls"])
+        #expect(wrong.exitStatus == ExitStatus.authentication.rawValue, "\(wrong.outputTail)")
+
+        let late = try await Self.amqp(["receive", "amqp://app:right@127.0.0.1:\(port)/empty", "--count", "1", "--timeout", "0.5", "--allow-plain-without-tls"])
+        #expect(late.exitStatus == ExitStatus.timeout.rawValue, "\(late.outputTail)")
+
+        // A server that answers an HTTP error instead of the AMQP protocol header.
+        let garbage = try await HTTPLikeServer.start()
+        defer { garbage.process.stop() }
+        let notAMQP = try await Self.amqp(["send", "amqp://127.0.0.1:\(garbage.port)/q", "--count", "1"])
+        #expect(notAMQP.exitStatus == ExitStatus.protocolError.rawValue, "\(notAMQP.outputTail)")
+
+        let usage = try await Self.amqp(["send", "amqp://127.0.0.1:\(port)/q"])
+        #expect(usage.exitStatus == ExitStatus.usage.rawValue)
+
+        let help = try await Self.amqp(["--help"])
+        for status in ExitStatus.allCases {
+            #expect(help.output.contains("\(status.rawValue)  \(status)") || help.output.contains("\(status.rawValue)   \(status)"),
+                    "amqp --help does not list exit status \(status.rawValue)")
+        }
+    }
+
+    @Test("--password-file and $AMQP_PASSWORD keep the password off the command line")
+    func passwordSources() async throws {
+        let folder = try ScratchFolder.make("cli-password")
+        let file = folder.appendingPathComponent("password")
+        try "s3cret\n".write(to: file, atomically: true, encoding: .utf8)
+        let (broker, port) = try await MessagingCommandTests.broker(["--user", "app", "--password-file", file.path])
+        defer { broker.stop() }
+        let url = "amqp://app@127.0.0.1:\(port)/pw"
+        let fromFile = try await Self.amqp(["send", url, "--count", "2", "--password-file", file.path, "--allow-plain-without-tls"])
+        #expect(fromFile.exitStatus == 0, "\(fromFile.outputTail)")
+        let fromEnvironment = try await Self.amqp(["receive", url, "--count", "2", "--allow-plain-without-tls"],
+                                                  environment: [PasswordOptions.environmentVariable: "s3cret"])
+        #expect(fromEnvironment.exitStatus == 0, "\(fromEnvironment.outputTail)")
+        let wrongEnvironment = try await Self.amqp(["receive", url, "--count", "1", "--allow-plain-without-tls"],
+                                                   environment: [PasswordOptions.environmentVariable: "nope"])
+        #expect(wrongEnvironment.exitStatus == ExitStatus.authentication.rawValue, "\(wrongEnvironment.outputTail)")
+        let twice = try await Self.amqp(["send", "amqp://app:x@127.0.0.1:\(port)/pw", "--count", "1", "--password-file", file.path])
+        #expect(twice.exitStatus == ExitStatus.usage.rawValue)
+        #expect(twice.errorOutput.contains("give the password once"))
+        for process in [fromFile, fromEnvironment, wrongEnvironment, twice, broker] {
+            #expect(!process.output.contains("s3cret") && !process.errorOutput.contains("s3cret"), "\(process.name) printed the password")
+        }
+    }
+
+    @Test("on a terminal, progress is a bar redrawn in place with the rate and the time left")
+    func progressOnATerminal() async throws {
+        let (broker, port) = try await MessagingCommandTests.broker()
+        defer { broker.stop() }
+        let amqp = try TestPaths.builtProduct("amqp")
+        // util-linux `script` runs the command on a pseudo-terminal and copies what it drew.
+        let command = "'\(amqp)' send amqp://127.0.0.1:\(port)/progress --count 30000 --size 16"
+        let run = try await ExternalProcess.run("/usr/bin/script", ["-qefc", command, "/dev/null"], name: "script", timeout: .seconds(120))
+        #expect(run.exitStatus == 0, "\(run.outputTail)")
+        #expect(run.output.contains("\r"), "no line redrawn in place")
+        #expect(run.output.contains("ETA "), "\(run.output.suffix(400))")
+        #expect(run.output.contains("/30000 ["))
+        #expect(run.output.contains("sent 30000 messages"))
+
+        // Not a terminal: a line a second, nothing redrawn.
+        let piped = try await Self.amqp(["send", "amqp://127.0.0.1:\(port)/progress", "--count", "10", "--size", "16"])
+        #expect(!piped.errorOutput.contains("\r") && !piped.errorOutput.contains("ETA"))
+    }
+
+    @Test("the progress line: bar, percentage, rate and ETA")
+    func progressLine() {
+        let line = RateMeter.progressLine(verb: "sent", done: 250, total: 1000, elapsed: .seconds(1), width: 10)
+        #expect(line == "sent 250/1000 [==>       ] 25%  250 msgs/s  ETA 3s")
+        #expect(RateMeter.progressLine(verb: "sent", done: 1000, total: 1000, elapsed: .seconds(2), width: 4)
+                == "sent 1000/1000 [====] 100%  500 msgs/s  ETA 0s")
+        #expect(RateMeter.progressLine(verb: "received", done: 7, total: nil, elapsed: .seconds(1)) == "received 7 messages  7 msgs/s")
+        #expect(RateMeter.duration(185) == "3m05s")
+        #expect(RateMeter.duration(7620) == "2h07m")
+    }
+
+    @Test("--generate-completion-script prints a completion script for bash, zsh and fish")
+    func completion() async throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let run = try await Self.amqp(["--generate-completion-script", shell])
+            #expect(run.exitStatus == 0)
+            // fish lists long options without their dashes.
+            #expect(run.output.contains("eventhubs") && run.output.contains("log-level") && run.output.contains("password-file"),
+                    "\(shell): \(run.output.prefix(200))")
+        }
+    }
+
+    @Test("demo --json prints the report for scripts and says it runs from a debug build")
+    func demoJSON() async throws {
+        let run = try await Self.amqp(["demo", "--events", "200", "--partitions", "2", "--json"])
+        #expect(run.exitStatus == 0, "\(run.outputTail)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        #expect(object["published"] as? Int == 200)
+        #expect(object["consumed"] as? Int == 200)
+        #expect((object["partitions"] as? [[String: Any]])?.count == 2)
+        // The tests run the debug build: the note tells a newcomer where the real rates are.
+        #expect(object["debug_build"] as? Bool == true)
+        #expect(run.errorOutput.contains("swift run -c release amqp demo"))
+    }
+}
+
+/// A TCP server that answers every connection with an HTTP error, as a web server on the AMQP
+/// port would: the client must call it a protocol error, not a lost connection.
+struct HTTPLikeServer {
+    let process: ExternalProcess
+    let port: Int
+
+    static func start() async throws -> HTTPLikeServer {
+        let script = """
+            import socket
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+            print(s.getsockname()[1], flush=True)
+            while True:
+                c, _ = s.accept()
+                c.recv(8)
+                c.sendall(b"HTTP/1.1 400 Bad Request\\r\\nContent-Length: 0\\r\\n\\r\\n")
+                c.close()
+            """
+        let process = try ExternalProcess("/usr/bin/python3", ["-c", script], name: "http-like")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let port = Int(process.output.trimmingCharacters(in: .whitespacesAndNewlines)) { return HTTPLikeServer(process: process, port: port) }
+            if let status = process.exitStatus { throw PeerError("http-like server exited with \(status)\n\(process.outputTail)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.stop()
+        throw PeerError("http-like server printed no port")
+    }
+}
