@@ -213,7 +213,7 @@ let package = Package(
                 "AMQPCodec", "AMQPTransport",
             ]
         ),
-        .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport"]),
+        .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport", "AMQPTestSupport"]),
         // Our client and listener against real peers (Qpid Proton C and Python, RabbitMQ), TLS
         // and hostile bytes through real sockets. Peers are started by the tests; a missing
         // peer fails the test.

@@ -240,6 +240,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @OptionGroup var passwordSource: PasswordOptions
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain for direct TLS (amqps).") var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for direct TLS.") var tlsKey: String?
+    @Option(name: .customLong("max-connections"), help: "Refuse connections beyond this many open at once (0: no limit; default 10,000, or the file-descriptor limit less 64).")
+    var maxConnections = AMQPListener.Configuration.defaultMaxConnections
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds a client has from connecting to its open (0: no limit).")
+    var handshakeTimeout: Double = 30
     @OptionGroup var log: LogOptions
 
     /// The password from --password, --password-file or the environment, in that order.
@@ -253,12 +257,15 @@ struct BrokerCommand: AsyncParsableCommand {
         if user != nil && password == nil { throw ValidationError("--user needs a password: --password, --password-file or $AMQP_PASSWORD") }
         if user == nil && (self.password != nil || passwordSource.passwordFile != nil) { throw ValidationError("a password needs --user") }
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if maxConnections < 0 || !(handshakeTimeout >= 0) { throw ValidationError("--max-connections and --handshake-timeout cannot be negative") }
     }
 
     func run() async throws {
         log.bootstrap()
         var configuration = AMQPListener.Configuration(host: host, port: port)
         configuration.maxMessageSize = maxMessageSize
+        configuration.maxConnections = maxConnections > 0 ? maxConnections : nil
+        configuration.handshakeTimeout = handshakeTimeout > 0 ? .milliseconds(Int64(handshakeTimeout * 1000)) : nil
         if let user, let password = try requiredPassword() {
             // Both sides of the comparison prepared with SASLprep, as RFC 4616 asks of a server; a
             // client that sent an unpreparable name or password is refused.

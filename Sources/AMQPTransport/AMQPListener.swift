@@ -99,6 +99,15 @@ public final class AMQPListener: Sendable {
         public var offeredCapabilities: [Symbol]
         /// Where connections log (see ``AMQPConnectionOptions/logger``).
         public var logger: Logger
+        /// How long a client has from its first byte to its `open` (protocol headers, TLS and
+        /// SASL included) before the socket is closed: 30 s by default, `nil` for no limit. Without
+        /// it, a client that sends a byte a second holds a connection forever.
+        public var handshakeTimeout: TimeAmount?
+        /// The most connections open at once, `nil` for no limit. One over it is closed as soon as
+        /// it is accepted, so the ones already open keep their share. By default 10,000, or fewer
+        /// when the process may open fewer files (the soft `RLIMIT_NOFILE` less 64 for everything
+        /// else), so that connections alone never exhaust the descriptors.
+        public var maxConnections: Int?
 
         /// A plain listener on 127.0.0.1 (port 0: any free one) offering ANONYMOUS, not requiring SASL.
         public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
@@ -120,6 +129,14 @@ public final class AMQPListener: Sendable {
             self.encodingPolicy = .full
             self.offeredCapabilities = []
             self.logger = Logger(label: "swift-amqp.listener")
+            self.handshakeTimeout = .seconds(30)
+            self.maxConnections = Self.defaultMaxConnections
+        }
+
+        /// 10,000, or the soft file-descriptor limit less 64 when that is lower (at least 1).
+        public static var defaultMaxConnections: Int {
+            guard let limit = FileDescriptorLimit.soft else { return 10_000 }
+            return max(1, min(10_000, limit - 64))
         }
 
         func engineConfiguration() -> ConnectionConfiguration {
@@ -181,12 +198,27 @@ public final class AMQPListener: Sendable {
         let inBandSSLContext = try configuration.inBandTLS.map { try NIOSSLContext(configuration: $0) }
         let engineConfiguration = configuration.engineConfiguration()
         let accepted = AcceptedChannels()
+        let logger = configuration.logger
+        let reserve = DescriptorReserve()
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptOverloadHandler(reserve: reserve)) }
+            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
+                if reserve.acceptedWhileShedding() {
+                    logger.warning("connection refused: no file descriptors left",
+                                   metadata: ["amqp.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                    return channel.close()
+                }
                 accepted.add(channel)
+                if let limit = configuration.maxConnections, accepted.count > limit {
+                    logger.warning("connection refused: \(limit) connections are open (maxConnections)",
+                                   metadata: ["amqp.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                    return channel.close()
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
@@ -200,6 +232,15 @@ public final class AMQPListener: Sendable {
                     // handler holds the adapter only weakly, so the channel's close future keeps it.
                     let keep = NIOLoopBound(adapter, eventLoop: channel.eventLoop)
                     channel.closeFuture.whenComplete { _ in _ = keep.value }
+                    if let timeout = configuration.handshakeTimeout {
+                        let deadline = channel.eventLoop.scheduleTask(in: timeout) {
+                            guard !keep.value.peerOpened else { return }
+                            logger.notice("connection closed: no open within \(timeout) (handshakeTimeout)",
+                                          metadata: ["amqp.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                            channel.close(promise: nil)
+                        }
+                        channel.closeFuture.whenComplete { _ in deadline.cancel() }
+                    }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -226,12 +267,15 @@ public final class AMQPListener: Sendable {
 final class ServerConnectionAdapter: ConnectionEventSink {
     let delegate: any AMQPServerConnectionDelegate
     var connection: AMQPServerConnection?
+    /// Whether the client's `open` arrived: the end of the handshake the deadline bounds.
+    private(set) var peerOpened = false
 
     init(delegate: any AMQPServerConnectionDelegate) {
         self.delegate = delegate
     }
 
     func handle(_ event: ConnectionEvent, handler: ConnectionHandler) {
+        if case .opened = event { peerOpened = true }
         guard let connection else { return }
         if case .authenticated(let identity, _) = event { connection.authenticatedIdentity = identity }
         delegate.handle(event, on: connection)

@@ -198,6 +198,47 @@ struct CommandLineFlagTests {
         #expect(object["debug_build"] as? Bool == true)
         #expect(run.errorOutput.contains("swift run -c release amqp demo"))
     }
+    @Test("out of file descriptors, amqp broker refuses new clients instead of spinning, and serves again when they return")
+    func acceptBackoff() async throws {
+        // 64 descriptors and no connection cap: a few dozen connections exhaust them.
+        let amqp = try TestPaths.builtProduct("amqp")
+        let broker = try ExternalProcess("/usr/bin/prlimit", ["--nofile=64", amqp, "broker", "--port", "0", "--max-connections", "0"],
+                                         name: "amqp-broker-prlimit")
+        defer { broker.stop() }
+        var port: Int?
+        let deadline = ContinuousClock.now + .seconds(20)
+        while port == nil && ContinuousClock.now < deadline {
+            port = broker.output.split(separator: "\n").first(where: { $0.contains("listening on") })
+                .flatMap { $0.split(separator: ":").last.flatMap { Int($0) } }
+            if port == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let brokerPort = try #require(port, "\(broker.outputTail)")
+        var sockets: [TCPTestSocket] = []
+        for _ in 0..<80 { sockets.append(try TCPTestSocket(port: brokerPort)) }
+        try await Task.sleep(for: .milliseconds(500))
+        // CPU time of the broker while new connections wait and its descriptors are gone.
+        let before = try Self.cpuTicks(pid: broker.pid)
+        try await Task.sleep(for: .seconds(2))
+        let used = try Self.cpuTicks(pid: broker.pid) - before
+        #expect(used < 60, "the accept loop spun: \(used) ticks of CPU in 2 s (100 a second is one core)")
+        // The clients beyond the descriptors were closed, not left hanging.
+        let refused = sockets.suffix(10).filter { $0.readUntilClosed(timeout: .seconds(5)).closedByPeer }.count
+        #expect(refused == 10)
+        for socket in sockets { socket.close() }
+        try await Task.sleep(for: .milliseconds(500))
+        let send = try await Self.amqp(["send", "amqp://127.0.0.1:\(brokerPort)/after", "--count", "3"])
+        #expect(send.exitStatus == 0, "\(send.outputTail)\n\(broker.outputTail)")
+    }
+
+    /// User plus system CPU time of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
+    static func cpuTicks(pid: Int32) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // The command name (field 2) is in parentheses and may hold spaces: count after it.
+        guard let close = stat.lastIndex(of: ")") else { throw PeerError("unreadable /proc/\(pid)/stat") }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { throw PeerError("unreadable /proc/\(pid)/stat") }
+        return user + system
+    }
 }
 
 /// A TCP server that answers every connection with an HTTP error, as a web server on the AMQP
