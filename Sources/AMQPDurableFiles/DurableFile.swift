@@ -55,7 +55,7 @@ package enum DurableFile {
         guard fsync(fd) == 0 else { throw Failure(description: "cannot sync \(path): errno \(errno)") }
     }
 
-    private static func systemWrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
+    package static func systemWrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
         #if canImport(Glibc)
         return Glibc.write(fd, bytes.baseAddress, bytes.count)
         #else

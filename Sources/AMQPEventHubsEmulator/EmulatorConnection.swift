@@ -264,6 +264,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                 reply(to: message, node: .management, connection, status: ManagementStatus(code: 404, description: "no such partition"))
                 return
             }
+            if let refusal = log.refusal {
+                reply(to: message, node: .management, connection, status: ManagementStatus(code: 500, description: refusal))
+                return
+            }
             let p = log.properties
             let description = PartitionDescription(
                 hub: hub.name, partition: String(id), beginSequenceNumber: p.beginSequenceNumber,
@@ -318,18 +322,21 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         let partition = fixed ?? store.choosePartition(hub: hub, partitionKey: partitionKey)
         guard let log = store.partition(hub: hub, id: partition) else { return }
         do {
-            _ = try log.append(events, now: clock()) { message, stored in
-                var annotations = message.messageAnnotations?.value ?? AMQPMap()
-                if let key = stored.partitionKey { annotations[symbol: EventHubsNames.partitionKey] = .string(key) }
-                annotations[symbol: EventHubsNames.sequenceNumber] = .long(stored.sequenceNumber)
-                annotations[symbol: EventHubsNames.offset] = .string(String(stored.offset))
-                annotations[symbol: EventHubsNames.enqueuedTime] = .timestamp(Timestamp(millisecondsSince1970: stored.enqueuedTime))
-                message.messageAnnotations = MessageAnnotations(annotations)
-            }
+            _ = try log.append(events, now: clock(), annotate: Self.annotate)
             settle(delivery, on: link, connection, .accepted(Accepted()))
         } catch {
             settle(delivery, on: link, connection, .rejected(Rejected(error: AMQPError(condition: .amqp(.internalError), description: "\(error)"))))
         }
+    }
+
+    /// The service's annotations on a stored event, as consumers receive it.
+    static func annotate(_ message: inout Message, _ stored: StoredEvent) {
+        var annotations = message.messageAnnotations?.value ?? AMQPMap()
+        if let key = stored.partitionKey { annotations[symbol: EventHubsNames.partitionKey] = .string(key) }
+        annotations[symbol: EventHubsNames.sequenceNumber] = .long(stored.sequenceNumber)
+        annotations[symbol: EventHubsNames.offset] = .string(String(stored.offset))
+        annotations[symbol: EventHubsNames.enqueuedTime] = .timestamp(Timestamp(millisecondsSince1970: stored.enqueuedTime))
+        message.messageAnnotations = MessageAnnotations(annotations)
     }
 
     /// The events in a delivery: a batch envelope (format 0x80013700) holds one encoded event per
@@ -358,6 +365,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
         guard isAuthorized(address.authorizationPath) else {
             refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub.name)/ConsumerGroups/\(groupName): put one on $cbs first")
+            return
+        }
+        if let refusal = log.refusal {
+            refuse(link, attach, connection, .amqp(.internalError), refusal)
             return
         }
         var position = EventPosition.earliest

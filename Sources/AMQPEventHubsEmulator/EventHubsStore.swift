@@ -2,6 +2,7 @@ import AMQPCodec
 import AMQPEventHubsProtocol
 import AMQPTypes
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 
 /// Every hub's partitions, the partition chooser, and the registry of active receivers that
@@ -23,20 +24,41 @@ final class EventHubsStore: @unchecked Sendable {
         let evict: @Sendable (AMQPError) -> Void
     }
 
-    init(configuration: EmulatorConfiguration) throws {
+    init(configuration: EmulatorConfiguration, logger: Logger = Logger(label: "swift-amqp.emulator")) throws {
         self.configuration = configuration
         var partitions: [String: [PartitionLog]] = [:]
         for hub in configuration.hubs {
             partitions[hub.name.lowercased()] = try (0..<hub.partitionCount).map { id in
-                try PartitionLog(
-                    hub: hub.name, id: id,
-                    directory: configuration.dataDirectory.map { "\($0)/\(hub.name.lowercased())/\(id)" },
-                    sync: configuration.syncPolicy, retentionSeconds: configuration.retentionSeconds,
-                    retentionBytes: configuration.retentionBytesPerPartition)
+                let log = try PartitionLog(
+                    hub: hub.name, id: id, directory: Self.partitionDirectory(configuration, hub: hub.name, id: id),
+                    sync: configuration.syncPolicy, segmentBytes: configuration.segmentBytes,
+                    retentionSeconds: configuration.retentionSeconds, retentionBytes: configuration.retentionBytesPerPartition)
+                if let damage = log.damage {
+                    logger.error("partition refused: its log is damaged; the other partitions are served; run amqp emulator --repair to cut it there",
+                                 metadata: ["eventhub": "\(hub.name)", "partition": "\(id)", "file": "\(damage.file)",
+                                            "byte_offset": "\(damage.byteOffset)", "reason": "\(damage.reason)"])
+                }
+                if let torn = log.tornTail {
+                    logger.warning("cut a torn record off the end of the log (a write interrupted by a crash; never acknowledged)",
+                                   metadata: ["eventhub": "\(hub.name)", "partition": "\(id)", "file": "\(torn.damage.file)",
+                                              "byte_offset": "\(torn.damage.byteOffset)", "bytes": "\(torn.bytes)", "reason": "\(torn.damage.reason)"])
+                }
+                return log
             }
         }
         self.partitions = partitions
         self.createdAt = Self.creationTime(configuration)
+    }
+
+    static func partitionDirectory(_ configuration: EmulatorConfiguration, hub: String, id: Int) -> String? {
+        configuration.dataDirectory.map { "\($0)/\(hub.lowercased())/\(id)" }
+    }
+
+    /// Partitions refused because their log is damaged, in hub and partition order.
+    var damagedPartitions: [(hub: String, partition: Int, damage: LogDamage)] {
+        configuration.hubs.flatMap { hub in
+            (partitions[hub.name.lowercased()] ?? []).compactMap { log in log.damage.map { (hub.name, log.id, $0) } }
+        }
     }
 
     /// The time the hubs were created: kept in the data directory so it survives restarts.
