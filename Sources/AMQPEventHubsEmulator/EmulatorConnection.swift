@@ -321,11 +321,31 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
         let partition = fixed ?? store.choosePartition(hub: hub, partitionKey: partitionKey)
         guard let log = store.partition(hub: hub, id: partition) else { return }
-        do {
-            _ = try log.append(events, now: clock(), annotate: Self.annotate)
-            settle(delivery, on: link, connection, .accepted(Accepted()))
-        } catch {
-            settle(delivery, on: link, connection, .rejected(Rejected(error: AMQPError(condition: .amqp(.internalError), description: "\(error)"))))
+        // Settled only once the write (and sync) is done; meanwhile the link's credit is not
+        // topped up, so a slow partition slows its own producers and no one else.
+        let boundSelf = NIOLoopBound(self, eventLoop: connection.eventLoop)
+        let boundConnection = NIOLoopBound(connection, eventLoop: connection.eventLoop)
+        let eventLoop = connection.eventLoop
+        log.append(events, now: clock(), annotate: Self.annotate) { result in
+            let state: DeliveryState
+            switch result {
+            case .success: state = .accepted(Accepted())
+            case .failure(let failure): state = .rejected(Rejected(error: Self.error(for: failure)))
+            }
+            if eventLoop.inEventLoop {
+                boundSelf.value.settle(delivery, on: link, boundConnection.value, state)
+            } else {
+                eventLoop.execute { boundSelf.value.settle(delivery, on: link, boundConnection.value, state) }
+            }
+        }
+    }
+
+    /// How a publish that stored nothing is rejected.
+    static func error(for failure: PartitionLog.AppendFailure) -> AMQPError {
+        switch failure.kind {
+        case .storage: AMQPError(condition: .amqp(.internalError), description: failure.description)
+        case .invalidMessage: AMQPError(condition: .amqp(.decodeError), description: failure.description)
+        case .tooLarge: AMQPError(condition: .link(.messageSizeExceeded), description: failure.description)
         }
     }
 

@@ -28,11 +28,15 @@ final class EventHubsStore: @unchecked Sendable {
         self.configuration = configuration
         var partitions: [String: [PartitionLog]] = [:]
         for hub in configuration.hubs {
-            partitions[hub.name.lowercased()] = try (0..<hub.partitionCount).map { id in
+            partitions[hub.name.lowercased()] = try (0..<hub.partitionCount).map { (id: Int) throws -> PartitionLog in
+                let hubName = hub.name
+                var beforeWrite: (@Sendable () -> Void)? = nil
+                if let hook = configuration.beforeSegmentWrite { beforeWrite = { @Sendable in hook(hubName, id) } }
                 let log = try PartitionLog(
                     hub: hub.name, id: id, directory: Self.partitionDirectory(configuration, hub: hub.name, id: id),
                     sync: configuration.syncPolicy, segmentBytes: configuration.segmentBytes,
-                    retentionSeconds: configuration.retentionSeconds, retentionBytes: configuration.retentionBytesPerPartition)
+                    retentionSeconds: configuration.retentionSeconds, retentionBytes: configuration.retentionBytesPerPartition,
+                    beforeWrite: beforeWrite)
                 if let damage = log.damage {
                     logger.error("partition refused: its log is damaged; the other partitions are served; run amqp emulator --repair to cut it there",
                                  metadata: ["eventhub": "\(hub.name)", "partition": "\(id)", "file": "\(damage.file)",

@@ -54,6 +54,15 @@ final class PartitionLog: @unchecked Sendable {
     private(set) var nextSequenceNumber: Int64 = 0
     private var nextOffset: Int64 = 0
     private var retainedBytes: Int64 = 0
+    /// Publishes waiting for the writer, and whether it has been asked to run.
+    private var pending: [PendingAppend] = []
+    private var writerScheduled = false
+    /// A persisted partition's writer: one serial queue, so appends keep their order and block
+    /// only it.
+    private let writer: DispatchQueue?
+    /// Serialises writes: the writer's, or in memory the publishing loops'.
+    private let writeLock = NIOLock()
+    private let beforeWrite: (@Sendable () -> Void)?
     private var listeners: [UInt64: @Sendable () -> Void] = [:]
     private var nextListener: UInt64 = 0
     private let storage: SegmentStorage?
@@ -65,9 +74,11 @@ final class PartitionLog: @unchecked Sendable {
     let tornTail: (damage: LogDamage, bytes: Int64)?
 
     init(hub: String, id: Int, directory: String?, sync: EmulatorConfiguration.SyncPolicy, segmentBytes: Int64 = 64 << 20,
-         retentionSeconds: Int64, retentionBytes: Int64) throws {
+         retentionSeconds: Int64, retentionBytes: Int64, beforeWrite: (@Sendable () -> Void)? = nil) throws {
         self.hub = hub
         self.id = id
+        self.beforeWrite = beforeWrite
+        writer = directory.map { _ in DispatchQueue(label: "swift-amqp.emulator.writer.\(hub).\(id)") }
         self.retentionSeconds = retentionSeconds
         self.retentionBytes = retentionBytes
         guard let directory else {
@@ -99,10 +110,6 @@ final class PartitionLog: @unchecked Sendable {
         }
     }
 
-    struct Refused: Error, CustomStringConvertible {
-        var description: String
-    }
-
     /// Why this partition serves nothing, for errors sent to clients.
     var refusal: String? {
         damage.map { "partition \(id) of \(hub) is not served: its log is damaged (\($0)); run amqp emulator --repair" }
@@ -110,46 +117,147 @@ final class PartitionLog: @unchecked Sendable {
 
     // MARK: Writing
 
-    /// Appends events, assigning sequence numbers, offsets and the enqueued time; on disk they
-    /// are written (and synced, per policy) before this returns. Listeners hear about them after.
-    func append(_ new: [NewEvent], now: Int64, annotate: (inout Message, StoredEvent) -> Void) throws -> [StoredEvent] {
-        if let refusal { throw Refused(description: refusal) }
-        let (stored, toNotify) = try lock.withLock { () throws -> ([StoredEvent], [@Sendable () -> Void]) in
-            let enqueued = max(now, events.last?.enqueuedTime ?? 0)
-            var out: [StoredEvent] = []
-            var records: [(StoredEvent, [UInt8])] = []
-            // Numbers are taken here and committed only once the records are written: a failed
-            // write gives none of them out.
-            var sequenceNumber = nextSequenceNumber
-            var offset = nextOffset
-            for event in new {
-                var meta = StoredEvent(sequenceNumber: sequenceNumber, offset: offset, enqueuedTime: enqueued,
-                                       partitionKey: event.partitionKey, headerEnd: event.headerEnd, location: .memory([]))
-                var message = try Message(decoding: event.message)
-                annotate(&message, meta)
-                let bytes = message.encoded(policy: .full)
-                meta.headerEnd = message.header.map { AMQPEncoder.encode($0, policy: .full).count } ?? 0
-                meta.location = .memory(bytes)
-                sequenceNumber += 1
-                offset += Int64(bytes.count)
-                records.append((meta, bytes))
+    /// Why an append stored nothing.
+    struct AppendFailure: Error, Sendable, CustomStringConvertible {
+        enum Kind: Sendable {
+            /// The partition is refused, or the disk failed (the system's text is in the description).
+            case storage
+            /// An event is not a valid message.
+            case invalidMessage
+            /// An event with the service's annotations is larger than the largest message allowed.
+            case tooLarge
+        }
+        var kind: Kind
+        var description: String
+    }
+
+    typealias Completion = @Sendable (Result<[StoredEvent], AppendFailure>) -> Void
+    typealias Annotate = @Sendable (inout Message, StoredEvent) -> Void
+
+    /// One publish waiting for the writer.
+    private struct PendingAppend {
+        var events: [NewEvent]
+        var now: Int64
+        var annotate: Annotate
+        var completion: Completion
+    }
+
+    /// Appends events, assigning sequence numbers, offsets and the enqueued time, and calls
+    /// `completion` once they are stored. A persisted partition writes (and syncs, per policy) on
+    /// its own writer thread, never the caller's, so a slow disk holds up only this partition's
+    /// publishers; publishes that queue up meanwhile share the next write and sync. In memory it
+    /// completes at once. A failure stores nothing and gives out no number. Listeners hear about
+    /// stored events before `completion` runs.
+    func append(_ new: [NewEvent], now: Int64, annotate: @escaping Annotate, completion: @escaping Completion) {
+        if let refusal {
+            completion(.failure(AppendFailure(kind: .storage, description: refusal)))
+            return
+        }
+        let request = PendingAppend(events: new, now: now, annotate: annotate, completion: completion)
+        guard let writer else {
+            let result = writeLock.withLock { write([request]) }[0]
+            completion(result)
+            return
+        }
+        let schedule = lock.withLock { () -> Bool in
+            pending.append(request)
+            defer { writerScheduled = true }
+            return !writerScheduled
+        }
+        if schedule { writer.async { self.drain() } }
+    }
+
+    /// Blocks until the events are stored: for tests and tools, never on an event loop.
+    func appendAndWait(_ new: [NewEvent], now: Int64, annotate: @escaping Annotate) throws(AppendFailure) -> [StoredEvent] {
+        let result = NIOLockedValueBox<Result<[StoredEvent], AppendFailure>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        append(new, now: now, annotate: annotate) { outcome in
+            result.withLockedValue { $0 = outcome }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLockedValue { $0! }.get()
+    }
+
+    /// The writer: takes what is pending, in order, until nothing is.
+    private func drain() {
+        while true {
+            let batch = lock.withLock { () -> [PendingAppend] in
+                let taken = Array(pending.prefix(Self.maxPublishesPerWrite))
+                pending.removeFirst(taken.count)
+                if taken.isEmpty { writerScheduled = false }
+                return taken
             }
-            if let storage {
+            guard !batch.isEmpty else { return }
+            let results = writeLock.withLock { write(batch) }
+            for (request, result) in zip(batch, results) { request.completion(result) }
+        }
+    }
+
+    /// At most this many publishes share one write and sync, so one write's buffer stays bounded.
+    static let maxPublishesPerWrite = 256
+
+    /// Stores a batch of publishes with one write: numbers are taken here and committed only
+    /// once the records are written, so a failed write gives none of them out. Called with
+    /// `writeLock` held: only one writer moves the numbers on.
+    private func write(_ batch: [PendingAppend]) -> [Result<[StoredEvent], AppendFailure>] {
+        var (sequenceNumber, offset, enqueued) = lock.withLock { (nextSequenceNumber, nextOffset, events.last?.enqueuedTime ?? 0) }
+        var results: [Result<[StoredEvent], AppendFailure>?] = Array(repeating: nil, count: batch.count)
+        var records: [(StoredEvent, [UInt8])] = []
+        var owners: [Int] = []
+        for (index, request) in batch.enumerated() {
+            enqueued = max(enqueued, request.now)
+            var prepared: [(StoredEvent, [UInt8])] = []
+            var nextSequence = sequenceNumber
+            var nextOffset = offset
+            do {
+                for event in request.events {
+                    var meta = StoredEvent(sequenceNumber: nextSequence, offset: nextOffset, enqueuedTime: enqueued,
+                                           partitionKey: event.partitionKey, headerEnd: event.headerEnd, location: .memory([]))
+                    var message = try Message(decoding: event.message)
+                    request.annotate(&message, meta)
+                    let bytes = message.encoded(policy: .full)
+                    meta.headerEnd = message.header.map { AMQPEncoder.encode($0, policy: .full).count } ?? 0
+                    meta.location = .memory(bytes)
+                    nextSequence += 1
+                    nextOffset += Int64(bytes.count)
+                    prepared.append((meta, bytes))
+                }
+            } catch {
+                results[index] = .failure(AppendFailure(kind: .invalidMessage, description: "\(error)"))
+                continue
+            }
+            records += prepared
+            owners += Array(repeating: index, count: prepared.count)
+            sequenceNumber = nextSequence
+            offset = nextOffset
+        }
+        if !records.isEmpty, let storage {
+            beforeWrite?()
+            do {
                 let placed = try storage.write(records)
                 for (i, location) in placed.enumerated() { records[i].0.location = location }
+            } catch {
+                let failure = AppendFailure(kind: .storage, description: "\(error)")
+                return results.map { $0 ?? .failure(failure) }
             }
-            nextSequenceNumber = sequenceNumber
-            nextOffset = offset
-            for (meta, _) in records {
-                events.append(meta)
-                retainedBytes += Int64(meta.size)
-                out.append(meta)
-            }
-            applyRetention(now: now)
-            return (out, Array(listeners.values))
         }
-        for listener in toNotify { listener() }
-        return stored
+        if !records.isEmpty {
+            let toNotify = lock.withLock { () -> [@Sendable () -> Void] in
+                for (meta, _) in records {
+                    events.append(meta)
+                    retainedBytes += Int64(meta.size)
+                }
+                nextSequenceNumber = sequenceNumber
+                nextOffset = offset
+                applyRetention(now: enqueued)
+                return Array(listeners.values)
+            }
+            for listener in toNotify { listener() }
+        }
+        var stored = [[StoredEvent]](repeating: [], count: batch.count)
+        for (k, (meta, _)) in records.enumerated() { stored[owners[k]].append(meta) }
+        return batch.indices.map { results[$0] ?? .success(stored[$0]) }
     }
 
     private func applyRetention(now: Int64) {
@@ -249,7 +357,11 @@ final class PartitionLog: @unchecked Sendable {
 
     var count: Int { lock.withLock { events.count - head } }
 
-    func close() { storage?.close() }
+    /// Waits for the writer to finish what it has, then closes the files.
+    func close() {
+        writer?.sync {}
+        storage?.close()
+    }
 }
 
 extension RandomAccessCollection {

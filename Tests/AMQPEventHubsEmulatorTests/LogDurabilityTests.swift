@@ -36,8 +36,8 @@ struct LogDurabilityTests {
                                    retentionSeconds: 3600, retentionBytes: 1 << 30)
         for i in 0..<count {
             let message = event("event-\(i)-" + String(repeating: "x", count: 150))
-            _ = try log.append([NewEvent(message: message.encoded(policy: .full), headerEnd: 0, partitionKey: nil)],
-                               now: 1_800_000_000_000 + Int64(i), annotate: EmulatorConnection.annotate)
+            _ = try log.appendAndWait([NewEvent(message: message.encoded(policy: .full), headerEnd: 0, partitionKey: nil)],
+                                      now: 1_800_000_000_000 + Int64(i), annotate: EmulatorConnection.annotate)
         }
         log.close()
         return try segments(directory)
@@ -228,9 +228,9 @@ struct LogDurabilityTests {
         #expect(log.damage?.file == last)
         #expect(log.damage?.byteOffset == Int64(records[1]))
         #expect(log.damage?.reason == "checksum mismatch")
-        #expect(throws: PartitionLog.Refused.self) {
-            _ = try log.append([NewEvent(message: event("x").encoded(policy: .full), headerEnd: 0, partitionKey: nil)], now: 0,
-                               annotate: EmulatorConnection.annotate)
+        #expect(throws: PartitionLog.AppendFailure.self) {
+            _ = try log.appendAndWait([NewEvent(message: event("x").encoded(policy: .full), headerEnd: 0, partitionKey: nil)], now: 0,
+                                      annotate: EmulatorConnection.annotate)
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: last)) == Data(bytes))
     }
