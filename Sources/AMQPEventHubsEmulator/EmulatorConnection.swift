@@ -116,13 +116,16 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         guard let sas = SharedAccessSignature(parsing: token) else { return .invalid("not a SharedAccessSignature token") }
         guard let key = store.configuration.keys[sas.keyName] else { return .invalid("unknown key name \(sas.keyName)") }
         guard sas.isSigned(withKey: key) else { return .invalid("signature does not match the key \(sas.keyName)") }
-        guard sas.expiry * 1000 > clock() else { return .invalid("token expired") }
+        // `se` is the client's number: any Int64 must be handled, not trapped on.
+        let (milliseconds, overflow) = sas.expiry.multipliedReportingOverflow(by: 1000)
+        let expiry = overflow ? (sas.expiry < 0 ? Int64.min : Int64.max) : milliseconds
+        guard expiry > clock() else { return .invalid("token expired") }
         let granted = EventHubsAudience.path(of: sas.audience)
         let wanted = EventHubsAudience.path(of: audience)
         guard EventHubsAudience.covers(granted, wanted) else {
             return .invalid("token for \(sas.audience) does not cover \(audience)")
         }
-        return .valid(until: sas.expiry * 1000)
+        return .valid(until: expiry)
     }
 
     // MARK: Attach

@@ -303,7 +303,8 @@ final class PartitionLog: @unchecked Sendable {
             case .latest:
                 return nextSequenceNumber
             case .sequenceNumber(let n, let inclusive):
-                let wanted = inclusive ? n : n + 1
+                // Nothing comes after the largest sequence number a client can name.
+                let wanted = inclusive || n == .max ? n : n + 1
                 return max(wanted, retained.first?.sequenceNumber ?? nextSequenceNumber)
             case .offset(let text, let inclusive):
                 guard let offset = Int64(text) else { return nextSequenceNumber }

@@ -112,6 +112,7 @@ final class SegmentStorage: @unchecked Sendable {
     static let headerLength = 12
     static let minimumBodyLength = 30
     static let resumePointsName = "resume-points"
+    static let largestNumber: Int64 = 1 << 62
     let directory: String
     let sync: EmulatorConfiguration.SyncPolicy
     let segmentLimit: Int64
@@ -359,7 +360,10 @@ final class SegmentStorage: @unchecked Sendable {
         let time = i64(body + 16)
         let headerEnd = Int(u32(bytes, body + 24))
         let keyLength = Int(UInt16(bytes[body + 28]) << 8 | UInt16(bytes[body + 29]))
-        guard sequence >= 0, offset >= 0 else { return .invalid("negative sequence number or offset", endsFile: endsFile) }
+        // Far below Int64.max, so sums over records (the next number, a repair's bound) cannot overflow.
+        guard (0...Self.largestNumber).contains(sequence), (0...Self.largestNumber).contains(offset) else {
+            return .invalid("sequence number or offset out of range", endsFile: endsFile)
+        }
         var cursor = body + minimumBodyLength
         var key: String? = nil
         if keyLength != 0xFFFF {
