@@ -465,13 +465,25 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
 
     func runtimeMetrics(_ log: PartitionLog) -> AMQPMap {
         let p = log.properties
-        return [
-            .symbol(EventHubsNames.lastEnqueuedSequenceNumber): .long(p.lastEnqueuedSequenceNumber),
-            .symbol(EventHubsNames.lastEnqueuedOffset): .string(p.lastEnqueuedOffset),
-            .symbol(EventHubsNames.lastEnqueuedTimeUTC): .timestamp(Timestamp(millisecondsSince1970: p.lastEnqueuedTime)),
-            .symbol(EventHubsNames.runtimeInfoRetrievalTimeUTC): .timestamp(Timestamp(millisecondsSince1970: clock())),
+        return Self.runtimeMetrics(lastSequenceNumber: p.lastEnqueuedSequenceNumber, lastOffset: p.lastEnqueuedOffset,
+                                   lastEnqueuedTime: p.lastEnqueuedTime, now: clock())
+    }
+
+    static func runtimeMetrics(lastSequenceNumber: Int64, lastOffset: String, lastEnqueuedTime: Int64, now: Int64) -> AMQPMap {
+        [
+            .symbol(EventHubsNames.lastEnqueuedSequenceNumber): .long(lastSequenceNumber),
+            .symbol(EventHubsNames.lastEnqueuedOffset): .string(lastOffset),
+            .symbol(EventHubsNames.lastEnqueuedTimeUTC): .timestamp(Timestamp(millisecondsSince1970: lastEnqueuedTime)),
+            .symbol(EventHubsNames.runtimeInfoRetrievalTimeUTC): .timestamp(Timestamp(millisecondsSince1970: now)),
         ]
     }
+
+    /// The most bytes runtime metrics can add to a delivered event (their largest values). A
+    /// publish is refused unless the event, with the annotations the service adds at publish
+    /// and this room, fits max-message-size: as Azure refuses an event its annotations push
+    /// over the limit, so that no accepted event is ever too large to deliver.
+    static let runtimeMetricsReserve: Int = AMQPEncoder.encode(DeliveryAnnotations(runtimeMetrics(
+        lastSequenceNumber: .max, lastOffset: String(Int64.max), lastEnqueuedTime: .max, now: .max)), policy: .full).count
 
     // MARK: Helpers
 

@@ -36,6 +36,7 @@ final class EventHubsStore: @unchecked Sendable {
                     hub: hub.name, id: id, directory: Self.partitionDirectory(configuration, hub: hub.name, id: id),
                     sync: configuration.syncPolicy, segmentBytes: configuration.segmentBytes,
                     retentionSeconds: configuration.retentionSeconds, retentionBytes: configuration.retentionBytesPerPartition,
+                    maxEventBytes: Int(clamping: configuration.maxMessageSize) - EmulatorConnection.runtimeMetricsReserve,
                     beforeWrite: beforeWrite)
                 if let damage = log.damage {
                     logger.error("partition refused: its log is damaged; the other partitions are served; run amqp emulator --repair to cut it there",

@@ -63,6 +63,8 @@ final class PartitionLog: @unchecked Sendable {
     /// Serialises writes: the writer's, or in memory the publishing loops'.
     private let writeLock = NIOLock()
     private let beforeWrite: (@Sendable () -> Void)?
+    /// The largest event as stored (with the service's annotations) that is accepted.
+    private let maxEventBytes: Int?
     private var listeners: [UInt64: @Sendable () -> Void] = [:]
     private var nextListener: UInt64 = 0
     private let storage: SegmentStorage?
@@ -74,9 +76,10 @@ final class PartitionLog: @unchecked Sendable {
     let tornTail: (damage: LogDamage, bytes: Int64)?
 
     init(hub: String, id: Int, directory: String?, sync: EmulatorConfiguration.SyncPolicy, segmentBytes: Int64 = 64 << 20,
-         retentionSeconds: Int64, retentionBytes: Int64, beforeWrite: (@Sendable () -> Void)? = nil) throws {
+         retentionSeconds: Int64, retentionBytes: Int64, maxEventBytes: Int? = nil, beforeWrite: (@Sendable () -> Void)? = nil) throws {
         self.hub = hub
         self.id = id
+        self.maxEventBytes = maxEventBytes
         self.beforeWrite = beforeWrite
         writer = directory.map { _ in DispatchQueue(label: "swift-amqp.emulator.writer.\(hub).\(id)") }
         self.retentionSeconds = retentionSeconds
@@ -217,12 +220,18 @@ final class PartitionLog: @unchecked Sendable {
                     var message = try Message(decoding: event.message)
                     request.annotate(&message, meta)
                     let bytes = message.encoded(policy: .full)
+                    if let maxEventBytes, bytes.count > maxEventBytes {
+                        throw AppendFailure(kind: .tooLarge, description: "an event of \(event.message.count) bytes grows to \(bytes.count) with the annotations the service adds, over the \(maxEventBytes) allowed (max-message-size less room for runtime metrics)")
+                    }
                     meta.headerEnd = message.header.map { AMQPEncoder.encode($0, policy: .full).count } ?? 0
                     meta.location = .memory(bytes)
                     nextSequence += 1
                     nextOffset += Int64(bytes.count)
                     prepared.append((meta, bytes))
                 }
+            } catch let failure as AppendFailure {
+                results[index] = .failure(failure)
+                continue
             } catch {
                 results[index] = .failure(AppendFailure(kind: .invalidMessage, description: "\(error)"))
                 continue
