@@ -455,9 +455,11 @@ final class SegmentStorage: @unchecked Sendable {
         return file.read(at: position, length: length)
     }
 
+    /// Retention: removes whole segments before `segment`, oldest first, so that a crash in
+    /// between leaves a log that still starts cleanly (a gap would read as damage).
     func deleteSegments(before segment: Int) {
         let doomed = files.withLockedValue { files -> [String] in
-            let names = files.filter { $0.key < segment }.map(\.value.name)
+            let names = files.filter { $0.key < segment }.sorted { $0.key < $1.key }.map(\.value.name)
             files = files.filter { $0.key >= segment }
             return names
         }
