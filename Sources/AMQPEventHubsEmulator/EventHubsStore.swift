@@ -87,7 +87,8 @@ final class EventHubsStore: @unchecked Sendable {
 
     /// The partition for an event sent to the hub itself: a stable hash of the partition key
     /// (FNV-1a over its UTF-8 bytes, so a key always lands in the same partition, across restarts),
-    /// or round robin without one.
+    /// or round robin without one, passing over partitions refused for a damaged log (a keyed
+    /// event keeps its partition, and is refused with it).
     func choosePartition(hub: String, partitionKey: String?) -> Int {
         let count = partitions[hub.lowercased()]?.count ?? 1
         if let key = partitionKey {
@@ -98,8 +99,10 @@ final class EventHubsStore: @unchecked Sendable {
             }
             return Int(hash % UInt64(count))
         }
+        let logs = partitions[hub.lowercased()] ?? []
         return lock.withLock {
-            let next = roundRobin[hub.lowercased(), default: 0]
+            var next = roundRobin[hub.lowercased(), default: 0]
+            for _ in 0..<count where next < logs.count && logs[next].damage != nil { next = (next + 1) % count }
             roundRobin[hub.lowercased()] = (next + 1) % count
             return next
         }

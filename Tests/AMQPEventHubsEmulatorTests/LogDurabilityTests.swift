@@ -106,8 +106,11 @@ struct LogDurabilityTests {
         }
         let other = try await connection.openSender(to: "eh1/Partitions/1")
         #expect(try await other.send(event("partition 1 still works")) == .accepted)
+        // Round robin on the hub passes over the refused partition.
+        let hub = try await connection.openSender(to: "eh1")
+        for _ in 0..<3 { #expect(try await hub.send(event("to the hub")) == .accepted) }
         try? await connection.close()
-        #expect(try await readAll(emulator, partition: 1).map(\.0) == ["partition 1 "])
+        #expect(try await readAll(emulator, partition: 1).map(\.0) == ["partition 1 ", "to the hub", "to the hub", "to the hub"])
     }
 
     @Test("a byte flipped in the middle of the first of three segments: partition refused, files untouched, health names file and offset; repair cuts there and numbers are never reused")
