@@ -36,6 +36,8 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "When a publish counts as written: always (fsync before accepting) or never (write only).") var fsync: EmulatorConfiguration.SyncPolicy = .always
     @Flag(name: .customLong("accept-jwt"), help: "Accept jwt tokens on $cbs without verifying them.") var acceptJWT = false
     @OptionGroup var log: LogOptions
+    @Flag(help: "Cut every damaged partition log in --data-dir at its first bad record, report what was dropped, and exit (run it with the emulator stopped). Without it a damaged partition is refused, never cut.")
+    var repair = false
 
     func makeConfiguration() throws -> EmulatorConfiguration {
         var configuration = EmulatorConfiguration(host: host, port: port)
@@ -67,6 +69,14 @@ struct EmulatorCommand: AsyncParsableCommand {
     func run() async throws {
         log.bootstrap()
         let configuration = try makeConfiguration()
+        if repair {
+            guard configuration.dataDirectory != nil else { throw ValidationError("--repair needs --data-dir") }
+            let reports = try EventHubsEmulator.repair(configuration)
+            if reports.isEmpty { print("nothing to repair: no partition log under \(configuration.dataDirectory!) is damaged") }
+            for report in reports { print("repaired \(report)") }
+            fflushStdout()
+            return
+        }
         let emulator = try await EventHubsEmulator.start(configuration, logger: Logger(label: "swift-amqp.emulator"))
         let scheme = configuration.tls == nil ? "amqp" : "amqps"
         print("Event Hubs emulator listening on \(scheme)://\(configuration.host):\(emulator.port)")

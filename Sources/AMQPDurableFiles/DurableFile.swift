@@ -19,7 +19,7 @@ package enum DurableFile {
     package static func write(_ bytes: [UInt8], to path: String) throws(Failure) {
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw Failure(description: "cannot create \(temporary): errno \(errno)") }
+        guard fd >= 0 else { throw Failure(operation: "create", path: temporary, code: errno) }
         var written = 0
         while written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { systemWrite(fd, $0) }
@@ -28,7 +28,7 @@ package enum DurableFile {
                 let code = errno
                 close(fd)
                 unlink(temporary)
-                throw Failure(description: "cannot write \(temporary): errno \(code)")
+                throw Failure(operation: "write", path: temporary, code: code)
             }
             written += n
         }
@@ -36,13 +36,13 @@ package enum DurableFile {
             let code = errno
             close(fd)
             unlink(temporary)
-            throw Failure(description: "cannot sync \(temporary): errno \(code)")
+            throw Failure(operation: "sync", path: temporary, code: code)
         }
         close(fd)
         guard rename(temporary, path) == 0 else {
             let code = errno
             unlink(temporary)
-            throw Failure(description: "cannot rename \(temporary) to \(path): errno \(code)")
+            throw Failure(description: "cannot rename \(temporary) to \(path): \(describe(code)) (errno \(code))")
         }
         try syncFolder((path as NSString).deletingLastPathComponent)
     }
@@ -50,12 +50,12 @@ package enum DurableFile {
     /// A rename or an unlink is durable once its folder is synced.
     package static func syncFolder(_ path: String) throws(Failure) {
         let fd = open(path.isEmpty ? "." : path, O_RDONLY)
-        guard fd >= 0 else { throw Failure(description: "cannot open \(path): errno \(errno)") }
+        guard fd >= 0 else { throw Failure(operation: "open", path: path, code: errno) }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw Failure(description: "cannot sync \(path): errno \(errno)") }
+        guard fsync(fd) == 0 else { throw Failure(operation: "sync", path: path, code: errno) }
     }
 
-    private static func systemWrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
+    package static func systemWrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
         #if canImport(Glibc)
         return Glibc.write(fd, bytes.baseAddress, bytes.count)
         #else

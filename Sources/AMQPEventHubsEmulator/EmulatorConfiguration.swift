@@ -67,6 +67,12 @@ public struct EmulatorConfiguration: Sendable {
     public var blobPort: Int?
     /// The container id of the emulator's `open`.
     public var containerID: String
+    /// A persisted partition starts a new segment file once its current one reaches this size
+    /// (64 MiB). Small values are for tests that need several segments.
+    package var segmentBytes: Int64
+    /// **For tests of the storage only**: called on a partition's writer before each append to its
+    /// segment file, with the hub's name and the partition, as a slow disk would be slow there.
+    package var beforeSegmentWrite: (@Sendable (_ hub: String, _ partition: Int) -> Void)?
     /// **For tests of clients only**: called for every publish (one delivery on a producer link)
     /// with the hub's name; an error it returns rejects that publish instead of storing it, as
     /// a busy or failing service would (`com.microsoft:server-busy`, `amqp:internal-error`). Keep
@@ -100,6 +106,8 @@ public struct EmulatorConfiguration: Sendable {
         self.blobPort = nil
         self.containerID = "swift-amqp-eventhubs-emulator"
         self.publishFault = nil
+        self.segmentBytes = 64 << 20
+        self.beforeSegmentWrite = nil
     }
 
     /// A configuration error, naming the field.

@@ -116,13 +116,16 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         guard let sas = SharedAccessSignature(parsing: token) else { return .invalid("not a SharedAccessSignature token") }
         guard let key = store.configuration.keys[sas.keyName] else { return .invalid("unknown key name \(sas.keyName)") }
         guard sas.isSigned(withKey: key) else { return .invalid("signature does not match the key \(sas.keyName)") }
-        guard sas.expiry * 1000 > clock() else { return .invalid("token expired") }
+        // `se` is the client's number: any Int64 must be handled, not trapped on.
+        let (milliseconds, overflow) = sas.expiry.multipliedReportingOverflow(by: 1000)
+        let expiry = overflow ? (sas.expiry < 0 ? Int64.min : Int64.max) : milliseconds
+        guard expiry > clock() else { return .invalid("token expired") }
         let granted = EventHubsAudience.path(of: sas.audience)
         let wanted = EventHubsAudience.path(of: audience)
         guard EventHubsAudience.covers(granted, wanted) else {
             return .invalid("token for \(sas.audience) does not cover \(audience)")
         }
-        return .valid(until: sas.expiry * 1000)
+        return .valid(until: expiry)
     }
 
     // MARK: Attach
@@ -264,6 +267,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                 reply(to: message, node: .management, connection, status: ManagementStatus(code: 404, description: "no such partition"))
                 return
             }
+            if let refusal = log.refusal {
+                reply(to: message, node: .management, connection, status: ManagementStatus(code: 500, description: refusal))
+                return
+            }
             let p = log.properties
             let description = PartitionDescription(
                 hub: hub.name, partition: String(id), beginSequenceNumber: p.beginSequenceNumber,
@@ -317,19 +324,42 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
         let partition = fixed ?? store.choosePartition(hub: hub, partitionKey: partitionKey)
         guard let log = store.partition(hub: hub, id: partition) else { return }
-        do {
-            _ = try log.append(events, now: clock()) { message, stored in
-                var annotations = message.messageAnnotations?.value ?? AMQPMap()
-                if let key = stored.partitionKey { annotations[symbol: EventHubsNames.partitionKey] = .string(key) }
-                annotations[symbol: EventHubsNames.sequenceNumber] = .long(stored.sequenceNumber)
-                annotations[symbol: EventHubsNames.offset] = .string(String(stored.offset))
-                annotations[symbol: EventHubsNames.enqueuedTime] = .timestamp(Timestamp(millisecondsSince1970: stored.enqueuedTime))
-                message.messageAnnotations = MessageAnnotations(annotations)
+        // Settled only once the write (and sync) is done; meanwhile the link's credit is not
+        // topped up, so a slow partition slows its own producers and no one else.
+        let boundSelf = NIOLoopBound(self, eventLoop: connection.eventLoop)
+        let boundConnection = NIOLoopBound(connection, eventLoop: connection.eventLoop)
+        let eventLoop = connection.eventLoop
+        log.append(events, now: clock(), annotate: Self.annotate) { result in
+            let state: DeliveryState
+            switch result {
+            case .success: state = .accepted(Accepted())
+            case .failure(let failure): state = .rejected(Rejected(error: Self.error(for: failure)))
             }
-            settle(delivery, on: link, connection, .accepted(Accepted()))
-        } catch {
-            settle(delivery, on: link, connection, .rejected(Rejected(error: AMQPError(condition: .amqp(.internalError), description: "\(error)"))))
+            if eventLoop.inEventLoop {
+                boundSelf.value.settle(delivery, on: link, boundConnection.value, state)
+            } else {
+                eventLoop.execute { boundSelf.value.settle(delivery, on: link, boundConnection.value, state) }
+            }
         }
+    }
+
+    /// How a publish that stored nothing is rejected.
+    static func error(for failure: PartitionLog.AppendFailure) -> AMQPError {
+        switch failure.kind {
+        case .storage: AMQPError(condition: .amqp(.internalError), description: failure.description)
+        case .invalidMessage: AMQPError(condition: .amqp(.decodeError), description: failure.description)
+        case .tooLarge: AMQPError(condition: .link(.messageSizeExceeded), description: failure.description)
+        }
+    }
+
+    /// The service's annotations on a stored event, as consumers receive it.
+    static func annotate(_ message: inout Message, _ stored: StoredEvent) {
+        var annotations = message.messageAnnotations?.value ?? AMQPMap()
+        if let key = stored.partitionKey { annotations[symbol: EventHubsNames.partitionKey] = .string(key) }
+        annotations[symbol: EventHubsNames.sequenceNumber] = .long(stored.sequenceNumber)
+        annotations[symbol: EventHubsNames.offset] = .string(String(stored.offset))
+        annotations[symbol: EventHubsNames.enqueuedTime] = .timestamp(Timestamp(millisecondsSince1970: stored.enqueuedTime))
+        message.messageAnnotations = MessageAnnotations(annotations)
     }
 
     /// The events in a delivery: a batch envelope (format 0x80013700) holds one encoded event per
@@ -358,6 +388,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
         guard isAuthorized(address.authorizationPath) else {
             refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub.name)/ConsumerGroups/\(groupName): put one on $cbs first")
+            return
+        }
+        if let refusal = log.refusal {
+            refuse(link, attach, connection, .amqp(.internalError), refusal)
             return
         }
         var position = EventPosition.earliest
@@ -431,13 +465,25 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
 
     func runtimeMetrics(_ log: PartitionLog) -> AMQPMap {
         let p = log.properties
-        return [
-            .symbol(EventHubsNames.lastEnqueuedSequenceNumber): .long(p.lastEnqueuedSequenceNumber),
-            .symbol(EventHubsNames.lastEnqueuedOffset): .string(p.lastEnqueuedOffset),
-            .symbol(EventHubsNames.lastEnqueuedTimeUTC): .timestamp(Timestamp(millisecondsSince1970: p.lastEnqueuedTime)),
-            .symbol(EventHubsNames.runtimeInfoRetrievalTimeUTC): .timestamp(Timestamp(millisecondsSince1970: clock())),
+        return Self.runtimeMetrics(lastSequenceNumber: p.lastEnqueuedSequenceNumber, lastOffset: p.lastEnqueuedOffset,
+                                   lastEnqueuedTime: p.lastEnqueuedTime, now: clock())
+    }
+
+    static func runtimeMetrics(lastSequenceNumber: Int64, lastOffset: String, lastEnqueuedTime: Int64, now: Int64) -> AMQPMap {
+        [
+            .symbol(EventHubsNames.lastEnqueuedSequenceNumber): .long(lastSequenceNumber),
+            .symbol(EventHubsNames.lastEnqueuedOffset): .string(lastOffset),
+            .symbol(EventHubsNames.lastEnqueuedTimeUTC): .timestamp(Timestamp(millisecondsSince1970: lastEnqueuedTime)),
+            .symbol(EventHubsNames.runtimeInfoRetrievalTimeUTC): .timestamp(Timestamp(millisecondsSince1970: now)),
         ]
     }
+
+    /// The most bytes runtime metrics can add to a delivered event (their largest values). A
+    /// publish is refused unless the event, with the annotations the service adds at publish
+    /// and this room, fits max-message-size: as Azure refuses an event its annotations push
+    /// over the limit, so that no accepted event is ever too large to deliver.
+    static let runtimeMetricsReserve: Int = AMQPEncoder.encode(DeliveryAnnotations(runtimeMetrics(
+        lastSequenceNumber: .max, lastOffset: String(Int64.max), lastEnqueuedTime: .max, now: .max)), policy: .full).count
 
     // MARK: Helpers
 

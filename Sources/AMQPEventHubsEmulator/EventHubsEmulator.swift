@@ -48,7 +48,7 @@ public final class EventHubsEmulator: Sendable {
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) async throws -> EventHubsEmulator {
         try configuration.validate()
-        let store = try EventHubsStore(configuration: configuration)
+        let store = try EventHubsStore(configuration: configuration, logger: logger)
         let keys = configuration.keys
         var listenerConfiguration = AMQPListener.Configuration(
             host: configuration.host, port: configuration.port, tls: configuration.tls,
@@ -64,7 +64,9 @@ public final class EventHubsEmulator: Sendable {
         }
         var health: Channel? = nil
         if let healthPort = configuration.healthPort {
-            health = try await HealthEndpoint.bind(host: configuration.host, port: healthPort, group: eventLoopGroup)
+            health = try await HealthEndpoint.bind(host: configuration.host, port: healthPort, group: eventLoopGroup) {
+                store.damagedPartitions.map { HealthEndpoint.DamagedPartition(eventHub: $0.hub, partition: String($0.partition), file: $0.damage.file, byteOffset: $0.damage.byteOffset, reason: $0.damage.reason) }
+            }
         }
         var blob: (channel: Channel, thread: NIOThreadPool, connections: OpenConnections)? = nil
         if let blobPort = configuration.blobPort {
@@ -85,6 +87,43 @@ public final class EventHubsEmulator: Sendable {
             }
         }
         return EventHubsEmulator(configuration: configuration, listener: listener, store: store, healthChannel: health, blob: blob)
+    }
+
+    /// What ``repair(_:)`` cut from one partition.
+    public struct RepairReport: Sendable, CustomStringConvertible {
+        /// The hub and the partition.
+        public var eventHub: String
+        public var partition: Int
+        /// What was done and dropped, in words: the file and byte offset of the damage, the
+        /// bytes and segment files removed, the readable events among them, and the sequence
+        /// number and offset new events start at.
+        public var summary: String
+        /// Bytes removed from the log.
+        public var droppedBytes: Int64
+        /// Events that were still readable in the dropped bytes.
+        public var droppedReadableEvents: Int
+        /// The sequence number new events get next: past everything dropped, never reused.
+        public var nextSequenceNumber: Int64
+
+        public var description: String { "\(eventHub)/\(partition): \(summary)" }
+    }
+
+    /// Cuts every damaged partition log under the configuration's data directory at its first
+    /// bad record, removing what follows, and reports what was dropped. Run it with the
+    /// emulator stopped; partitions whose logs are whole are left alone.
+    public static func repair(_ configuration: EmulatorConfiguration) throws -> [RepairReport] {
+        guard configuration.dataDirectory != nil else { throw EmulatorConfiguration.Invalid(message: "repair needs a data directory") }
+        var reports: [RepairReport] = []
+        for hub in configuration.hubs {
+            for id in 0..<hub.partitionCount {
+                guard let directory = EventHubsStore.partitionDirectory(configuration, hub: hub.name, id: id),
+                      FileManager.default.fileExists(atPath: directory),
+                      let report = try SegmentStorage.repair(directory: directory) else { continue }
+                reports.append(RepairReport(eventHub: hub.name, partition: id, summary: report.description, droppedBytes: report.droppedBytes,
+                                            droppedReadableEvents: report.readableDroppedEvents, nextSequenceNumber: report.resume.sequenceNumber))
+            }
+        }
+        return reports
     }
 
     /// A connection string for this emulator, in Microsoft's emulator's form: its SAS key,
@@ -126,15 +165,31 @@ public final class EventHubsEmulator: Sendable {
     }
 }
 
-/// `GET /health` → `200 OK` with `{"status":"Healthy"}`; anything else → 404.
+/// `GET /health` → `200 OK` with `{"status":"Healthy"}`, or `503` with `{"status":"Degraded"}`
+/// and the partitions refused because their logs are damaged (file, byte offset, reason);
+/// anything else → 404.
 enum HealthEndpoint {
-    static func bind(host: String, port: Int, group: EventLoopGroup) async throws -> Channel {
+    struct DamagedPartition: Codable, Sendable {
+        var eventHub: String
+        var partition: String
+        var file: String
+        var byteOffset: Int64
+        var reason: String
+    }
+
+    struct Status: Codable {
+        var status: String
+        var damagedPartitions: [DamagedPartition]?
+    }
+
+    static func bind(host: String, port: Int, group: EventLoopGroup,
+                     damaged: @escaping @Sendable () -> [DamagedPartition]) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(HealthHandler())
+                    try channel.pipeline.syncOperations.addHandler(HealthHandler(damaged: damaged))
                 }
             }
             .bind(host: host, port: port).get()
@@ -143,16 +198,36 @@ enum HealthEndpoint {
     final class HealthHandler: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
+        let damaged: @Sendable () -> [DamagedPartition]
+
+        init(damaged: @escaping @Sendable () -> [DamagedPartition]) {
+            self.damaged = damaged
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .head(let request) = unwrapInboundIn(data) else { return }
-            let healthy = request.method == .GET && request.uri.split(separator: "?").first == "/health"
-            let body = healthy ? #"{"status":"Healthy"}"# : #"{"status":"NotFound"}"#
+            let found = request.method == .GET && request.uri.split(separator: "?").first == "/health"
+            let status: HTTPResponseStatus
+            let body: String
+            if found {
+                let damage = damaged()
+                if damage.isEmpty {
+                    status = .ok
+                    body = #"{"status":"Healthy"}"#
+                } else {
+                    status = .serviceUnavailable
+                    let encoded = try? JSONEncoder().encode(Status(status: "Degraded", damagedPartitions: damage))
+                    body = encoded.map { String(decoding: $0, as: UTF8.self) } ?? #"{"status":"Degraded"}"#
+                }
+            } else {
+                status = .notFound
+                body = #"{"status":"NotFound"}"#
+            }
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "application/json")
             headers.add(name: "Content-Length", value: String(body.utf8.count))
             headers.add(name: "Connection", value: "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: healthy ? .ok : .notFound, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }

@@ -2,6 +2,7 @@ import AMQPCodec
 import AMQPEventHubsProtocol
 import AMQPTypes
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 
 /// Every hub's partitions, the partition chooser, and the registry of active receivers that
@@ -23,20 +24,46 @@ final class EventHubsStore: @unchecked Sendable {
         let evict: @Sendable (AMQPError) -> Void
     }
 
-    init(configuration: EmulatorConfiguration) throws {
+    init(configuration: EmulatorConfiguration, logger: Logger = Logger(label: "swift-amqp.emulator")) throws {
         self.configuration = configuration
         var partitions: [String: [PartitionLog]] = [:]
         for hub in configuration.hubs {
-            partitions[hub.name.lowercased()] = try (0..<hub.partitionCount).map { id in
-                try PartitionLog(
-                    hub: hub.name, id: id,
-                    directory: configuration.dataDirectory.map { "\($0)/\(hub.name.lowercased())/\(id)" },
-                    sync: configuration.syncPolicy, retentionSeconds: configuration.retentionSeconds,
-                    retentionBytes: configuration.retentionBytesPerPartition)
+            partitions[hub.name.lowercased()] = try (0..<hub.partitionCount).map { (id: Int) throws -> PartitionLog in
+                let hubName = hub.name
+                var beforeWrite: (@Sendable () -> Void)? = nil
+                if let hook = configuration.beforeSegmentWrite { beforeWrite = { @Sendable in hook(hubName, id) } }
+                let log = try PartitionLog(
+                    hub: hub.name, id: id, directory: Self.partitionDirectory(configuration, hub: hub.name, id: id),
+                    sync: configuration.syncPolicy, segmentBytes: configuration.segmentBytes,
+                    retentionSeconds: configuration.retentionSeconds, retentionBytes: configuration.retentionBytesPerPartition,
+                    maxEventBytes: Int(clamping: configuration.maxMessageSize) - EmulatorConnection.runtimeMetricsReserve,
+                    beforeWrite: beforeWrite)
+                if let damage = log.damage {
+                    logger.error("partition refused: its log is damaged; the other partitions are served; run amqp emulator --repair to cut it there",
+                                 metadata: ["eventhub": "\(hub.name)", "partition": "\(id)", "file": "\(damage.file)",
+                                            "byte_offset": "\(damage.byteOffset)", "reason": "\(damage.reason)"])
+                }
+                if let torn = log.tornTail {
+                    logger.warning("cut a torn record off the end of the log (a write interrupted by a crash; never acknowledged)",
+                                   metadata: ["eventhub": "\(hub.name)", "partition": "\(id)", "file": "\(torn.damage.file)",
+                                              "byte_offset": "\(torn.damage.byteOffset)", "bytes": "\(torn.bytes)", "reason": "\(torn.damage.reason)"])
+                }
+                return log
             }
         }
         self.partitions = partitions
         self.createdAt = Self.creationTime(configuration)
+    }
+
+    static func partitionDirectory(_ configuration: EmulatorConfiguration, hub: String, id: Int) -> String? {
+        configuration.dataDirectory.map { "\($0)/\(hub.lowercased())/\(id)" }
+    }
+
+    /// Partitions refused because their log is damaged, in hub and partition order.
+    var damagedPartitions: [(hub: String, partition: Int, damage: LogDamage)] {
+        configuration.hubs.flatMap { hub in
+            (partitions[hub.name.lowercased()] ?? []).compactMap { log in log.damage.map { (hub.name, log.id, $0) } }
+        }
     }
 
     /// The time the hubs were created: kept in the data directory so it survives restarts.
@@ -60,7 +87,8 @@ final class EventHubsStore: @unchecked Sendable {
 
     /// The partition for an event sent to the hub itself: a stable hash of the partition key
     /// (FNV-1a over its UTF-8 bytes, so a key always lands in the same partition, across restarts),
-    /// or round robin without one.
+    /// or round robin without one, passing over partitions refused for a damaged log (a keyed
+    /// event keeps its partition, and is refused with it).
     func choosePartition(hub: String, partitionKey: String?) -> Int {
         let count = partitions[hub.lowercased()]?.count ?? 1
         if let key = partitionKey {
@@ -71,8 +99,10 @@ final class EventHubsStore: @unchecked Sendable {
             }
             return Int(hash % UInt64(count))
         }
+        let logs = partitions[hub.lowercased()] ?? []
         return lock.withLock {
-            let next = roundRobin[hub.lowercased(), default: 0]
+            var next = roundRobin[hub.lowercased(), default: 0]
+            for _ in 0..<count where next < logs.count && logs[next].damage != nil { next = (next + 1) % count }
             roundRobin[hub.lowercased()] = (next + 1) % count
             return next
         }

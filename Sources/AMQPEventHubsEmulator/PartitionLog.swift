@@ -4,11 +4,6 @@ import AMQPMessage
 import Foundation
 import NIOConcurrencyHelpers
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// An event as stored: its service-assigned identity and the message as consumers receive it
 /// (already carrying the `x-opt-*` annotations).
@@ -46,9 +41,10 @@ struct NewEvent: Sendable {
 /// times, kept in memory or in checksummed segment files on disk.
 ///
 /// On disk each record is `magic, body length, CRC-32 of body, body`, the body holding the
-/// sequence number, offset, enqueued time, header end, partition key and message. At startup the
-/// segments are read back in order; the first record that is short or fails its checksum (a write
-/// torn by a crash) is cut off with everything after it. Only an index stays in memory.
+/// sequence number, offset, enqueued time, header end, partition key and message. At startup
+/// every segment is read back and checked (``LogVerifier``): a torn write at the end of the last
+/// segment is cut off; damage anywhere else leaves the files untouched and the partition refused
+/// (``damage``) until `amqp emulator --repair` cuts it explicitly. Only an index stays in memory.
 final class PartitionLog: @unchecked Sendable {
     let hub: String
     let id: Int
@@ -58,66 +54,219 @@ final class PartitionLog: @unchecked Sendable {
     private(set) var nextSequenceNumber: Int64 = 0
     private var nextOffset: Int64 = 0
     private var retainedBytes: Int64 = 0
+    /// Publishes waiting for the writer, and whether it has been asked to run.
+    private var pending: [PendingAppend] = []
+    private var writerScheduled = false
+    /// A persisted partition's writer: one serial queue, so appends keep their order and block
+    /// only it.
+    private let writer: DispatchQueue?
+    /// Serialises writes: the writer's, or in memory the publishing loops'.
+    private let writeLock = NIOLock()
+    private let beforeWrite: (@Sendable () -> Void)?
+    /// The largest event as stored (with the service's annotations) that is accepted.
+    private let maxEventBytes: Int?
     private var listeners: [UInt64: @Sendable () -> Void] = [:]
     private var nextListener: UInt64 = 0
     private let storage: SegmentStorage?
     private let retentionSeconds: Int64
     private let retentionBytes: Int64
+    /// Set when the log on disk is damaged before its end: nothing is read or written then.
+    let damage: LogDamage?
+    /// The torn tail cut off at startup, if any, and how many bytes it had.
+    let tornTail: (damage: LogDamage, bytes: Int64)?
 
-    init(hub: String, id: Int, directory: String?, sync: EmulatorConfiguration.SyncPolicy, retentionSeconds: Int64, retentionBytes: Int64) throws {
+    init(hub: String, id: Int, directory: String?, sync: EmulatorConfiguration.SyncPolicy, segmentBytes: Int64 = 64 << 20,
+         retentionSeconds: Int64, retentionBytes: Int64, maxEventBytes: Int? = nil, beforeWrite: (@Sendable () -> Void)? = nil) throws {
         self.hub = hub
         self.id = id
+        self.maxEventBytes = maxEventBytes
+        self.beforeWrite = beforeWrite
+        writer = directory.map { _ in DispatchQueue(label: "swift-amqp.emulator.writer.\(hub).\(id)") }
         self.retentionSeconds = retentionSeconds
         self.retentionBytes = retentionBytes
-        if let directory {
-            let storage = try SegmentStorage(directory: directory, sync: sync)
-            self.storage = storage
-            for event in try storage.recover() {
-                events.append(event)
-                retainedBytes += Int64(event.size)
-                nextSequenceNumber = event.sequenceNumber + 1
-                nextOffset = event.offset + Int64(event.size)
-            }
-        } else {
+        guard let directory else {
             storage = nil
+            damage = nil
+            tornTail = nil
+            return
         }
+        let storage = try SegmentStorage(directory: directory, sync: sync, segmentLimit: segmentBytes)
+        self.storage = storage
+        let recovery: SegmentStorage.Recovery
+        do {
+            recovery = try storage.recover()
+        } catch {
+            // A file that cannot be read or cut is no reason to stop the other partitions.
+            recovery = .damaged(LogDamage(file: directory, byteOffset: 0, reason: "\(error)"))
+        }
+        switch recovery {
+        case .damaged(let found):
+            damage = found
+            tornTail = nil
+        case .intact(let recovered, let next, let cut):
+            damage = nil
+            tornTail = cut
+            events = recovered
+            retainedBytes = recovered.reduce(0) { $0 + Int64($1.size) }
+            nextSequenceNumber = next.sequenceNumber
+            nextOffset = next.offset
+        }
+    }
+
+    /// Why this partition serves nothing, for errors sent to clients.
+    var refusal: String? {
+        damage.map { "partition \(id) of \(hub) is not served: its log is damaged (\($0)); run amqp emulator --repair" }
     }
 
     // MARK: Writing
 
-    /// Appends events, assigning sequence numbers, offsets and the enqueued time; on disk they
-    /// are written (and synced, per policy) before this returns. Listeners hear about them after.
-    func append(_ new: [NewEvent], now: Int64, annotate: (inout Message, StoredEvent) -> Void) throws -> [StoredEvent] {
-        let (stored, toNotify) = try lock.withLock { () throws -> ([StoredEvent], [@Sendable () -> Void]) in
-            let enqueued = max(now, events.last?.enqueuedTime ?? 0)
-            var out: [StoredEvent] = []
-            var records: [(StoredEvent, [UInt8])] = []
-            for event in new {
-                var meta = StoredEvent(sequenceNumber: nextSequenceNumber, offset: nextOffset, enqueuedTime: enqueued,
-                                       partitionKey: event.partitionKey, headerEnd: event.headerEnd, location: .memory([]))
-                var message = try Message(decoding: event.message)
-                annotate(&message, meta)
-                let bytes = message.encoded(policy: .full)
-                meta.headerEnd = message.header.map { AMQPEncoder.encode($0, policy: .full).count } ?? 0
-                meta.location = .memory(bytes)
-                nextSequenceNumber += 1
-                nextOffset += Int64(bytes.count)
-                records.append((meta, bytes))
+    /// Why an append stored nothing.
+    struct AppendFailure: Error, Sendable, CustomStringConvertible {
+        enum Kind: Sendable {
+            /// The partition is refused, or the disk failed (the system's text is in the description).
+            case storage
+            /// An event is not a valid message.
+            case invalidMessage
+            /// An event with the service's annotations is larger than the largest message allowed.
+            case tooLarge
+        }
+        var kind: Kind
+        var description: String
+    }
+
+    typealias Completion = @Sendable (Result<[StoredEvent], AppendFailure>) -> Void
+    typealias Annotate = @Sendable (inout Message, StoredEvent) -> Void
+
+    /// One publish waiting for the writer.
+    private struct PendingAppend {
+        var events: [NewEvent]
+        var now: Int64
+        var annotate: Annotate
+        var completion: Completion
+    }
+
+    /// Appends events, assigning sequence numbers, offsets and the enqueued time, and calls
+    /// `completion` once they are stored. A persisted partition writes (and syncs, per policy) on
+    /// its own writer thread, never the caller's, so a slow disk holds up only this partition's
+    /// publishers; publishes that queue up meanwhile share the next write and sync. In memory it
+    /// completes at once. A failure stores nothing and gives out no number. Listeners hear about
+    /// stored events before `completion` runs.
+    func append(_ new: [NewEvent], now: Int64, annotate: @escaping Annotate, completion: @escaping Completion) {
+        if let refusal {
+            completion(.failure(AppendFailure(kind: .storage, description: refusal)))
+            return
+        }
+        let request = PendingAppend(events: new, now: now, annotate: annotate, completion: completion)
+        guard let writer else {
+            let result = writeLock.withLock { write([request]) }[0]
+            completion(result)
+            return
+        }
+        let schedule = lock.withLock { () -> Bool in
+            pending.append(request)
+            defer { writerScheduled = true }
+            return !writerScheduled
+        }
+        if schedule { writer.async { self.drain() } }
+    }
+
+    /// Blocks until the events are stored: for tests and tools, never on an event loop.
+    func appendAndWait(_ new: [NewEvent], now: Int64, annotate: @escaping Annotate) throws(AppendFailure) -> [StoredEvent] {
+        let result = NIOLockedValueBox<Result<[StoredEvent], AppendFailure>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        append(new, now: now, annotate: annotate) { outcome in
+            result.withLockedValue { $0 = outcome }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLockedValue { $0! }.get()
+    }
+
+    /// The writer: takes what is pending, in order, until nothing is.
+    private func drain() {
+        while true {
+            let batch = lock.withLock { () -> [PendingAppend] in
+                let taken = Array(pending.prefix(Self.maxPublishesPerWrite))
+                pending.removeFirst(taken.count)
+                if taken.isEmpty { writerScheduled = false }
+                return taken
             }
-            if let storage {
+            guard !batch.isEmpty else { return }
+            let results = writeLock.withLock { write(batch) }
+            for (request, result) in zip(batch, results) { request.completion(result) }
+        }
+    }
+
+    /// At most this many publishes share one write and sync, so one write's buffer stays bounded.
+    static let maxPublishesPerWrite = 256
+
+    /// Stores a batch of publishes with one write: numbers are taken here and committed only
+    /// once the records are written, so a failed write gives none of them out. Called with
+    /// `writeLock` held: only one writer moves the numbers on.
+    private func write(_ batch: [PendingAppend]) -> [Result<[StoredEvent], AppendFailure>] {
+        var (sequenceNumber, offset, enqueued) = lock.withLock { (nextSequenceNumber, nextOffset, events.last?.enqueuedTime ?? 0) }
+        var results: [Result<[StoredEvent], AppendFailure>?] = Array(repeating: nil, count: batch.count)
+        var records: [(StoredEvent, [UInt8])] = []
+        var owners: [Int] = []
+        for (index, request) in batch.enumerated() {
+            enqueued = max(enqueued, request.now)
+            var prepared: [(StoredEvent, [UInt8])] = []
+            var nextSequence = sequenceNumber
+            var nextOffset = offset
+            do {
+                for event in request.events {
+                    var meta = StoredEvent(sequenceNumber: nextSequence, offset: nextOffset, enqueuedTime: enqueued,
+                                           partitionKey: event.partitionKey, headerEnd: event.headerEnd, location: .memory([]))
+                    var message = try Message(decoding: event.message)
+                    request.annotate(&message, meta)
+                    let bytes = message.encoded(policy: .full)
+                    if let maxEventBytes, bytes.count > maxEventBytes {
+                        throw AppendFailure(kind: .tooLarge, description: "an event of \(event.message.count) bytes grows to \(bytes.count) with the annotations the service adds, over the \(maxEventBytes) allowed (max-message-size less room for runtime metrics)")
+                    }
+                    meta.headerEnd = message.header.map { AMQPEncoder.encode($0, policy: .full).count } ?? 0
+                    meta.location = .memory(bytes)
+                    nextSequence += 1
+                    nextOffset += Int64(bytes.count)
+                    prepared.append((meta, bytes))
+                }
+            } catch let failure as AppendFailure {
+                results[index] = .failure(failure)
+                continue
+            } catch {
+                results[index] = .failure(AppendFailure(kind: .invalidMessage, description: "\(error)"))
+                continue
+            }
+            records += prepared
+            owners += Array(repeating: index, count: prepared.count)
+            sequenceNumber = nextSequence
+            offset = nextOffset
+        }
+        if !records.isEmpty, let storage {
+            beforeWrite?()
+            do {
                 let placed = try storage.write(records)
                 for (i, location) in placed.enumerated() { records[i].0.location = location }
+            } catch {
+                let failure = AppendFailure(kind: .storage, description: "\(error)")
+                return results.map { $0 ?? .failure(failure) }
             }
-            for (meta, _) in records {
-                events.append(meta)
-                retainedBytes += Int64(meta.size)
-                out.append(meta)
-            }
-            applyRetention(now: now)
-            return (out, Array(listeners.values))
         }
-        for listener in toNotify { listener() }
-        return stored
+        if !records.isEmpty {
+            let toNotify = lock.withLock { () -> [@Sendable () -> Void] in
+                for (meta, _) in records {
+                    events.append(meta)
+                    retainedBytes += Int64(meta.size)
+                }
+                nextSequenceNumber = sequenceNumber
+                nextOffset = offset
+                applyRetention(now: enqueued)
+                return Array(listeners.values)
+            }
+            for listener in toNotify { listener() }
+        }
+        var stored = [[StoredEvent]](repeating: [], count: batch.count)
+        for (k, (meta, _)) in records.enumerated() { stored[owners[k]].append(meta) }
+        return batch.indices.map { results[$0] ?? .success(stored[$0]) }
     }
 
     private func applyRetention(now: Int64) {
@@ -163,7 +312,8 @@ final class PartitionLog: @unchecked Sendable {
             case .latest:
                 return nextSequenceNumber
             case .sequenceNumber(let n, let inclusive):
-                let wanted = inclusive ? n : n + 1
+                // Nothing comes after the largest sequence number a client can name.
+                let wanted = inclusive || n == .max ? n : n + 1
                 return max(wanted, retained.first?.sequenceNumber ?? nextSequenceNumber)
             case .offset(let text, let inclusive):
                 guard let offset = Int64(text) else { return nextSequenceNumber }
@@ -181,11 +331,10 @@ final class PartitionLog: @unchecked Sendable {
     /// retention are skipped.
     func read(from sequenceNumber: Int64, limit: Int) -> [(StoredEvent, [UInt8])] {
         let slice: [StoredEvent] = lock.withLock {
-            guard head < events.count else { return [] }
-            let first = events[head].sequenceNumber
-            let start = head + Int(max(sequenceNumber - first, 0))
-            guard start < events.count else { return [] }
-            return Array(events[start..<min(events.count, start + limit)])
+            // Sequence numbers may jump where a repair cut the log: search, never subtract.
+            let retained = events[head...]
+            let start = retained.partitioningIndex { $0.sequenceNumber >= sequenceNumber }
+            return Array(retained[start..<(retained.index(start, offsetBy: max(limit, 0), limitedBy: retained.endIndex) ?? retained.endIndex)])
         }
         return slice.compactMap { event in
             switch event.location {
@@ -218,7 +367,11 @@ final class PartitionLog: @unchecked Sendable {
 
     var count: Int { lock.withLock { events.count - head } }
 
-    func close() { storage?.close() }
+    /// Waits for the writer to finish what it has, then closes the files.
+    func close() {
+        writer?.sync {}
+        storage?.close()
+    }
 }
 
 extension RandomAccessCollection {
@@ -237,170 +390,6 @@ extension RandomAccessCollection {
             }
         }
         return low
-    }
-}
-
-// MARK: - Segment files
-
-/// A partition's segment files: `00000000000000000000.log`, named by their first sequence number.
-final class SegmentStorage: @unchecked Sendable {
-    static let magic: UInt32 = 0x4548_5231  // "EHR1"
-    static let segmentLimit: Int64 = 64 << 20
-    let directory: String
-    let sync: EmulatorConfiguration.SyncPolicy
-    private var segments: [Int: (name: String, fd: Int32)] = [:]
-    private var current: Int = 0
-    private var currentSize: Int64 = 0
-
-    init(directory: String, sync: EmulatorConfiguration.SyncPolicy) throws {
-        self.directory = directory
-        self.sync = sync
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    struct StorageError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    private func path(_ name: String) -> String { directory + "/" + name }
-
-    /// Reads every segment back, cutting off a torn or corrupt tail.
-    func recover() throws -> [StoredEvent] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".log") }.sorted()
-        var events: [StoredEvent] = []
-        var damaged = false
-        for (index, name) in names.enumerated() {
-            if damaged {
-                // Everything after a damaged record is gone with it.
-                try? FileManager.default.removeItem(atPath: path(name))
-                continue
-            }
-            let fd = open(path(name), O_RDWR | O_APPEND)
-            guard fd >= 0 else { throw StorageError(description: "cannot open \(path(name))") }
-            let data = (try? Data(contentsOf: URL(fileURLWithPath: path(name)))) ?? Data()
-            let bytes = [UInt8](data)
-            var position = 0
-            while position < bytes.count {
-                guard let (event, length) = Self.parseRecord(bytes, at: position, segment: index) else {
-                    ftruncate(fd, off_t(position))
-                    damaged = true
-                    break
-                }
-                events.append(event)
-                position += length
-            }
-            segments[index] = (name, fd)
-            current = index
-            currentSize = Int64(position)
-        }
-        if segments.isEmpty { try openSegment(0, firstSequence: 0) }
-        return events
-    }
-
-    static func parseRecord(_ bytes: [UInt8], at start: Int, segment: Int) -> (StoredEvent, Int)? {
-        func u32(_ at: Int) -> UInt32 { UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3]) }
-        func i64(_ at: Int) -> Int64 { Int64(bitPattern: UInt64(u32(at)) << 32 | UInt64(u32(at + 4))) }
-        guard start + 12 <= bytes.count, u32(start) == magic else { return nil }
-        let bodyLength = Int(u32(start + 4))
-        let body = start + 12
-        guard bodyLength >= 30, body + bodyLength <= bytes.count else { return nil }
-        guard CRC32.checksum(bytes[body..<(body + bodyLength)]) == u32(start + 8) else { return nil }
-        let sequence = i64(body)
-        let offset = i64(body + 8)
-        let time = i64(body + 16)
-        let headerEnd = Int(u32(body + 24))
-        let keyLength = Int(UInt16(bytes[body + 28]) << 8 | UInt16(bytes[body + 29]))
-        var cursor = body + 30
-        var key: String? = nil
-        if keyLength != 0xFFFF {
-            guard cursor + keyLength <= body + bodyLength else { return nil }
-            key = String(decoding: bytes[cursor..<(cursor + keyLength)], as: UTF8.self)
-            cursor += keyLength
-        }
-        let payloadLength = body + bodyLength - cursor
-        let event = StoredEvent(sequenceNumber: sequence, offset: offset, enqueuedTime: time, partitionKey: key, headerEnd: headerEnd,
-                                location: .file(segment: segment, position: Int64(cursor), length: payloadLength))
-        return (event, 12 + bodyLength)
-    }
-
-    private func openSegment(_ index: Int, firstSequence: Int64) throws {
-        let name = String(format: "%020lld.log", firstSequence)
-        let fd = open(path(name), O_RDWR | O_CREAT | O_APPEND, 0o644)
-        guard fd >= 0 else { throw StorageError(description: "cannot create \(path(name))") }
-        segments[index] = (name, fd)
-        current = index
-        currentSize = 0
-    }
-
-    /// Writes records in one `write` and syncs per policy; returns where each message landed.
-    func write(_ records: [(StoredEvent, [UInt8])]) throws -> [StoredEvent.Location] {
-        guard let first = records.first else { return [] }
-        if currentSize >= Self.segmentLimit {
-            try openSegment(current + 1, firstSequence: first.0.sequenceNumber)
-        }
-        var buffer: [UInt8] = []
-        var locations: [StoredEvent.Location] = []
-        for (meta, message) in records {
-            var body: [UInt8] = []
-            body.reserveCapacity(30 + message.count + (meta.partitionKey?.utf8.count ?? 0))
-            Self.append64(meta.sequenceNumber, to: &body)
-            Self.append64(meta.offset, to: &body)
-            Self.append64(meta.enqueuedTime, to: &body)
-            Self.append32(UInt32(meta.headerEnd), to: &body)
-            if let key = meta.partitionKey, key.utf8.count < 0xFFFF {
-                let k = Array(key.utf8)
-                body += [UInt8(k.count >> 8), UInt8(k.count & 0xFF)] + k
-            } else {
-                body += [0xFF, 0xFF]
-            }
-            let payloadPosition = currentSize + Int64(buffer.count) + 12 + Int64(body.count)
-            body += message
-            Self.append32(Self.magic, to: &buffer)
-            Self.append32(UInt32(body.count), to: &buffer)
-            Self.append32(CRC32.checksum(body[...]), to: &buffer)
-            buffer += body
-            locations.append(.file(segment: current, position: payloadPosition, length: message.count))
-        }
-        let fd = segments[current]!.fd
-        var written = 0
-        while written < buffer.count {
-            let n = buffer[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw StorageError(description: "write to \(path(segments[current]!.name)) failed: errno \(errno)") }
-            written += n
-        }
-        if sync == .always { fsync(fd) }
-        currentSize += Int64(buffer.count)
-        return locations
-    }
-
-    func read(segment: Int, position: Int64, length: Int) -> [UInt8]? {
-        guard let fd = segments[segment]?.fd else { return nil }
-        var bytes = [UInt8](repeating: 0, count: length)
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(position)) }
-        return n == length ? bytes : nil
-    }
-
-    func deleteSegments(before segment: Int) {
-        for (index, entry) in segments where index < segment {
-            Glibc.close(entry.fd)
-            try? FileManager.default.removeItem(atPath: path(entry.name))
-            segments.removeValue(forKey: index)
-        }
-    }
-
-    func close() {
-        for (_, entry) in segments { Glibc.close(entry.fd) }
-        segments.removeAll()
-    }
-
-    static func append32(_ v: UInt32, to out: inout [UInt8]) {
-        out += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
-    }
-
-    static func append64(_ v: Int64, to out: inout [UInt8]) {
-        let u = UInt64(bitPattern: v)
-        append32(UInt32(u >> 32), to: &out)
-        append32(UInt32(truncatingIfNeeded: u), to: &out)
     }
 }
 
