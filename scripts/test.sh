@@ -12,6 +12,9 @@ swift test --skip-build --parallel
 # AMQPCodec must not depend on Foundation: other projects embed it.
 scripts/check-foundation-free.sh
 
+# The package declares macOS: every use of Glibc needs a Darwin branch beside it.
+scripts/check-portability.sh
+
 # Heap allocations per codec operation must not rise (release build; Benchmarks/allocation-thresholds.txt).
 scripts/check-allocations.sh
 
