@@ -202,8 +202,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                 // Oversized events are rejected with message-size-exceeded, not cut off by a detach.
                 enforcedMaxMessageSize: maxMessageSize * 4 + 65536,
                 senderSettleMode: presettled ? .settled : nil,
-                properties: properties, offeredCapabilities: offeredCapabilities)
-            if let credit { try? engine.setCredit(credit, on: link) }
+                properties: properties, offeredCapabilities: offeredCapabilities,
+                // Every delivery is handled before the next event (stored or answered), pre-settled
+                // or not, so the engine's window frees credit as deliveries arrive.
+                creditMode: credit.map { .window($0) } ?? .manual)
         }
     }
 
@@ -445,7 +447,6 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         guard !delivery.isSettled else { return }
         connection.withEngine { engine in
             try? engine.settle(delivery.deliveryID, on: link, state: state)
-            if (engine.credit(of: link) ?? 0) < 200 { try? engine.setCredit(1000, on: link) }
         }
     }
 

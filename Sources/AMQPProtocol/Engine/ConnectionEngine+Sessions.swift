@@ -188,7 +188,12 @@ extension ConnectionEngine {
             session.links[local] = link
             session.remoteHandles[attach.handle] = local
             events.append(.linkAttached(link.id, attach))
-            if ourRole == .sender { refuseOversizedQueuedDeliveries(link) }
+            if ourRole == .sender {
+                refuseOversizedQueuedDeliveries(link)
+            } else if attach.source != nil {
+                // A reply without a source refuses the link (§2.6.3): no credit for it.
+                topUpCredit(channel, local)
+            }
             return
         }
         // The peer attaches a link we did not ask for.
@@ -417,10 +422,13 @@ extension ConnectionEngine {
             if link.credit > 0 { link.credit -= 1 }
             link.creditBudget = max(link.creditBudget, 1) - 1
             link.deliveryCount += 1
+            link.heldDeliveries += 1
+            link.deliveriesReceived += 1
             link.partial = PartialDelivery(
                 deliveryNumber: deliveryNumber, tag: tag, messageFormat: transfer.messageFormat ?? 0,
                 settled: transfer.settled ?? false, state: transfer.state, payload: [], firstFrame: nil
             )
+            topUpCredit(channel, local)
         } else if let id = transfer.deliveryID, id != link.partial!.deliveryNumber {
             detachForViolation(channel, local, .amqp(.invalidField), "delivery-id \(id) changed inside a multi-frame delivery")
             return
@@ -428,6 +436,9 @@ extension ConnectionEngine {
         if transfer.aborted {
             let number = link.partial!.deliveryNumber
             link.partial = nil
+            // Never surfaced, so never consumed: the application cannot give it back.
+            link.heldDeliveries -= min(link.heldDeliveries, 1)
+            topUpCredit(channel, local)
             events.append(.deliveryAborted(link.id, number))
             replenishIncomingWindow(channel)
             return

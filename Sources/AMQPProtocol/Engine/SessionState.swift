@@ -86,6 +86,12 @@ final class LinkState: @unchecked Sendable {
     /// Receiver: the largest link-credit we granted, the measure of ``creditBudget``.
     var largestGrant: UInt32 = 0
     var drain = false
+    /// Receiver: who grants credit, the application or the engine's top-up rule.
+    var creditMode: CreditMode = .manual
+    /// Receiver: deliveries started on the link that the application has not reported consumed.
+    var heldDeliveries: UInt32 = 0
+    /// Receiver: deliveries started on the link over its life, for ``CreditMode``'s total limit.
+    var deliveriesReceived: UInt64 = 0
     /// Whether our detach closes the link (rather than only detaching it).
     var closing = false
     var localError: AMQPError?
