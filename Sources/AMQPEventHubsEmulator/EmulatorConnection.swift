@@ -299,10 +299,11 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             settle(delivery, on: link, connection, .rejected(Rejected(error: fault)))
             return
         }
-        let limit = store.configuration.maxMessageSize
-        guard UInt64(delivery.payload.count) <= limit else {
-            settle(delivery, on: link, connection, .rejected(Rejected(error: AMQPError(
-                condition: .link(.messageSizeExceeded), description: "\(delivery.payload.count) bytes exceed the limit of \(limit)"))))
+        // Event Hubs rejects an oversized event and keeps the link, so the engine enforces a
+        // larger size (see accept) and the advertised one is held here, by the engine's rule.
+        let limit = MessageSizeLimit(advertised: store.configuration.maxMessageSize)
+        guard limit.admits(delivery.payload.count) else {
+            settle(delivery, on: link, connection, .rejected(Rejected(error: limit.exceeded(by: delivery.payload.count, whose: "the event hub's"))))
             return
         }
         let events: [NewEvent]

@@ -19,10 +19,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     var terminalError: AMQPClientError?
     var sessions: [SessionID: SessionRecord] = [:]
     var links: [LinkID: LinkRecord] = [:]
-    /// Attach replies of this engine step: completed at its end, unless a detach came right
-    /// behind (Azure, and our emulator for the Python SDK's sake, refuse by answering with both
-    /// termini and detaching at once).
-    var attachedThisStep: [LinkID: Attach] = [:]
     /// Senders with ``LinkRecord/flushWaiters``, checked at the end of every engine step.
     var flushingLinks: Set<LinkID> = []
 
@@ -37,7 +33,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         let address: String?
         var attached: EventLoopPromise<Attach>?
         var detached: EventLoopPromise<Void>?
-        var refused = false
         var error: AMQPClientError?
         // Sender
         var outcomes: [OutgoingDeliveryID: OutcomeCell] = [:]
@@ -144,16 +139,15 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             handler.withEngine { $0.refuseLink(id, error: AMQPError(condition: .amqp(.notAllowed), description: "this client accepts no links")) }
         case .linkAttached(let id, let attach):
             guard let record = links[id] else { return }
-            // A reply without the terminus we asked for is a refusal; the detach says why (§2.6.3).
-            if (record.role == .sender && attach.target == nil) || (record.role == .receiver && attach.source == nil) {
-                record.refused = true
-                return
-            }
-            attachedThisStep[id] = attach
+            record.attached?.succeed(attach)
+            record.attached = nil
+        case .linkRefused(let id, let error):
+            let address = links[id]?.address
+            detachLink(id, AMQPClientError(.linkRefused, amqpError: error, detail: "the peer refused the link\(address.map { " to \($0)" } ?? "")"))
         case .linkDetached(let id, let error, _, let byPeer):
-            attachedThisStep.removeValue(forKey: id)
             let failure: AMQPClientError
-            if let record = links[id], record.refused || record.attached != nil {
+            if let record = links[id], record.attached != nil {
+                // Detached before the peer answered our attach.
                 failure = AMQPClientError(.linkRefused, amqpError: error, detail: "the peer refused the link\(record.address.map { " to \($0)" } ?? "")")
             } else {
                 failure = AMQPClientError(.linkDetached, amqpError: error, detail: byPeer ? "detached by the peer" : "detached")
@@ -183,14 +177,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
 
     func eventBatchEnded(handler: ConnectionHandler) {
         if !flushingLinks.isEmpty { completeFlushes() }
-        guard !attachedThisStep.isEmpty else { return }
-        let attached = attachedThisStep
-        attachedThisStep.removeAll()
-        for (id, attach) in attached {
-            guard let record = links[id] else { continue }
-            record.attached?.succeed(attach)
-            record.attached = nil
-        }
     }
 
     func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?) {

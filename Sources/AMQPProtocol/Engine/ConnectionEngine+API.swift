@@ -107,7 +107,7 @@ extension ConnectionEngine {
             id: id, name: options.name, role: options.role, localHandle: handle, remoteHandle: nil, phase: .attachSent,
             senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode, held: held
         )
-        link.localMaxMessageSize = localMaxMessageSize
+        link.localMaxMessageSize = MessageSizeLimit(advertised: localMaxMessageSize)
         if options.role == .receiver { link.creditMode = options.creditMode }
         session.links[handle] = link
         session.linkOrder.append(handle)
@@ -167,7 +167,7 @@ extension ConnectionEngine {
         }
         link.phase = .attached
         if link.role == .receiver {
-            link.localMaxMessageSize = enforcedMaxMessageSize ?? advertised
+            link.localMaxMessageSize = MessageSizeLimit(advertised: enforcedMaxMessageSize ?? advertised)
             link.creditMode = creditMode
         } else if let senderSettleMode {
             link.senderSettleMode = senderSettleMode
@@ -224,10 +224,10 @@ extension ConnectionEngine {
         return link.queue.count
     }
 
-    /// The peer's `max-message-size` for a sender link, once attached.
+    /// The peer's `max-message-size` for a sender link, once attached (`nil`: no limit).
     public func peerMaxMessageSize(of id: LinkID) -> UInt64? {
         guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle] else { return nil }
-        return link.remoteMaxMessageSize
+        return link.remoteMaxMessageSize.bytes
     }
 
     /// Sender: queues a delivery of `payload` (an encoded message). It is written as soon as the
@@ -249,8 +249,8 @@ extension ConnectionEngine {
         }
         guard link.isSender else { throw ConnectionUsageError("\(id) is a receiver") }
         guard link.phase == .attached || link.phase == .attachSent else { throw ConnectionUsageError("\(id) is detaching") }
-        if let limit = link.remoteMaxMessageSize, UInt64(payload.count) > limit {
-            throw ConnectionUsageError("a message of \(payload.count) bytes exceeds the peer's max-message-size \(limit)")
+        guard link.remoteMaxMessageSize.admits(payload.count) else {
+            throw ConnectionUsageError(link.remoteMaxMessageSize.exceeded(by: payload.count).description ?? "message-size-exceeded")
         }
         let serial = nextDeliverySerial
         nextDeliverySerial += 1
