@@ -176,28 +176,21 @@ struct ReceiveCommand: AsyncParsableCommand {
         let out = StandardOutput()
         var received = 0
         do {
-            let receiver = try await connection.openReceiver(from: url.address, options: .init(credit: .manual))
+            // The engine keeps WINDOW granted as messages are taken, never more than COUNT in all.
+            let window = UInt32(min(count, Int(Self.window)))
+            let receiver = try await connection.openReceiver(
+                from: url.address, options: .init(credit: .prefetch(window), totalCredit: UInt64(count)))
             // Closing the link at the deadline ends the wait for the next delivery.
             let deadline = Task {
                 try await Task.sleep(for: .seconds(timeout))
                 try? await receiver.close()
             }
             defer { deadline.cancel() }
-            let window = UInt32(min(count, Int(Self.window)))
-            var granted = Int(window)
-            try await receiver.addCredit(window)
             while received < count, let delivery = try await receiver.receive() {
                 received += 1
                 meter.add(bytes: delivery.payload.count)
                 if json { out.line(MessageJSON.string(for: delivery.message)) }
                 try await delivery.accept()
-                // Top credit up once half the window is used, never past COUNT in all.
-                let outstanding = granted - received
-                if outstanding <= Int(window) / 2 && granted < count {
-                    let more = min(Int(window) - outstanding, count - granted)
-                    granted += more
-                    try await receiver.addCredit(UInt32(more))
-                }
             }
             out.flush()
             try await connection.close()

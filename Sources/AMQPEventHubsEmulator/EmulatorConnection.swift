@@ -205,8 +205,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                 // Oversized events are rejected with message-size-exceeded, not cut off by a detach.
                 enforcedMaxMessageSize: maxMessageSize * 4 + 65536,
                 senderSettleMode: presettled ? .settled : nil,
-                properties: properties, offeredCapabilities: offeredCapabilities)
-            if let credit { try? engine.setCredit(credit, on: link) }
+                properties: properties, offeredCapabilities: offeredCapabilities,
+                // Every delivery is handled before the next event (stored or answered), pre-settled
+                // or not, so the engine's window frees credit as deliveries arrive.
+                creditMode: credit.map { .window($0) } ?? .manual)
         }
     }
 
@@ -304,10 +306,11 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             settle(delivery, on: link, connection, .rejected(Rejected(error: fault)))
             return
         }
-        let limit = store.configuration.maxMessageSize
-        guard UInt64(delivery.payload.count) <= limit else {
-            settle(delivery, on: link, connection, .rejected(Rejected(error: AMQPError(
-                condition: .link(.messageSizeExceeded), description: "\(delivery.payload.count) bytes exceed the limit of \(limit)"))))
+        // Event Hubs rejects an oversized event and keeps the link, so the engine enforces a
+        // larger size (see accept) and the advertised one is held here, by the engine's rule.
+        let limit = MessageSizeLimit(advertised: store.configuration.maxMessageSize)
+        guard limit.admits(delivery.payload.count) else {
+            settle(delivery, on: link, connection, .rejected(Rejected(error: limit.exceeded(by: delivery.payload.count, whose: "the event hub's"))))
             return
         }
         let events: [NewEvent]
@@ -491,7 +494,6 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         guard !delivery.isSettled else { return }
         connection.withEngine { engine in
             try? engine.settle(delivery.deliveryID, on: link, state: state)
-            if (engine.credit(of: link) ?? 0) < 200 { try? engine.setCredit(1000, on: link) }
         }
     }
 

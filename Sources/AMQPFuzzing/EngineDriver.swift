@@ -588,7 +588,8 @@ struct EngineDriver {
             try checkLink(id, isSender: false, event)
         case .outcome(let id, _, _, _):
             try checkLink(id, isSender: true, event)
-        case .linkDetached(let id, _, _, _):
+        case .linkRefused(let id, _), .linkDetached(let id, _, _, _):
+            if case .linkRefused = event { try expect(ourAttaches.contains(id), "linkRefused for \(id), which we did not attach") }
             try expect(links.contains { $0.id == id }, "\(id) detached but never attached")
             try expect(!detachedLinks.contains(id), "\(id) detached twice")
             detachedLinks.insert(id)

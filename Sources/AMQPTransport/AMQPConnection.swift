@@ -423,21 +423,24 @@ public final class AMQPSession: Sendable {
         let name = options.name ?? "receiver-\(address)-\(AMQPUUID.random())"
         var source = options.source ?? Source(address: .string(address))
         if source.address == nil { source.address = .string(address) }
+        let creditMode: CreditMode
+        switch options.credit {
+        case .prefetch(let n): creditMode = .window(n, heldUntilConsumed: true, totalLimit: options.totalCredit)
+        case .manual: creditMode = .manual
+        }
         let linkOptions = ConnectionEngine.LinkOptions(
             name: name, role: .receiver,
             source: .source(source), target: .target(options.target ?? Target(address: .string(name))),
             senderSettleMode: options.senderSettleMode, receiverSettleMode: options.settleMode,
             maxMessageSize: options.maxMessageSize, properties: options.properties,
-            offeredCapabilities: options.offeredCapabilities, desiredCapabilities: options.desiredCapabilities
+            offeredCapabilities: options.offeredCapabilities, desiredCapabilities: options.desiredCapabilities,
+            creditMode: creditMode
         )
         let id = self.id
-        let prefetch: UInt32?
-        if case .prefetch(let n) = options.credit { prefetch = n } else { prefetch = nil }
         let reference = AMQPReceiver.Reference()
         let (link, attached, settleQueue, inbound) = try await connection.onLoop { core in
             let (link, attached) = try core.attach(on: id, linkOptions, address: address)
             let settleQueue = SettleQueue(link: link, core: core)
-            core.links[link]?.prefetch = prefetch
             core.links[link]?.receiver = reference
             core.links[link]?.settleQueue = settleQueue
             reference.record = core.links[link]

@@ -121,13 +121,8 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
                 state.queues[address, default: Queue()].messages.append(message)
                 return state.dispatch(address)
             }
-            connection.withEngine { engine in
-                if !delivery.isSettled {
-                    try? engine.settle(delivery.deliveryID, on: link, state: .accepted(Accepted()))
-                }
-                if (engine.credit(of: link) ?? 0) < Self.creditWindow / 2 {
-                    try? engine.setCredit(Self.creditWindow, on: link)
-                }
+            if !delivery.isSettled {
+                connection.withEngine { try? $0.settle(delivery.deliveryID, on: link, state: .accepted(Accepted())) }
             }
             Self.send(sends, address: address)
         case .creditGranted(let link, let credit, _):
@@ -191,10 +186,9 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
             outgoing[link] = (address, consumer)
         }
         connection.withEngine { engine in
-            try? engine.acceptLink(link, source: attach.source, target: attach.target)
-            if attach.role == .sender {
-                try? engine.setCredit(Self.creditWindow, on: link)
-            }
+            // A message is queued as it arrives, so the engine's window frees credit at once.
+            try? engine.acceptLink(link, source: attach.source, target: attach.target,
+                                   creditMode: attach.role == .sender ? .window(Self.creditWindow) : .manual)
         }
     }
 

@@ -46,16 +46,20 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
         public var offeredCapabilities: [Symbol]
         /// `attach.desired-capabilities`.
         public var desiredCapabilities: [Symbol]
+        /// With prefetch, the most deliveries ever granted on the link (`nil`: no limit), for a
+        /// consumer that wants exactly that many and must not take more from the source.
+        public var totalCredit: UInt64?
 
         /// Prefetch 100, settle mode first, the source built from the address unless given.
         public init(
             name: String? = nil, credit: CreditMode = .prefetch(100), settleMode: ReceiverSettleMode = .first,
             senderSettleMode: SenderSettleMode = .mixed, source: Source? = nil, target: Target? = nil,
             maxMessageSize: UInt64? = nil, properties: Fields? = nil,
-            offeredCapabilities: [Symbol] = [], desiredCapabilities: [Symbol] = []
+            offeredCapabilities: [Symbol] = [], desiredCapabilities: [Symbol] = [], totalCredit: UInt64? = nil
         ) {
             self.name = name
             self.credit = credit
+            self.totalCredit = totalCredit
             self.settleMode = settleMode
             self.senderSettleMode = senderSettleMode
             self.source = source
@@ -219,7 +223,7 @@ public final class AMQPReceiver: AsyncSequence, Sendable {
         core.eventLoop.execute {
             inbound.replenishRan()
             guard let record = core.links[link] else { return }
-            core.replenishCredit(link, record)
+            core.reportConsumed(link, record)
         }
     }
 

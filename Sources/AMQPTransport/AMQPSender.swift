@@ -95,7 +95,7 @@ public final class AMQPSender: Sendable {
 
     /// The largest message the receiver accepts, if it said.
     public var maxMessageSize: UInt64? {
-        peerAttach.maxMessageSize.flatMap { $0 == 0 ? nil : $0 }
+        peerAttach.messageSizeLimit.bytes
     }
 
     /// Sends `message` and waits for the receiver's outcome. Returns the outcome whatever it is;
@@ -133,9 +133,10 @@ public final class AMQPSender: Sendable {
     /// Like ``enqueue(_:settled:messageFormat:)`` for a message already encoded (its sections' bytes);
     /// throws at once when it is over the receiver's max-message-size.
     public func enqueue(encoded payload: [UInt8], settled: Bool = false, messageFormat: MessageFormat = 0) async throws -> PendingDelivery {
-        if let limit = maxMessageSize, UInt64(payload.count) > limit {
-            throw AMQPClientError(.invalidArgument, amqpError: AMQPError(condition: .link(.messageSizeExceeded)),
-                                  detail: "a \(payload.count)-byte message exceeds the receiver's max-message-size of \(limit)")
+        let limit = peerAttach.messageSizeLimit
+        guard limit.admits(payload.count) else {
+            let error = limit.exceeded(by: payload.count, whose: "the receiver's")
+            throw AMQPClientError(.invalidArgument, amqpError: AMQPError(condition: error.condition), detail: error.description ?? "")
         }
         return PendingDelivery(outcome: try await sendQueue.enqueue(payload, settled: settled, messageFormat: messageFormat))
     }

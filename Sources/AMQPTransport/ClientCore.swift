@@ -19,10 +19,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     var terminalError: AMQPClientError?
     var sessions: [SessionID: SessionRecord] = [:]
     var links: [LinkID: LinkRecord] = [:]
-    /// Attach replies of this engine step: completed at its end, unless a detach came right
-    /// behind (Azure, and our emulator for the Python SDK's sake, refuse by answering with both
-    /// termini and detaching at once).
-    var attachedThisStep: [LinkID: Attach] = [:]
     /// Senders with ``LinkRecord/flushWaiters``, checked at the end of every engine step.
     var flushingLinks: Set<LinkID> = []
 
@@ -37,7 +33,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         let address: String?
         var attached: EventLoopPromise<Attach>?
         var detached: EventLoopPromise<Void>?
-        var refused = false
         var error: AMQPClientError?
         // Sender
         var outcomes: [OutgoingDeliveryID: OutcomeCell] = [:]
@@ -55,7 +50,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         /// Deliveries not yet taken; shared with the ``AMQPReceiver``, which takes from it directly.
         let inbound = InboundDeliveries()
         var receiveWaiter: EventLoopPromise<AMQPDelivery?>?
-        var prefetch: UInt32?
         var drainWaiters: [EventLoopPromise<Void>] = []
         weak var receiver: AMQPReceiver.Reference?
 
@@ -145,16 +139,15 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             handler.withEngine { $0.refuseLink(id, error: AMQPError(condition: .amqp(.notAllowed), description: "this client accepts no links")) }
         case .linkAttached(let id, let attach):
             guard let record = links[id] else { return }
-            // A reply without the terminus we asked for is a refusal; the detach says why (§2.6.3).
-            if (record.role == .sender && attach.target == nil) || (record.role == .receiver && attach.source == nil) {
-                record.refused = true
-                return
-            }
-            attachedThisStep[id] = attach
+            record.attached?.succeed(attach)
+            record.attached = nil
+        case .linkRefused(let id, let error):
+            let address = links[id]?.address
+            detachLink(id, AMQPClientError(.linkRefused, amqpError: error, detail: "the peer refused the link\(address.map { " to \($0)" } ?? "")"))
         case .linkDetached(let id, let error, _, let byPeer):
-            attachedThisStep.removeValue(forKey: id)
             let failure: AMQPClientError
-            if let record = links[id], record.refused || record.attached != nil {
+            if let record = links[id], record.attached != nil {
+                // Detached before the peer answered our attach.
                 failure = AMQPClientError(.linkRefused, amqpError: error, detail: "the peer refused the link\(record.address.map { " to \($0)" } ?? "")")
             } else {
                 failure = AMQPClientError(.linkDetached, amqpError: error, detail: byPeer ? "detached by the peer" : "detached")
@@ -184,17 +177,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
 
     func eventBatchEnded(handler: ConnectionHandler) {
         if !flushingLinks.isEmpty { completeFlushes() }
-        guard !attachedThisStep.isEmpty else { return }
-        let attached = attachedThisStep
-        attachedThisStep.removeAll()
-        for (id, attach) in attached {
-            guard let record = links[id] else { continue }
-            record.attached?.succeed(attach)
-            record.attached = nil
-            if record.role == .receiver, let prefetch = record.prefetch {
-                handler.withEngine { try? $0.setCredit(prefetch, on: id) }
-            }
-        }
     }
 
     func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?) {
@@ -361,7 +343,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
                     try? $0.settle(delivery.deliveryID, on: id, state: .rejected(Rejected(error: AMQPError(condition: .amqp(.decodeError), description: "\(error)"))))
                 }
             }
-            replenishCredit(id, record)
+            reportConsumed(id, record, handedOver: 1)
             return
         }
         let received = AMQPDelivery(
@@ -371,7 +353,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         if let waiter = record.receiveWaiter {
             record.receiveWaiter = nil
             waiter.succeed(received)
-            replenishCredit(id, record)
+            reportConsumed(id, record, handedOver: 1)
         } else {
             record.inbound.append(received)
         }
@@ -383,7 +365,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         }
         switch record.inbound.next() {
         case .delivery(let delivery):
-            replenishCredit(id, record)
+            reportConsumed(id, record)
             return eventLoop.makeSucceededFuture(delivery)
         case .finished(let error):
             if let error { return eventLoop.makeFailedFuture(error) }
@@ -416,21 +398,19 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             batch.append(delivery)
         }
         guard batch.isEmpty else {
-            replenishCredit(id, record)
+            reportConsumed(id, record)
             return eventLoop.makeSucceededFuture(batch)
         }
         return nextDelivery(id, record: fallback).map { $0.map { [$0] } ?? [] }
     }
 
-    /// Prefetch: keeps credit plus buffered deliveries near the prefetch count, topping credit up
-    /// once half of it is used (§2.6.7 leaves the policy to the receiver).
-    func replenishCredit(_ id: LinkID, _ record: LinkRecord) {
-        guard let prefetch = record.prefetch, let handler, let credit = handler.engine.credit(of: id) else { return }
-        let buffered = UInt32(clamping: record.inbound.count)
-        let outstanding = credit + buffered
-        if outstanding <= prefetch / 2, prefetch > buffered {
-            handler.withEngine { try? $0.setCredit(prefetch - buffered, on: id) }
-        }
+    /// Tells the engine how many deliveries the consumer has taken since the last report (those
+    /// `inbound` handed out, plus `handedOver` that never went through it): with prefetch, its
+    /// credit rule counts buffered deliveries against the window until they are taken.
+    func reportConsumed(_ id: LinkID, _ record: LinkRecord, handedOver: Int = 0) {
+        let taken = record.inbound.takeConsumedCount() + handedOver
+        guard taken > 0, let handler else { return }
+        handler.withEngine { $0.consumed(taken, on: id) }
     }
 }
 
@@ -441,6 +421,8 @@ final class InboundDeliveries: Sendable {
     private struct State {
         var buffer = DeliveryBuffer()
         var replenishRequested = false
+        /// Deliveries handed out and not yet reported to the engine as consumed.
+        var taken = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -451,13 +433,28 @@ final class InboundDeliveries: Sendable {
 
     func finish(_ error: AMQPClientError) { state.withLockedValue { $0.buffer.finish(error) } }
 
-    func next() -> DeliveryBuffer.Next { state.withLockedValue { $0.buffer.next() } }
+    func next() -> DeliveryBuffer.Next {
+        state.withLockedValue { state in
+            let next = state.buffer.next()
+            if case .delivery = next { state.taken += 1 }
+            return next
+        }
+    }
+
+    /// How many deliveries were handed out since the last call.
+    func takeConsumedCount() -> Int {
+        state.withLockedValue { state in
+            defer { state.taken = 0 }
+            return state.taken
+        }
+    }
 
     /// Up to `maximum` waiting deliveries; empty when none waits (then the caller asks the loop).
     func take(upTo maximum: Int) -> [AMQPDelivery] {
         state.withLockedValue { state in
             var batch: [AMQPDelivery] = []
             while batch.count < maximum, case .delivery(let delivery) = state.buffer.next() { batch.append(delivery) }
+            state.taken += batch.count
             return batch
         }
     }

@@ -12,6 +12,8 @@ extension ConnectionEvent {
         case .sessionBegun(let id, _): return "\(id) begun"
         case .linkAttachRequested(_, let id, let attach): return "\(id) attach requested: \(attach.name) (\(attach.role))"
         case .linkAttached(let id, let attach): return "\(id) attached: \(attach.name)"
+        case .linkRefused(let id, let error):
+            return "\(id) refused\(error.map { ": \($0.condition.rawValue)\($0.description.map { " \($0)" } ?? "")" } ?? "")"
         case .creditGranted(let id, let credit, let drain): return "\(id) credit \(credit)\(drain ? " drain" : "")"
         case .delivery(let id, let d): return "\(id) delivery \(d.deliveryID) (\(d.payload.count) bytes)"
         case .deliveryAborted(let id, let n): return "\(id) delivery \(n) aborted"
@@ -32,7 +34,7 @@ extension ConnectionEvent {
     var logLevel: Logger.Level {
         switch self {
         case .failed: return .notice
-        case .closed(let error, _), .sessionEnded(_, let error, _), .linkDetached(_, let error, _, _):
+        case .closed(let error, _), .sessionEnded(_, let error, _), .linkDetached(_, let error, _, _), .linkRefused(_, let error):
             return error == nil ? .debug : .notice
         case .delivery, .outcome, .creditGranted, .settledByPeer, .drained, .deliveryAborted: return .trace
         default: return .debug

@@ -123,6 +123,18 @@ struct MessagingCommandTests {
         #expect(settled.errorOutput.contains("(pre-settled 20)"))
     }
 
+    @Test("the issue's scenario: send --count 3000 --settled against amqp emulator goes past the first credit window")
+    func presettledAgainstEmulator() async throws {
+        let emulator = try ExternalProcess(try TestPaths.builtProduct("amqp"), ["emulator", "--port", "0", "--health-port", "0"], name: "amqp-emulator")
+        defer { emulator.stop() }
+        let port = try await emulator.waitForOutput(#"listening on amqp://127\.0\.0\.1:(\d+)"#)
+        let url = "amqp://RootManageSharedAccessKey:SAS_KEY_VALUE@127.0.0.1:\(port)/eh1"
+        let send = try await Self.amqp(["send", url, "--count", "3000", "--settled", "--allow-plain-without-tls"])
+        #expect(send.exitStatus == 0, "\(send.outputTail)")
+        #expect(send.errorOutput.contains("sent 3000 messages"), "\(send.errorOutput)")
+        #expect(send.errorOutput.contains("(pre-settled 3000)"), "\(send.errorOutput)")
+    }
+
     @Test("send --messages FILE and - send JSON messages that receive --json prints back unchanged")
     func jsonMessages() async throws {
         let (broker, port) = try await Self.broker()

@@ -88,12 +88,13 @@ struct EnginePair {
     }
 
     /// Opens the connection, a session and a receiver (client) ← sender (server) link.
-    mutating func openReceiverLink(address: String = "queue") throws -> (client: LinkID, server: LinkID) {
+    mutating func openReceiverLink(address: String = "queue", creditMode: CreditMode = .manual) throws -> (client: LinkID, server: LinkID) {
         start()
         let session = try client.beginSession()
         let link = try client.attachLink(on: session, .init(
             name: "receiver-\(address)", role: .receiver,
-            source: .source(Source(address: .string(address))), target: .target(Target(address: .string("client")))))
+            source: .source(Source(address: .string(address))), target: .target(Target(address: .string("client"))),
+            creditMode: creditMode))
         run()
         let serverLink = try #require(serverEvents.compactMap { event -> LinkID? in
             if case .linkAttachRequested(_, let id, _) = event { return id } else { return nil }

@@ -31,6 +31,8 @@ extension ConnectionEngine {
         public var offeredCapabilities: [Symbol]
         /// Extensions we would like the peer to support on this link (`attach.desired-capabilities`).
         public var desiredCapabilities: [Symbol]
+        /// For a receiver: who grants credit once the peer answers (``CreditMode/manual`` by default).
+        public var creditMode: CreditMode
 
         /// Options for attaching `name` as `role`; everything else defaults to the specification's
         /// defaults.
@@ -38,8 +40,10 @@ extension ConnectionEngine {
             name: String, role: Role, source: LinkSource? = nil, target: LinkTarget? = nil,
             senderSettleMode: SenderSettleMode = .mixed, receiverSettleMode: ReceiverSettleMode = .first,
             maxMessageSize: UInt64? = nil, properties: Fields? = nil,
-            offeredCapabilities: [Symbol] = [], desiredCapabilities: [Symbol] = []
+            offeredCapabilities: [Symbol] = [], desiredCapabilities: [Symbol] = [],
+            creditMode: CreditMode = .manual
         ) {
+            self.creditMode = creditMode
             self.name = name
             self.role = role
             self.source = source
@@ -103,7 +107,8 @@ extension ConnectionEngine {
             id: id, name: options.name, role: options.role, localHandle: handle, remoteHandle: nil, phase: .attachSent,
             senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode, held: held
         )
-        link.localMaxMessageSize = localMaxMessageSize
+        link.localMaxMessageSize = MessageSizeLimit(advertised: localMaxMessageSize)
+        if options.role == .receiver { link.creditMode = options.creditMode }
         session.links[handle] = link
         session.linkOrder.append(handle)
         linkLocations[id] = (channel, handle)
@@ -126,10 +131,12 @@ extension ConnectionEngine {
     ///     larger value lets the application reject an oversized message instead (as Event Hubs does).
     ///   - senderSettleMode: for a sending link, the mode we use (the peer's request by default),
     ///     e.g. `.settled` to send pre-settled whatever the receiver asked.
+    ///   - creditMode: for a receiving link, who grants credit; with a window the first grant
+    ///     follows the accepting attach at once.
     public mutating func acceptLink(
         _ id: LinkID, source: LinkSource?, target: LinkTarget?, maxMessageSize: UInt64? = nil,
         enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,
-        properties: Fields? = nil, offeredCapabilities: [Symbol] = []
+        properties: Fields? = nil, offeredCapabilities: [Symbol] = [], creditMode: CreditMode = .manual
     ) throws(ConnectionUsageError) {
         // After a close nothing is written, and no event may follow (credit the peer pipelined
         // with its attach would otherwise be reported after `closed`).
@@ -160,11 +167,13 @@ extension ConnectionEngine {
         }
         link.phase = .attached
         if link.role == .receiver {
-            link.localMaxMessageSize = enforcedMaxMessageSize ?? advertised
+            link.localMaxMessageSize = MessageSizeLimit(advertised: enforcedMaxMessageSize ?? advertised)
+            link.creditMode = creditMode
         } else if let senderSettleMode {
             link.senderSettleMode = senderSettleMode
         }
         writeOnSession(attach, channel: channel)
+        topUpCredit(channel, handle)
         // Credit the peer granted together with its attach (pipelined) is usable now.
         if link.isSender && (link.credit > 0 || link.drain) {
             events.append(.creditGranted(id, credit: link.credit, drain: link.drain))
@@ -192,20 +201,15 @@ extension ConnectionEngine {
     }
 
     /// Receiver: sets the link's credit to `credit` (not adds), optionally asking the sender to
-    /// drain: use it up or give it back (§2.6.7).
+    /// drain: use it up or give it back (§2.6.7). On a link in ``CreditMode/window(_:heldUntilConsumed:totalLimit:)``
+    /// mode the engine's top-up rule goes on from what this sets, except while a drain is under way.
     public mutating func setCredit(_ credit: UInt32, drain: Bool = false, on id: LinkID) throws(ConnectionUsageError) {
         guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle] else {
             throw ConnectionUsageError("\(id) is not attached")
         }
         guard !link.isSender else { throw ConnectionUsageError("\(id) is a sender; credit is the receiver's to give") }
         guard link.phase == .attached || link.phase == .attachSent else { return }
-        // Deliveries the sender had on their way may still come on top of the new credit.
-        link.largestGrant = max(link.largestGrant, credit)
-        let carried = min(UInt64(link.creditBudget), 2 * UInt64(link.largestGrant))
-        link.creditBudget = UInt32(clamping: UInt64(credit) + carried)
-        link.credit = credit
-        link.drain = drain
-        writeLinkFlow(channel, handle)
+        grantCredit(credit, drain: drain, channel, handle)
     }
 
     /// The credit a link has now: for a sender, how many deliveries it may start.
@@ -220,10 +224,10 @@ extension ConnectionEngine {
         return link.queue.count
     }
 
-    /// The peer's `max-message-size` for a sender link, once attached.
+    /// The peer's `max-message-size` for a sender link, once attached (`nil`: no limit).
     public func peerMaxMessageSize(of id: LinkID) -> UInt64? {
         guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle] else { return nil }
-        return link.remoteMaxMessageSize
+        return link.remoteMaxMessageSize.bytes
     }
 
     /// Sender: queues a delivery of `payload` (an encoded message). It is written as soon as the
@@ -245,8 +249,8 @@ extension ConnectionEngine {
         }
         guard link.isSender else { throw ConnectionUsageError("\(id) is a receiver") }
         guard link.phase == .attached || link.phase == .attachSent else { throw ConnectionUsageError("\(id) is detaching") }
-        if let limit = link.remoteMaxMessageSize, UInt64(payload.count) > limit {
-            throw ConnectionUsageError("a message of \(payload.count) bytes exceeds the peer's max-message-size \(limit)")
+        guard link.remoteMaxMessageSize.admits(payload.count) else {
+            throw ConnectionUsageError(link.remoteMaxMessageSize.exceeded(by: payload.count).description ?? "message-size-exceeded")
         }
         let serial = nextDeliverySerial
         nextDeliverySerial += 1

@@ -108,7 +108,11 @@ extension ConnectionEngine {
             guard let link = session.links[handle] else { continue }
             linkLocations.removeValue(forKey: link.id)
             guard link.isReported else { continue }
-            events.append(.linkDetached(link.id, error: error, closed: false, byPeer: byPeer))
+            if link.refusedByPeer {
+                events.append(.linkRefused(link.id, error: error))
+            } else {
+                events.append(.linkDetached(link.id, error: error, closed: false, byPeer: byPeer))
+            }
         }
         events.append(.sessionEnded(session.id, error: error, byPeer: byPeer))
     }
@@ -119,16 +123,14 @@ extension ConnectionEngine {
     /// `message-size-exceeded`): each is reported as settled and `rejected` with that condition,
     /// which is what sending it would have earned.
     mutating func refuseOversizedQueuedDeliveries(_ link: LinkState) {
-        guard let limit = link.remoteMaxMessageSize,
-              link.queue.elements.contains(where: { UInt64($0.payload.count) > limit })
-        else { return }
+        let limit = link.remoteMaxMessageSize
+        guard link.queue.elements.contains(where: { !limit.admits($0.payload.count) }) else { return }
         let queued = link.queue.elements
         link.queue.removeAll()
         for delivery in queued {
             // Nothing of a delivery is written before the peer's attach (it grants no credit before).
-            if delivery.offset == 0, UInt64(delivery.payload.count) > limit {
-                let error = AMQPError(condition: .link(.messageSizeExceeded),
-                                      description: "a message of \(delivery.payload.count) bytes exceeds the peer's max-message-size \(limit)")
+            if delivery.offset == 0, !limit.admits(delivery.payload.count) {
+                let error = limit.exceeded(by: delivery.payload.count)
                 events.append(.outcome(link.id, delivery.id, .rejected(Rejected(error: error)), settled: true))
             } else {
                 link.queue.append(delivery)
@@ -181,14 +183,20 @@ extension ConnectionEngine {
                 }
                 link.deliveryCount = initial
             } else {
-                link.remoteMaxMessageSize = attach.maxMessageSize.flatMap { $0 == 0 ? nil : $0 }
+                link.remoteMaxMessageSize = attach.messageSizeLimit
             }
             link.senderSettleMode = attach.sndSettleMode
             link.receiverSettleMode = attach.rcvSettleMode
             session.links[local] = link
             session.remoteHandles[attach.handle] = local
-            events.append(.linkAttached(link.id, attach))
-            if ourRole == .sender { refuseOversizedQueuedDeliveries(link) }
+            // A reply without the terminus we asked for refuses the link (§2.6.3); its detach follows.
+            let kept = ourRole == .sender ? attach.target != nil : attach.source != nil
+            if kept {
+                link.attachReply = attach
+                pendingAttachReply = link.id
+            } else {
+                link.refusedByPeer = true
+            }
             return
         }
         // The peer attaches a link we did not ask for.
@@ -214,15 +222,41 @@ extension ConnectionEngine {
                 return
             }
             link.deliveryCount = initial
-            link.localMaxMessageSize = configuration.maxMessageSize
+            link.localMaxMessageSize = MessageSizeLimit(advertised: configuration.maxMessageSize)
         } else {
-            link.remoteMaxMessageSize = attach.maxMessageSize.flatMap { $0 == 0 ? nil : $0 }
+            link.remoteMaxMessageSize = attach.messageSizeLimit
         }
         session.links[local] = link
         session.linkOrder.append(local)
         session.remoteHandles[attach.handle] = local
         linkLocations[id] = (channel, local)
         events.append(.linkAttachRequested(session.id, id, attach))
+    }
+
+    /// Whether `detach`, read on the peer's `remoteChannel`, detaches `link`.
+    func detaches(_ detach: Detach, onRemoteChannel remoteChannel: UInt16, link: LinkID) -> Bool {
+        guard let (local, handle) = linkLocations[link], remoteChannels[remoteChannel] == local,
+              let remoteHandle = sessions[local]?.links[handle]?.remoteHandle
+        else { return false }
+        return detach.handle == remoteHandle
+    }
+
+    /// Reports the link whose attach reply was the last frame read as attached, now that the next
+    /// frame (or the end of the bytes read) shows the peer keeps it; then what waited for it:
+    /// refusing oversized queued deliveries (sender), the first credit window (receiver).
+    mutating func reportPendingAttach() {
+        guard let id = pendingAttachReply else { return }
+        pendingAttachReply = nil
+        guard !closeSent, !isFinished, let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle],
+              let attach = link.attachReply
+        else { return }
+        link.attachReply = nil
+        events.append(.linkAttached(id, attach))
+        if link.isSender {
+            refuseOversizedQueuedDeliveries(link)
+        } else {
+            topUpCredit(channel, handle)
+        }
     }
 
     mutating func receiveDetach(_ detach: Detach, channel: UInt16) {
@@ -250,7 +284,12 @@ extension ConnectionEngine {
         session.unsettledOutgoing = session.unsettledOutgoing.filter { $0.value.handle != local }
         session.unsettledIncoming = session.unsettledIncoming.filter { $0.value != local }
         linkLocations.removeValue(forKey: link.id)
-        if link.isReported { events.append(.linkDetached(link.id, error: error, closed: closed, byPeer: byPeer)) }
+        guard link.isReported else { return }
+        if link.refusedByPeer {
+            events.append(.linkRefused(link.id, error: error))
+        } else {
+            events.append(.linkDetached(link.id, error: error, closed: closed, byPeer: byPeer))
+        }
     }
 
     /// Answers a peer's attach that our application has not answered, by default without termini
@@ -417,10 +456,13 @@ extension ConnectionEngine {
             if link.credit > 0 { link.credit -= 1 }
             link.creditBudget = max(link.creditBudget, 1) - 1
             link.deliveryCount += 1
+            link.heldDeliveries += 1
+            link.deliveriesReceived += 1
             link.partial = PartialDelivery(
                 deliveryNumber: deliveryNumber, tag: tag, messageFormat: transfer.messageFormat ?? 0,
                 settled: transfer.settled ?? false, state: transfer.state, payload: [], firstFrame: nil
             )
+            topUpCredit(channel, local)
         } else if let id = transfer.deliveryID, id != link.partial!.deliveryNumber {
             detachForViolation(channel, local, .amqp(.invalidField), "delivery-id \(id) changed inside a multi-frame delivery")
             return
@@ -428,6 +470,9 @@ extension ConnectionEngine {
         if transfer.aborted {
             let number = link.partial!.deliveryNumber
             link.partial = nil
+            // Never surfaced, so never consumed: the application cannot give it back.
+            link.heldDeliveries -= min(link.heldDeliveries, 1)
+            topUpCredit(channel, local)
             events.append(.deliveryAborted(link.id, number))
             replenishIncomingWindow(channel)
             return
@@ -436,8 +481,8 @@ extension ConnectionEngine {
         if let state = transfer.state { link.partial!.state = state }
         // Append without copying the first frame until a second one arrives.
         let size = (link.partial!.firstFrame?.count ?? link.partial!.payload.count) + payload.count
-        if let limit = link.localMaxMessageSize, UInt64(size) > limit {
-            detachForViolation(channel, local, .link(.messageSizeExceeded), "message of more than \(limit) bytes")
+        if !link.localMaxMessageSize.admits(size) {
+            detachForViolation(channel, local, .link(.messageSizeExceeded), "message of more than \(link.localMaxMessageSize) bytes")
             return
         }
         if link.partial!.payload.isEmpty && link.partial!.firstFrame == nil {

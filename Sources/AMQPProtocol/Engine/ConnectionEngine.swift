@@ -84,6 +84,9 @@ public struct ConnectionEngine: Sendable {
     var nextDeliverySerial: UInt64 = 0
     /// Sender links whose peer asked to drain, until ``answerDrains()`` answers.
     var pendingDrains: Set<LinkID> = []
+    /// A link whose attach the peer answered with its terminus in the frame just read: reported
+    /// attached before the next frame is handled, unless that frame detaches it (a refusal).
+    var pendingAttachReply: LinkID?
 
     // Time
     var now: UInt64 = 0
@@ -165,7 +168,10 @@ public struct ConnectionEngine: Sendable {
                 failFraming(error)
                 return
             }
-            guard let event else { return }
+            guard let event else {
+                reportPendingAttach()
+                return
+            }
             switch event {
             case .protocolHeader(let header): receiveHeader(header)
             case .frame(let frame): receiveFrame(frame)
@@ -563,6 +569,14 @@ public struct ConnectionEngine: Sendable {
             }
             receiveOpen(open)
             return
+        }
+        if let pending = pendingAttachReply {
+            if case .detach(let detach) = performative, detaches(detach, onRemoteChannel: channel, link: pending) {
+                pendingAttachReply = nil
+                if let (local, handle) = linkLocations[pending] { sessions[local]?.links[handle]?.refusedByPeer = true }
+            } else {
+                reportPendingAttach()
+            }
         }
         switch performative {
         case .open:

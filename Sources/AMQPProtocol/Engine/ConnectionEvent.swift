@@ -62,9 +62,13 @@ public enum ConnectionEvent: Sendable {
     /// ``ConnectionEngine/acceptLink(_:source:target:maxMessageSize:properties:offeredCapabilities:)``
     /// or ``ConnectionEngine/refuseLink(_:error:)``.
     case linkAttachRequested(SessionID, LinkID, Attach)
-    /// The peer answered our `attach`. A reply without a source (for a receiver) or target (for a
-    /// sender) means refusal; a `linkDetached` follows.
+    /// The peer answered our `attach` and kept the link.
     case linkAttached(LinkID, Attach)
+    /// The peer refused our `attach` (§2.6.3): it answered without the terminus we asked for
+    /// (a source for a receiver, a target for a sender) and detached, or answered with it and
+    /// detached in the very next frame (Azure's way, which some clients need). `error` is the
+    /// detach's. Neither `linkAttached` nor `linkDetached` is reported for the link.
+    case linkRefused(LinkID, error: AMQPError?)
     /// Sender: the peer granted credit (or asked to drain). `credit` is what we may send now.
     /// With `drain`, send what is available now; ``ConnectionEngine/answerDrains()`` then gives
     /// back the rest.

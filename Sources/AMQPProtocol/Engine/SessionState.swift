@@ -69,9 +69,9 @@ final class LinkState: @unchecked Sendable {
     var senderSettleMode: SenderSettleMode
     var receiverSettleMode: ReceiverSettleMode
     /// The peer's `max-message-size` (for a sender, the most we may send in one message).
-    var remoteMaxMessageSize: UInt64?
+    var remoteMaxMessageSize = MessageSizeLimit.none
     /// Our `max-message-size` (for a receiver, the most we accept).
-    var localMaxMessageSize: UInt64?
+    var localMaxMessageSize = MessageSizeLimit.none
     /// `delivery-count` (§2.6.7): the sender's count of deliveries sent, mirrored by the receiver.
     var deliveryCount: SequenceNumber = 0
     /// `link-credit` as this end sees it.
@@ -86,6 +86,17 @@ final class LinkState: @unchecked Sendable {
     /// Receiver: the largest link-credit we granted, the measure of ``creditBudget``.
     var largestGrant: UInt32 = 0
     var drain = false
+    /// Receiver: who grants credit, the application or the engine's top-up rule.
+    var creditMode: CreditMode = .manual
+    /// Receiver: deliveries started on the link that the application has not reported consumed.
+    var heldDeliveries: UInt32 = 0
+    /// Receiver: deliveries started on the link over its life, for ``CreditMode``'s total limit.
+    var deliveriesReceived: UInt64 = 0
+    /// Our attach was answered without the terminus we asked for: the peer's detach, which must
+    /// follow, is reported as ``ConnectionEvent/linkRefused(_:error:)``.
+    var refusedByPeer = false
+    /// The peer's answer to our attach, until the next frame shows whether it keeps the link.
+    var attachReply: Attach?
     /// Whether our detach closes the link (rather than only detaching it).
     var closing = false
     var localError: AMQPError?
