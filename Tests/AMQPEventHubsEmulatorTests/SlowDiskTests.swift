@@ -63,10 +63,12 @@ struct SlowDiskTests {
         let sender = try await other.openSender(to: "eh1/Partitions/1")
         for i in 0..<20 { #expect(try await sender.send(event("fast-\(i)")) == .accepted) }
         let receiver = try await other.openReceiver(from: "eh1/ConsumerGroups/$Default/Partitions/1")
-        let first = try #require(try await receiver.receive(timeout: .seconds(5)))
+        let first = try #require(try await receiver.receive(timeout: .seconds(30)))
         #expect(bodyText(first.message) == "fast-0")
+        // All of that finished with partition 0's write still stalled: had partition 1 waited on
+        // it, nothing above would have finished before the gate opens below. (No bound on the time
+        // itself: the test machine may be busy.)
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed < .seconds(5), "partition 1 waited \(elapsed) for partition 0's disk")
         #expect(acknowledged.withLockedValue { $0 } == false, "partition 0's publish is not acknowledged before its write completes")
         #expect(emulator.eventCount(hub: "eh1", partition: 0) == 0)
 
