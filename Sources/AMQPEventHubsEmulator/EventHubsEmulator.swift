@@ -91,8 +91,9 @@ public final class EventHubsEmulator: Sendable {
 
     /// What ``repair(_:)`` cut from one partition.
     public struct RepairReport: Sendable, CustomStringConvertible {
-        /// The hub and the partition.
+        /// The event hub.
         public var eventHub: String
+        /// The partition of ``eventHub``.
         public var partition: Int
         /// What was done and dropped, in words: the file and byte offset of the damage, the
         /// bytes and segment files removed, the readable events among them, and the sequence
@@ -105,6 +106,7 @@ public final class EventHubsEmulator: Sendable {
         /// The sequence number new events get next: past everything dropped, never reused.
         public var nextSequenceNumber: Int64
 
+        /// `HUB/PARTITION: summary`.
         public var description: String { "\(eventHub)/\(partition): \(summary)" }
     }
 

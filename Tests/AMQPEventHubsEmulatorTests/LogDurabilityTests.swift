@@ -238,6 +238,27 @@ struct LogDurabilityTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: last)) == Data(bytes))
     }
 
+    @Test("a segment before the last emptied, removed, or renamed so that its name and first record disagree, is damage")
+    func missingOrRenamedSegment() throws {
+        for damage in ["empty", "renamed", "removed"] {
+            let directory = try ScratchFolder.make("log-\(damage)").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let names = try fill(directory)
+            try #require(names.count >= 3)
+            let middle = "\(directory)/eh1/0/\(names[1])"
+            switch damage {
+            case "empty": try #require(truncate(middle, 0) == 0)
+            case "renamed": try FileManager.default.moveItem(atPath: middle, toPath: "\(directory)/eh1/0/00000000000000000001.log")
+            default: try FileManager.default.removeItem(atPath: middle)
+            }
+            let log = try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
+                                       retentionSeconds: 3600, retentionBytes: 1 << 30)
+            #expect(log.damage != nil, "\(damage)")
+            #expect(log.count == 0)
+            #expect(log.read(from: 0, limit: 10).isEmpty)
+        }
+    }
+
     @Test("a torn record at the end of the last segment is cut, and the log continues from the last whole record")
     func tornTailIsCut() throws {
         let directory = try ScratchFolder.make("log-torn").path
