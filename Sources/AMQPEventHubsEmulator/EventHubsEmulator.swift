@@ -91,8 +91,9 @@ public final class EventHubsEmulator: Sendable {
 
     /// What ``repair(_:)`` cut from one partition.
     public struct RepairReport: Sendable, CustomStringConvertible {
-        /// The hub and the partition.
+        /// The event hub.
         public var eventHub: String
+        /// The partition of ``eventHub``.
         public var partition: Int
         /// What was done and dropped, in words: the file and byte offset of the damage, the
         /// bytes and segment files removed, the readable events among them, and the sequence
@@ -105,21 +106,27 @@ public final class EventHubsEmulator: Sendable {
         /// The sequence number new events get next: past everything dropped, never reused.
         public var nextSequenceNumber: Int64
 
+        /// `HUB/PARTITION: summary`.
         public var description: String { "\(eventHub)/\(partition): \(summary)" }
     }
 
     /// Cuts every damaged partition log under the configuration's data directory at its first
-    /// bad record, removing what follows, and reports what was dropped. Run it with the
-    /// emulator stopped; partitions whose logs are whole are left alone.
+    /// bad record, removing what follows, and reports what was dropped. Every partition folder
+    /// found there is checked, whether or not the configuration still names its hub. Run it with
+    /// the emulator stopped; partitions whose logs are whole are left alone.
     public static func repair(_ configuration: EmulatorConfiguration) throws -> [RepairReport] {
-        guard configuration.dataDirectory != nil else { throw EmulatorConfiguration.Invalid(message: "repair needs a data directory") }
+        guard let root = configuration.dataDirectory else { throw EmulatorConfiguration.Invalid(message: "repair needs a data directory") }
+        let files = FileManager.default
         var reports: [RepairReport] = []
-        for hub in configuration.hubs {
-            for id in 0..<hub.partitionCount {
-                guard let directory = EventHubsStore.partitionDirectory(configuration, hub: hub.name, id: id),
-                      FileManager.default.fileExists(atPath: directory),
-                      let report = try SegmentStorage.repair(directory: directory) else { continue }
-                reports.append(RepairReport(eventHub: hub.name, partition: id, summary: report.description, droppedBytes: report.droppedBytes,
+        // Hidden folders are not hubs (the Blob endpoint keeps its containers in `.blobs`).
+        for hubFolder in try files.contentsOfDirectory(atPath: root).sorted() where !hubFolder.hasPrefix(".") {
+            var isFolder: ObjCBool = false
+            guard files.fileExists(atPath: "\(root)/\(hubFolder)", isDirectory: &isFolder), isFolder.boolValue else { continue }
+            let hubName = configuration.hub(named: hubFolder)?.name ?? hubFolder
+            let partitions = try files.contentsOfDirectory(atPath: "\(root)/\(hubFolder)").compactMap { Int($0) }.sorted()
+            for id in partitions {
+                guard let report = try SegmentStorage.repair(directory: "\(root)/\(hubFolder)/\(id)") else { continue }
+                reports.append(RepairReport(eventHub: hubName, partition: id, summary: report.description, droppedBytes: report.droppedBytes,
                                             droppedReadableEvents: report.readableDroppedEvents, nextSequenceNumber: report.resume.sequenceNumber))
             }
         }

@@ -336,14 +336,19 @@ final class PartitionLog: @unchecked Sendable {
             let start = retained.partitioningIndex { $0.sequenceNumber >= sequenceNumber }
             return Array(retained[start..<(retained.index(start, offsetBy: max(limit, 0), limitedBy: retained.endIndex) ?? retained.endIndex)])
         }
-        return slice.compactMap { event in
+        // An event that cannot be read now ends the batch: the consumer asks again from it
+        // later, rather than stepping over it.
+        var out: [(StoredEvent, [UInt8])] = []
+        for event in slice {
             switch event.location {
-            case .memory(let bytes): return (event, bytes)
+            case .memory(let bytes):
+                out.append((event, bytes))
             case .file(let segment, let position, let length):
-                guard let bytes = storage?.read(segment: segment, position: position, length: length) else { return nil }
-                return (event, bytes)
+                guard let bytes = storage?.read(segment: segment, position: position, length: length) else { return out }
+                out.append((event, bytes))
             }
         }
+        return out
     }
 
     struct Properties: Sendable {

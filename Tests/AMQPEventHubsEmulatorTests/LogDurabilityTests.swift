@@ -194,10 +194,13 @@ struct LogDurabilityTests {
         try await emulator.stop()
         #expect(try contents(directory) == before)
 
+        // Without the --config that named the hub: repair finds every partition folder itself.
+        try FileManager.default.moveItem(atPath: "\(directory)/eh1", toPath: "\(directory)/orders")
         let repair = try await ExternalProcess.run(Self.binary, ["emulator", "--data-dir", directory, "--repair"], name: "amqp emulator --repair",
                                                    timeout: .seconds(60))
+        try FileManager.default.moveItem(atPath: "\(directory)/orders", toPath: "\(directory)/eh1")
         #expect(repair.exitStatus == 0, "\(repair.outputTail)")
-        #expect(repair.output.contains("repaired eh1/0: damaged at \(directory)/eh1/0/\(names[2]) at byte 0"), "\(repair.output)")
+        #expect(repair.output.contains("repaired orders/0: damaged at \(directory)/orders/0/\(names[2]) at byte 0"), "\(repair.output)")
         #expect(repair.output.contains("removed"))
         let again = try await ExternalProcess.run(Self.binary, ["emulator", "--data-dir", directory, "--repair"], timeout: .seconds(60))
         #expect(again.output.contains("nothing to repair"), "\(again.output)")
@@ -236,6 +239,27 @@ struct LogDurabilityTests {
                                       annotate: EmulatorConnection.annotate)
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: last)) == Data(bytes))
+    }
+
+    @Test("a segment before the last emptied, removed, or renamed so that its name and first record disagree, is damage")
+    func missingOrRenamedSegment() throws {
+        for damage in ["empty", "renamed", "removed"] {
+            let directory = try ScratchFolder.make("log-\(damage)").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let names = try fill(directory)
+            try #require(names.count >= 3)
+            let middle = "\(directory)/eh1/0/\(names[1])"
+            switch damage {
+            case "empty": try #require(truncate(middle, 0) == 0)
+            case "renamed": try FileManager.default.moveItem(atPath: middle, toPath: "\(directory)/eh1/0/00000000000000000001.log")
+            default: try FileManager.default.removeItem(atPath: middle)
+            }
+            let log = try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
+                                       retentionSeconds: 3600, retentionBytes: 1 << 30)
+            #expect(log.damage != nil, "\(damage)")
+            #expect(log.count == 0)
+            #expect(log.read(from: 0, limit: 10).isEmpty)
+        }
     }
 
     @Test("a torn record at the end of the last segment is cut, and the log continues from the last whole record")
