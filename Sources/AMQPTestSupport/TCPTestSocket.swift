@@ -25,6 +25,9 @@ public final class TCPTestSocket {
     static func open(host: String, port: Int, timeout: Duration) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw PeerError("socket(): errno \(errno)") }
+        // Close-on-exec: a peer another test starts meanwhile must not inherit the socket, or
+        // closing it here would not close the connection (the child still holds it open).
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         var tv = Self.timeval(timeout)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<SystemTimeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<SystemTimeval>.size))
