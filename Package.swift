@@ -214,6 +214,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport", "AMQPTestSupport"]),
+        .testTarget(name: "AMQPTypedJSONTests", dependencies: ["AMQPTypedJSON", "AMQPCodec"]),
         // Our client and listener against real peers (Qpid Proton C and Python, RabbitMQ), TLS
         // and hostile bytes through real sockets. Peers are started by the tests; a missing
         // peer fails the test.
@@ -337,7 +338,7 @@ let package = Package(
         // replay the regression inputs and the Proton corpora. Only the fast targets: no NIO, no TLS.
         .target(
             name: "AMQPFuzzing",
-            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPSpecModel"]
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPSpecModel", "AMQPTypedJSON", "AMQPMessageJSON"]
         ),
         .executableTarget(name: "fuzz-value", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-value"),
         .executableTarget(name: "fuzz-message", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-message"),
@@ -346,6 +347,7 @@ let package = Package(
         .executableTarget(name: "fuzz-listener", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-listener"),
         .executableTarget(name: "fuzz-client", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-client"),
         .executableTarget(name: "fuzz-spec-xml", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-spec-xml"),
+        .executableTarget(name: "fuzz-json", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-json"),
         .testTarget(
             name: "AMQPFuzzTests",
             dependencies: ["AMQPFuzzing", "AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPSpecModel", "AMQPTestSupport"]

@@ -5,7 +5,7 @@
 #
 # SECONDS 0 means no time limit (pass -runs=N then).
 #
-# TARGET is value, message, frames, performative, listener, client or spec-xml (or fuzz-<name>).
+# TARGET is value, message, frames, performative, listener, client, spec-xml or json (or fuzz-<name>).
 # Each target keeps a growing corpus in .build-fuzz/corpus/<target> (outside git) and is seeded
 # afresh on every run from the seeds the target generates, the committed regression inputs
 # (Tests/FuzzRegressions/<target>), the captures and Qpid Proton corpora in ../shared/corpora
@@ -28,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(value message frames performative listener client spec-xml)
+all_targets=(value message frames performative listener client spec-xml json)
 usage() {
   echo "usage: scripts/fuzz.sh [--campaign] TARGET|all SECONDS [libFuzzer flags...]" >&2
   echo "targets: ${all_targets[*]}" >&2
@@ -84,6 +84,7 @@ shared_seeds() {
     listener) echo "$shared/captures/rabbitmq310.c2s.bin $shared/proton-fuzz-connection-driver/corpus" ;;
     client) echo "$shared/captures/rabbitmq310.s2c.bin $shared/proton-fuzz-connection-driver/corpus $shared/proton-fuzz-connection-driver/crash" ;;
     spec-xml) echo "spec /usr/share/amqp/specs/1-0" ;;
+    json) echo "" ;;
   esac
 }
 # Short inputs run fast and still hold everything a decoder checks (the depth limit trips within
@@ -98,6 +99,7 @@ max_len() {
 dictionary() {
   case "$1" in
     spec-xml) echo Fuzz/spec-xml.dict ;;
+    json) echo Fuzz/json.dict ;;
     *) echo Fuzz/amqp.dict ;;
   esac
 }

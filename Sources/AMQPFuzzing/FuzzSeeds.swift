@@ -1,6 +1,8 @@
 import AMQPCodec
 import AMQPMessage
+import AMQPMessageJSON
 import AMQPProtocol
+import AMQPTypedJSON
 import AMQPTypes
 
 /// Seeds made in code: values of every type, messages, and the two byte streams of whole
@@ -32,8 +34,23 @@ public enum FuzzSeeds {
                 + named("pair", pairScripts)
         case .specXML:
             return named("spec", sampleSpecs.map { Array($0.utf8) })
+        case .json:
+            let values = sampleValues.map { TypedJSON.string(for: $0) } + sampleValues.map { TypedJSON.string(for: $0, floatsAsBits: true) }
+            let messages = sampleMessages.map { MessageJSON.string(for: $0) }
+            return named("json", (values + messages + sampleJSONTexts).map { Array($0.utf8) })
         }
     }
+
+    /// JSON the parser must take exactly: escapes, surrogate pairs, numbers at the edges of what
+    /// 64 bits hold, deep nesting, duplicate keys, and whitespace everywhere JSON allows it.
+    static let sampleJSONTexts = [
+        #"{"a":[1,-0,0.5e-3,1E+2,18446744073709551615,-9223372036854775808],"b":{"c":null,"d":true,"e":false}}"#,
+        #"["\u0000\n\t\"\\\/\b\f\r","\ud83d\ude00","é"]"#,
+        " \t\r\n[ { } , [ ] , \"\" ] ",
+        #"{"k":1,"k":2}"#,
+        String(repeating: "[", count: 64) + String(repeating: "]", count: 64),
+        #"{"t":"map","v":[[{"t":"symbol","v":"x-opt-k"},{"t":"ulong","v":"18446744073709551615"}]]}"#,
+    ]
 
     static func named(_ prefix: String, _ inputs: [[UInt8]]) -> [(name: String, bytes: [UInt8])] {
         inputs.enumerated().map { (name: "seed-\(prefix)-\($0.offset)", bytes: $0.element) }

@@ -19,6 +19,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable, CustomStringConvertible 
     case client = "fuzz-client"
     /// Bytes as an AMQP type-definition XML file, through the generator's front end.
     case specXML = "fuzz-spec-xml"
+    /// Bytes as JSON text: the exact parser, typed JSON values and messages in JSON.
+    case json = "fuzz-json"
 
     /// The executable's name, which is also the name of its regression folder.
     public var description: String { rawValue }
@@ -34,6 +36,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable, CustomStringConvertible 
         case .listener: try EngineDriver.check(bytes, role: .server)
         case .client: try EngineDriver.check(bytes, role: .client)
         case .specXML: try SpecXMLOracle.check(bytes)
+        case .json: try JSONOracle.check(bytes)
         }
     }
 }

@@ -148,8 +148,8 @@ struct JSONParser {
         }
     }
 
+    /// `depth` is how many arrays and objects enclose the value; at most `maxDepth` may nest.
     mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSON {
-        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
         guard index < bytes.count else { throw fail("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "n"):
@@ -164,6 +164,7 @@ struct JSONParser {
         case UInt8(ascii: "\""):
             return .string(try parseString())
         case UInt8(ascii: "["):
+            guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
             index += 1
             var items = [JSON]()
             skipWhitespace()
@@ -186,6 +187,7 @@ struct JSONParser {
                 }
             }
         case UInt8(ascii: "{"):
+            guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
             index += 1
             var pairs = [(key: String, value: JSON)]()
             skipWhitespace()
