@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "AMQPCodec", targets: ["AMQPCodec"]),
+        // Its types (ConnectionEngine, ConnectionEvent, LinkID…) are part of AMQPTransport's API.
+        .library(name: "AMQPProtocol", targets: ["AMQPProtocol"]),
         .library(name: "AMQPTransport", targets: ["AMQPTransport"]),
         .library(name: "AMQPEventHubs", targets: ["AMQPEventHubs"]),
         .library(name: "AMQPEventHubsProtocol", targets: ["AMQPEventHubsProtocol"]),

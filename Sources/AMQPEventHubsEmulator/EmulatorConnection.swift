@@ -77,6 +77,13 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
     }
 
+    func connectionWritabilityChanged(_ connection: AMQPServerConnection) {
+        guard connection.isWritable else { return }
+        for (link, role) in links {
+            if case .consumer(let consumer) = role { pump(link, consumer, connection) }
+        }
+    }
+
     func connectionClosed(_ connection: AMQPServerConnection) {
         for link in Array(links.keys) { removeLink(link) }
     }
@@ -197,19 +204,17 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     func accept(_ link: LinkID, _ attach: Attach, _ connection: AMQPServerConnection, credit: UInt32?, presettled: Bool = false,
                 offeredCapabilities: [Symbol] = [], properties: Fields? = nil) {
         let maxMessageSize = store.configuration.maxMessageSize
-        connection.withEngine { engine in
-            // Both termini in the reply: the Python SDK expects them (EVENTHUBS.md).
-            try? engine.acceptLink(
-                link, source: attach.source ?? .source(Source()), target: attach.target ?? .target(Target()),
-                maxMessageSize: maxMessageSize,
-                // Oversized events are rejected with message-size-exceeded, not cut off by a detach.
-                enforcedMaxMessageSize: maxMessageSize * 4 + 65536,
-                senderSettleMode: presettled ? .settled : nil,
-                properties: properties, offeredCapabilities: offeredCapabilities,
-                // Every delivery is handled before the next event (stored or answered), pre-settled
-                // or not, so the engine's window frees credit as deliveries arrive.
-                creditMode: credit.map { .window($0) } ?? .manual)
-        }
+        // Every delivery is handled before the next event (stored or answered), pre-settled or
+        // not, so the engine's credit window frees credit as deliveries arrive.
+        connection.acceptLink(
+            // Both termini in the reply: the Python SDK expects them.
+            link, answering: attach, creditWindow: credit,
+            source: attach.source ?? .source(Source()), target: attach.target ?? .target(Target()),
+            maxMessageSize: maxMessageSize,
+            // Oversized events are rejected with message-size-exceeded, not cut off by a detach.
+            enforcedMaxMessageSize: maxMessageSize * 4 + 65536,
+            senderSettleMode: presettled ? .settled : nil,
+            properties: properties, offeredCapabilities: offeredCapabilities)
     }
 
     // MARK: CBS
@@ -443,11 +448,17 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                offeredCapabilities: metrics ? [EventHubsNames.receiverRuntimeMetric] : [], properties: properties)
     }
 
-    /// Sends the consumer as many events as its credit allows, pre-settled.
+    /// Sends the consumer as many events as its credit allows, pre-settled, a batch at a time,
+    /// and stops reading the log while the socket is full: a consumer that stops reading costs
+    /// the NIO buffer's high-water mark and one batch, not everything it was granted.
+    /// ``connectionWritabilityChanged(_:)`` resumes.
+    ///
+    /// One batch per turn of the event loop: a pump runs inside an engine step (a flow, a new
+    /// event in the log), whose output is written only when the step ends, so the socket's
+    /// writability says something only between batches.
     func pump(_ link: LinkID, _ consumer: Consumer, _ connection: AMQPServerConnection) {
-        while true {
-            let engine = connection.engine
-            let credit = Int(engine.credit(of: link) ?? 0) - (engine.queuedDeliveries(on: link) ?? 0)
+        do {
+            let credit = connection.deliveriesWanted(on: link)
             guard credit > 0 else { return }
             let batch = consumer.log.read(from: consumer.next, limit: min(credit, 256))
             guard !batch.isEmpty else { return }
@@ -462,6 +473,13 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                     _ = try? engine.send(on: link, payload: payload, settled: true)
                     consumer.next = event.sequenceNumber + 1
                 }
+            }
+            guard batch.count == 256 else { return }
+            let bound = NIOLoopBound((self, connection, consumer), eventLoop: connection.eventLoop)
+            connection.eventLoop.execute {
+                let (delegate, connection, consumer) = bound.value
+                guard case .consumer(let c)? = delegate.links[link], c === consumer else { return }
+                delegate.pump(link, c, connection)
             }
         }
     }

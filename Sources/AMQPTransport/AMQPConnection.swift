@@ -112,6 +112,9 @@ public struct AMQPConnectionOptions: Sendable {
     public var connectTimeout: TimeAmount
     /// The largest message a receiver accepts.
     public var maxMessageSize: UInt64?
+    /// How many transfer frames each session lets the peer send ahead (`begin.incoming-window`),
+    /// topped up once half is used. 2048 by default.
+    public var sessionIncomingWindow: UInt32 = 2048
     /// Where the connection logs: opens, closes, attaches and errors at debug and notice, every
     /// delivery at trace. Never credentials or message contents.
     public var logger: Logger
@@ -187,6 +190,7 @@ public struct AMQPConnectionOptions: Sendable {
             transportSecurity: transportSecurity, maxMessageSize: maxMessageSize
         )
         configuration.cleartextCredentials = cleartextCredentials
+        configuration.sessionIncomingWindow = max(sessionIncomingWindow, 2)
         return configuration
     }
 }

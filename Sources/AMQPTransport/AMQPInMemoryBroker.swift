@@ -60,6 +60,8 @@ struct Consumer: Sendable {
     let presettled: Bool
     /// The credit its last flow granted, less what we sent since.
     var credit: UInt32
+    /// Its socket is full (not writable): nothing is handed to it until it drains.
+    var paused = false
 }
 
 struct Queue: Sendable {
@@ -72,19 +74,24 @@ struct BrokerState: Sendable {
     var queues: [String: Queue] = [:]
     var nextConsumerID: UInt64 = 0
 
-    /// Pairs queued messages with consumers that have credit, round robin. Returns what to send.
-    mutating func dispatch(_ address: String) -> [(Consumer, StoredMessage)] {
+    /// Pairs queued messages with consumers that have credit and a writable socket, round robin,
+    /// at most `batch` per consumer (so that one call never buffers a whole queue for a socket
+    /// that cannot take it). Returns what to send.
+    mutating func dispatch(_ address: String, batch: Int = BrokerConnection.batch) -> [(Consumer, StoredMessage)] {
         // Moved out of the dictionary, not copied: a copy would make every pop below copy the
         // whole queue (quadratic with 100,000 messages waiting, as the benchmark found).
         guard var queue = queues.removeValue(forKey: address) else { return [] }
         defer { queues[address] = queue }
         var out: [(Consumer, StoredMessage)] = []
+        var handed = [Int](repeating: 0, count: queue.consumers.count)
         var idle = 0
         while !queue.messages.isEmpty, !queue.consumers.isEmpty, idle < queue.consumers.count {
             let index = queue.nextConsumer % queue.consumers.count
             queue.nextConsumer = index + 1
-            if queue.consumers[index].credit > 0, let message = queue.messages.removeFirst() {
+            let consumer = queue.consumers[index]
+            if consumer.credit > 0, !consumer.paused, handed[index] < batch, let message = queue.messages.removeFirst() {
                 queue.consumers[index].credit -= 1
+                handed[index] += 1
                 out.append((queue.consumers[index], message))
                 idle = 0
             } else {
@@ -105,6 +112,8 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
     /// Messages sent and not yet settled, to requeue if released.
     var inFlight: [OutgoingDeliveryID: (address: String, message: StoredMessage)] = [:]
     static let creditWindow: UInt32 = 1000
+    /// The most messages one dispatch hands one consumer; more follow once they are written.
+    static let batch = 256
 
     init(state: NIOLockedValueBox<BrokerState>) {
         self.state = state
@@ -125,15 +134,8 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
                 connection.withEngine { try? $0.settle(delivery.deliveryID, on: link, state: .accepted(Accepted())) }
             }
             Self.send(sends, address: address)
-        case .creditGranted(let link, let credit, _):
-            guard let (address, consumerID) = outgoing[link] else { return }
-            let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
-                guard let index = state.queues[address]?.consumers.firstIndex(where: { $0.id == consumerID }) else { return [] }
-                let queued = UInt32(clamping: connection.engine.queuedDeliveries(on: link) ?? 0)
-                state.queues[address]!.consumers[index].credit = credit > queued ? credit - queued : 0
-                return state.dispatch(address)
-            }
-            Self.send(sends, address: address)
+        case .creditGranted(let link, _, _):
+            refill(link, connection)
         case .outcome(_, let id, let deliveryState, let settled):
             guard settled, let entry = inFlight.removeValue(forKey: id) else { return }
             switch deliveryState {
@@ -158,14 +160,32 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
         }
     }
 
-    func attachRequested(_ link: LinkID, _ attach: Attach, _ connection: AMQPServerConnection) {
-        let address: String?
-        if attach.role == .sender {
-            if case .target(let t)? = attach.target, case .string(let a)? = t.address { address = a } else { address = nil }
-        } else {
-            if case .source(let s)? = attach.source, case .string(let a)? = s.address { address = a } else { address = nil }
+    /// Sender links of this connection: tells the broker what each may be handed now (credit
+    /// less what the engine holds, nothing while the socket is full) and sends what its queue has;
+    /// after a full batch, comes back for more once that is written.
+    func refill(_ link: LinkID, _ connection: AMQPServerConnection) {
+        guard let (address, consumerID) = outgoing[link] else { return }
+        let wanted = connection.deliveriesWanted(on: link)
+        let writable = connection.isWritable
+        let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
+            guard let index = state.queues[address]?.consumers.firstIndex(where: { $0.id == consumerID }) else { return [] }
+            state.queues[address]!.consumers[index].credit = UInt32(clamping: wanted)
+            state.queues[address]!.consumers[index].paused = !writable
+            return state.dispatch(address)
         }
-        guard let address, !address.isEmpty else {
+        Self.send(sends, address: address)
+        if sends.count(where: { $0.0.id == consumerID }) == Self.batch {
+            let bound = NIOLoopBound((self, connection), eventLoop: connection.eventLoop)
+            connection.eventLoop.execute { bound.value.0.refill(link, bound.value.1) }
+        }
+    }
+
+    func connectionWritabilityChanged(_ connection: AMQPServerConnection) {
+        for link in outgoing.keys { refill(link, connection) }
+    }
+
+    func attachRequested(_ link: LinkID, _ attach: Attach, _ connection: AMQPServerConnection) {
+        guard let address = attach.nodeAddress else {
             connection.withEngine { $0.refuseLink(link, error: AMQPError(condition: .amqp(.invalidField), description: "the broker needs an address")) }
             return
         }
@@ -185,11 +205,7 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
             }
             outgoing[link] = (address, consumer)
         }
-        connection.withEngine { engine in
-            // A message is queued as it arrives, so the engine's window frees credit at once.
-            try? engine.acceptLink(link, source: attach.source, target: attach.target,
-                                   creditMode: attach.role == .sender ? .window(Self.creditWindow) : .manual)
-        }
+        connection.acceptLink(link, answering: attach, creditWindow: Self.creditWindow)
     }
 
     func removeConsumer(_ id: UInt64, address: String) {

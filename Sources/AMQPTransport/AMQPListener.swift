@@ -14,6 +14,14 @@ public protocol AMQPServerConnectionDelegate: AnyObject {
     func handle(_ event: ConnectionEvent, on connection: AMQPServerConnection)
     /// The socket is closed; the connection is gone.
     func connectionClosed(_ connection: AMQPServerConnection)
+    /// ``AMQPServerConnection/isWritable`` changed: an application that stopped producing for a
+    /// full socket resumes here when it turns true.
+    func connectionWritabilityChanged(_ connection: AMQPServerConnection)
+}
+
+extension AMQPServerConnectionDelegate {
+    /// Nothing: an application that only answers requests need not watch writability.
+    public func connectionWritabilityChanged(_ connection: AMQPServerConnection) {}
 }
 
 /// One accepted connection, as the application sees it. Use it on its ``eventLoop`` only (inside
@@ -42,8 +50,22 @@ public final class AMQPServerConnection {
         try handler.withEngine(body)
     }
 
-    /// Read-only access to the engine's state (credit, queued deliveries, the peer's open).
-    public var engine: ConnectionEngine { handler.engine }
+    /// The link's credit now (for a sender, how many deliveries it may start); `nil` for an
+    /// unknown link. The engine itself is not handed out: a copy would be a stale snapshot.
+    public func credit(of link: LinkID) -> UInt32? { handler.engine.credit(of: link) }
+
+    /// Sender: how many deliveries wait in the engine for credit or session window.
+    public func queuedDeliveries(on link: LinkID) -> Int? { handler.engine.queuedDeliveries(on: link) }
+
+    /// The peer's `open`, once it arrived.
+    public var peerOpen: Open? { handler.engine.peerOpen }
+
+    /// Whether the socket takes more bytes now (NIO's writability: below the channel's high-water
+    /// mark of unsent bytes). A server that produces deliveries on its own (from a queue or a
+    /// log) stops while this is false, whatever credit the peer granted, and resumes in
+    /// ``AMQPServerConnectionDelegate/connectionWritabilityChanged(_:)``: a client that stops
+    /// reading then costs the server a bounded buffer, not everything it was granted.
+    public var isWritable: Bool { handler.isWritable }
 
     /// Runs `body` on the connection's event loop, from any thread.
     public func execute(_ body: @escaping (AMQPServerConnection) -> Void) {
@@ -285,5 +307,10 @@ final class ServerConnectionAdapter: ConnectionEventSink {
         guard let connection else { return }
         delegate.connectionClosed(connection)
         self.connection = nil
+    }
+
+    func writabilityChanged(handler: ConnectionHandler) {
+        guard let connection else { return }
+        delegate.connectionWritabilityChanged(connection)
     }
 }

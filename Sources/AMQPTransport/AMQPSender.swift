@@ -152,7 +152,7 @@ public final class AMQPSender: Sendable {
             let link = self.link
             let timeout = TimeAmount.nanoseconds(Int64(clamping: flushTimeout.components.seconds) * 1_000_000_000
                                                  + flushTimeout.components.attoseconds / 1_000_000_000)
-            // Runs after the task that moves earlier enqueues to the backlog: the loop keeps order.
+            // Runs after the task that hands earlier enqueues to the engine: the loop keeps order.
             try await connection.onLoopFuture { core in core.flushed(link, timeout: timeout) }
         }
         try await connection.detach(link, error: error)

@@ -21,6 +21,9 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     var links: [LinkID: LinkRecord] = [:]
     /// Senders with ``LinkRecord/flushWaiters``, checked at the end of every engine step.
     var flushingLinks: Set<LinkID> = []
+    /// Senders with deliveries in the engine's queue, whose ``SendQueue`` is told at the end of
+    /// every engine step how many are left.
+    var sendingLinks: Set<LinkID> = []
 
     struct SessionRecord {
         var begun: EventLoopPromise<Void>?
@@ -39,9 +42,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         /// Outcomes that arrived while `send` was still inside the engine (pre-settled deliveries
         /// complete as they are written), before their promise was registered.
         var earlyOutcomes: [OutgoingDeliveryID: DeliveryState?] = [:]
-        /// Messages from the sender's ``SendQueue`` waiting for room in the engine, in order.
-        var backlog = FIFO<SendQueue.Submission>()
-        var pumpingBacklog = false
         weak var sendQueue: SendQueue?
         weak var settleQueue: SettleQueue?
         /// `close()` calls waiting for everything enqueued to be written and settled.
@@ -154,7 +154,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             }
             detachLink(id, failure)
         case .creditGranted(let id, _, _):
-            pumpBacklog(id)
+            if links[id]?.sendQueue != nil { sendingLinks.insert(id) }
         case .outcome(let id, let delivery, let state, let settled):
             guard settled, let record = links[id] else { return }
             if let outcome = record.outcomes.removeValue(forKey: delivery) {
@@ -162,7 +162,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             } else {
                 record.earlyOutcomes[delivery] = state
             }
-            pumpBacklog(id)
         case .delivery(let id, let delivery):
             receivedDelivery(delivery, on: id, handler: handler)
         case .drained(let id):
@@ -176,6 +175,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     }
 
     func eventBatchEnded(handler: ConnectionHandler) {
+        if !sendingLinks.isEmpty { reportEngineBacklogs() }
         if !flushingLinks.isEmpty { completeFlushes() }
     }
 
@@ -211,9 +211,8 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
         record.attached = nil
         for (_, outcome) in record.outcomes { outcome.complete(.failure(error)) }
         record.outcomes.removeAll()
-        for submission in record.backlog.elements { submission.outcome.complete(.failure(error)) }
-        record.backlog.removeAll()
         record.sendQueue?.fail(error)
+        sendingLinks.remove(id)
         flushingLinks.remove(id)
         for waiter in record.flushWaiters { waiter.succeed(()) }
         record.flushWaiters.removeAll()
@@ -237,13 +236,6 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     // MARK: Sending
 
     /// How many deliveries may wait in the engine for credit before `enqueue` suspends.
-    static let queueAllowance: UInt32 = 64
-
-    func hasRoom(_ id: LinkID) -> Bool {
-        guard let handler, let queued = handler.engine.queuedDeliveries(on: id), let credit = handler.engine.credit(of: id) else { return true }
-        return queued < Int(max(credit, Self.queueAllowance))
-    }
-
     /// Completes when everything enqueued on the sender `id` has been written and settled, or
     /// after `timeout`, whichever comes first.
     func flushed(_ id: LinkID, timeout: TimeAmount) -> EventLoopFuture<Void> {
@@ -260,7 +252,7 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
     }
 
     private func isFlushed(_ id: LinkID, _ record: LinkRecord) -> Bool {
-        record.backlog.isEmpty && (handler?.engine.queuedDeliveries(on: id) ?? 0) == 0 && record.outcomes.isEmpty
+        (handler?.engine.queuedDeliveries(on: id) ?? 0) == 0 && record.outcomes.isEmpty
     }
 
     private func completeFlushes() {
@@ -279,7 +271,10 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
 
     /// Takes a batch of a sender's messages (on the loop, in the order they were enqueued) and
     /// hands as many to the engine as the link has room for.
-    func addToBacklog(_ batch: [SendQueue.Submission], queue: SendQueue) {
+    /// Hands what `queue` took from its callers to the engine, whose queue is the link's one
+    /// backlog: it writes each delivery as credit and the session window allow. The sender's
+    /// callers wait while that backlog is over ``SendQueue/limit`` (see ``reportEngineBacklogs()``).
+    func handToEngine(_ batch: [SendQueue.Submission], queue: SendQueue) {
         guard !batch.isEmpty else { return }
         let record: LinkRecord
         do {
@@ -291,28 +286,30 @@ final class ClientCore: ConnectionEventSink, @unchecked Sendable {
             return
         }
         record.sendQueue = queue
-        record.backlog.append(contentsOf: batch)
-        pumpBacklog(queue.link)
-    }
-
-    /// Moves backlog messages into the engine while the link has room: credit, or a small
-    /// allowance ahead of it so that transfers go out the moment credit comes.
-    func pumpBacklog(_ id: LinkID) {
-        guard let record = links[id], !record.pumpingBacklog else { return }
-        // Sending runs the engine, whose events can come back here; the outer loop goes on.
-        record.pumpingBacklog = true
-        defer { record.pumpingBacklog = false }
-        var handed = 0
-        while !record.backlog.isEmpty, links[id] === record, hasRoom(id), let submission = record.backlog.removeFirst() {
-            handed += 1
+        for submission in batch {
             do {
-                try send(submission.payload[...], on: id, settled: submission.settled, messageFormat: submission.messageFormat,
+                try send(submission.payload[...], on: queue.link, settled: submission.settled, messageFormat: submission.messageFormat,
                          outcome: submission.outcome)
             } catch {
                 submission.outcome.complete(.failure(error))
             }
         }
-        if handed > 0 { record.sendQueue?.handedOver(handed) }
+        queue.handedOver(batch.count, inEngine: handler?.engine.queuedDeliveries(on: queue.link) ?? 0)
+        sendingLinks.insert(queue.link)
+    }
+
+    /// After an engine step: tells each sender with deliveries in the engine how many are still
+    /// there, so that callers waiting on a full backlog go on once it has drained.
+    func reportEngineBacklogs() {
+        for id in sendingLinks {
+            guard let record = links[id], let queue = record.sendQueue else {
+                sendingLinks.remove(id)
+                continue
+            }
+            let held = handler?.engine.queuedDeliveries(on: id) ?? 0
+            queue.engineHolds(held)
+            if held == 0 { sendingLinks.remove(id) }
+        }
     }
 
     /// Hands a message to the engine; `outcome` completes with the receiver's answer.

@@ -14,10 +14,14 @@ protocol ConnectionEventSink: AnyObject {
     func channelClosed(handler: ConnectionHandler, error: (any Error & Sendable)?)
     /// Every event of one engine step has been handled (one read from the socket, one call).
     func eventBatchEnded(handler: ConnectionHandler)
+    /// The socket's writability changed (``ConnectionHandler/isWritable``): producers pause while
+    /// it is false and resume when it turns true.
+    func writabilityChanged(handler: ConnectionHandler)
 }
 
 extension ConnectionEventSink {
     func eventBatchEnded(handler: ConnectionHandler) {}
+    func writabilityChanged(handler: ConnectionHandler) {}
 }
 
 /// The one channel handler of an AMQP connection: bytes from the socket go into the
@@ -57,6 +61,12 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     var channel: Channel? { context?.channel }
 
+    /// Whether the socket takes more now: false once NIO buffers more than the channel's
+    /// high-water mark of unsent bytes. Credit and the session window say what the peer may
+    /// receive; this says what the socket can take. Whoever produces deliveries (a server
+    /// reading a queue or a partition log) checks both.
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
     static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
 
     // MARK: Channel events
@@ -89,6 +99,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             engine.receive(raw, now: Self.now())
         }
         afterEngineStep()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        sink?.writabilityChanged(handler: self)
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -5,14 +5,15 @@ import NIOCore
 
 /// The way from ``AMQPSender/enqueue(encoded:settled:messageFormat:)`` to the engine.
 ///
-/// A caller appends its message under a lock and goes on; one task on the event loop moves what
-/// has been appended into the link's backlog, and the backlog goes into the engine as the link has
-/// room. Per message that costs a lock, where awaiting the event loop cost two thread switches
+/// A caller appends its message under a lock and goes on; one task on the event loop hands what
+/// has been appended to the engine, whose queue is the link's one backlog (written as credit and
+/// the session window allow). Per message that costs a lock, where awaiting the event loop cost two thread switches
 /// (there and back), which held a sender in an ordinary task to a few thousand messages a second.
 /// Messages keep the order in which `enqueue` appended them, across tasks.
 ///
-/// Backpressure: a caller waits while more than ``limit`` messages are between `enqueue` and the
-/// engine, and goes on once half of them have been handed over (or the link is gone).
+/// Backpressure: a caller waits while more than ``limit`` messages are appended and not yet
+/// written (here or in the engine's queue), and goes on once no more than half of that is left (or
+/// the link is gone).
 final class SendQueue: Sendable {
     struct Submission {
         var payload: [UInt8]
@@ -23,14 +24,18 @@ final class SendQueue: Sendable {
 
     private struct State {
         var submitted = LoopHandoff<Submission>()
-        /// Appended and not yet handed to the engine: `submitted` plus the link's backlog.
-        var outstanding = 0
+        /// Appended and not yet handed to the engine.
+        var submittedCount = 0
+        /// Handed to the engine and not yet written, as of the end of its last step.
+        var inEngine = 0
+        /// What callers wait on: appended and not yet written.
+        var outstanding: Int { submittedCount + inEngine }
         var waiters: [CheckedContinuation<Void, Never>] = []
         /// Set once the link is gone; later messages fail with it at once.
         var failure: AMQPClientError?
     }
 
-    /// How many messages may wait between `enqueue` and the engine before callers wait.
+    /// How many messages may wait to be written (here and in the engine) before callers wait.
     static let limit = 512
 
     private let state = NIOLockedValueBox(State())
@@ -49,7 +54,7 @@ final class SendQueue: Sendable {
         let appended: Result<(scheduleMove: Bool, mustWait: Bool), AMQPClientError> = state.withLockedValue { state in
             if let failure = state.failure { return .failure(failure) }
             let scheduleMove = state.submitted.append(Submission(payload: payload, settled: settled, messageFormat: messageFormat, outcome: outcome))
-            state.outstanding += 1
+            state.submittedCount += 1
             return .success((scheduleMove, state.outstanding > Self.limit))
         }
         let (scheduleMove, mustWait) = try appended.get()
@@ -69,17 +74,30 @@ final class SendQueue: Sendable {
         return outcome
     }
 
-    /// On the event loop: everything appended so far goes to the link's backlog.
+    /// On the event loop: everything appended so far goes to the engine.
     private func moveToBacklog() {
-        core.addToBacklog(state.withLockedValue { $0.submitted.take() }, queue: self)
+        core.handToEngine(state.withLockedValue { $0.submitted.take() }, queue: self)
     }
 
-    /// The event loop handed `count` messages to the engine (or failed them).
-    func handedOver(_ count: Int) {
+    /// The event loop handed `count` messages to the engine (or failed them), which holds
+    /// `inEngine` of this link's deliveries not yet written.
+    func handedOver(_ count: Int, inEngine: Int) {
+        update { state in
+            state.submittedCount -= count
+            state.inEngine = inEngine
+        }
+    }
+
+    /// After an engine step: the engine holds `inEngine` of this link's deliveries not yet written.
+    func engineHolds(_ inEngine: Int) {
+        update { $0.inEngine = inEngine }
+    }
+
+    private func update(_ change: (inout State) -> Void) {
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             // After `fail` nothing is outstanding any more (the link failed what it held).
             guard state.failure == nil else { return [] }
-            state.outstanding -= count
+            change(&state)
             guard state.outstanding <= Self.limit / 2, !state.waiters.isEmpty else { return [] }
             defer { state.waiters.removeAll() }
             return state.waiters
@@ -92,7 +110,8 @@ final class SendQueue: Sendable {
         let (submitted, waiters) = state.withLockedValue { state in
             if state.failure == nil { state.failure = error }
             let submitted = state.submitted.take()
-            state.outstanding = 0
+            state.submittedCount = 0
+            state.inEngine = 0
             defer { state.waiters.removeAll() }
             return (submitted, state.waiters)
         }

@@ -42,3 +42,74 @@ struct EmulatorCreditTests {
         try await group.shutdownGracefully()
     }
 }
+
+@Suite("Write backpressure: the emulator stops reading a partition for a consumer that does not read", .serialized, .timeLimit(.minutes(3)))
+struct EmulatorBackpressureTests {
+    /// Bytes NIO holds for the emulator's sockets, written and not yet sent.
+    static func bufferedBytes(_ listener: AMQPListener) async -> Int {
+        var total = 0
+        for channel in listener.accepted.all {
+            total += (try? await channel.getOption(.bufferedWritableBytes).get()) ?? 0
+        }
+        return total
+    }
+
+    @Test("a stalled consumer granted a whole partition costs a bounded buffer; a second consumer is served; it gets everything once it reads")
+    func stalledConsumer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let configuration = EmulatorConfiguration(port: 0, hubs: [.init(name: "eh1", partitionCount: 1)])
+        let emulator = try await EventHubsEmulator.start(configuration, eventLoopGroup: group)
+        let count = 20_000
+        let body = String(repeating: "e", count: 1024)
+        let producer = try await AMQPConnection.connect(plainOptions(emulator), eventLoopGroup: group)
+        let sender = try await producer.openSender(to: "eh1/Partitions/0", options: .init(settleMode: .settled))
+        let payload = event(body).encoded(policy: .full)
+        for _ in 0..<count { _ = try await sender.enqueue(encoded: payload, settled: true) }
+        let filled = ContinuousClock.now + .seconds(60)
+        func stored() -> Int { emulator.store.partition(hub: "eh1", id: 0)?.count ?? 0 }
+        while stored() < count, ContinuousClock.now < filled { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(stored() == count)
+
+        var options = plainOptions(emulator)
+        options.sessionIncomingWindow = 1_000_000
+        let consumer = try await AMQPConnection.connect(options, eventLoopGroup: group)
+        let address = "eh1/ConsumerGroups/$Default/Partitions/0"
+        var receiverOptions = consumerOptions(address)
+        receiverOptions.credit = .manual
+        let receiver = try await consumer.openReceiver(from: address, options: receiverOptions)
+        try await consumer.onLoop { core in try core.handler?.channel?.syncOptions?.setOption(.autoRead, value: false) }
+        try await receiver.addCredit(UInt32(count))
+        var peak = 0
+        let end = ContinuousClock.now + .seconds(1)
+        while ContinuousClock.now < end {
+            peak = max(peak, await Self.bufferedBytes(emulator.listener))
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        // NIO's high-water mark (64 KiB), one batch of 256 events of about 1.2 KiB, one more frame.
+        let bound = 64 * 1024 + 256 * 1400 + 2048
+        print("stalled emulator consumer: peak buffered \(peak) bytes (bound \(bound))")
+        #expect(peak <= bound, "the emulator buffered \(peak) bytes for a consumer that does not read")
+
+        // A second consumer of the same partition is served meanwhile.
+        let other = try await AMQPConnection.connect(plainOptions(emulator), eventLoopGroup: group)
+        let otherReceiver = try await other.openReceiver(from: address, options: consumerOptions(address))
+        for _ in 0..<100 { _ = try #require(try await otherReceiver.receive(timeout: .seconds(10))) }
+
+        try await consumer.onLoop { core in
+            guard let channel = core.handler?.channel else { return }
+            try channel.syncOptions?.setOption(.autoRead, value: true)
+            channel.read()
+        }
+        var received = 0
+        while received < count, let delivery = try await receiver.receive(timeout: .seconds(20)) {
+            #expect(bodyText(delivery.message) == body)
+            received += 1
+        }
+        #expect(received == count)
+        try await other.close()
+        try await consumer.close()
+        try await producer.close()
+        try await emulator.stop()
+        try await group.shutdownGracefully()
+    }
+}

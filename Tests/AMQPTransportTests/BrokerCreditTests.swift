@@ -93,3 +93,29 @@ struct BrokerCreditTests {
         try await broker.stop()
     }
 }
+
+@Suite("A sender's one backlog: the engine's queue, bounded by SendQueue.limit", .timeLimit(.minutes(2)))
+struct SenderBacklogTests {
+    @Test("without credit, enqueue hands messages straight to the engine and waits once more than the limit are unwritten")
+    func backlogIsTheEngineQueue() async throws {
+        let listener = try await AMQPListener.bind(AMQPListener.Configuration()) { ClientListenerTests.SlowCreditDelegate(window: 0) }
+        let connection = try await AMQPConnection.connect(AMQPConnectionOptions(host: "127.0.0.1", port: listener.port))
+        let sender = try await connection.openSender(to: "nowhere")
+        let link = sender.link
+        let limit = SendQueue.limit
+        let enqueued = Task {
+            for index in 0..<(limit + 100) { _ = try await sender.enqueue(textMessage("m\(index)")) }
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        func inEngine() async throws -> Int { try await connection.onLoop { core in core.handler?.engine.queuedDeliveries(on: link) ?? -1 } }
+        while try await inEngine() < limit + 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(200))
+        // The caller that went past the limit waits; everything appended is in the engine's queue.
+        #expect(try await inEngine() == limit + 1)
+        enqueued.cancel()
+        try await sender.close(error: AMQPError(condition: .link(.detachForced)))
+        _ = await enqueued.result
+        try await connection.close()
+        try await listener.close()
+    }
+}

@@ -332,7 +332,6 @@ extension ConnectionEngine {
         } else {
             // Nothing AMQP was said yet: there is nothing to close but the socket.
             phase = .finished
-            isFinished = true
         }
     }
 }

@@ -1,0 +1,277 @@
+import AMQPCodec
+import AMQPTypes
+
+extension ConnectionEngine {
+    // MARK: Links (§2.6)
+
+    mutating func receiveAttach(_ attach: Attach, channel: UInt16) {
+        guard let session = sessions[channel], session.phase == .mapped else { return }
+        guard session.remoteHandles[attach.handle] == nil else {
+            endSessionForViolation(channel, .session(.handleInUse), "handle \(attach.handle) is already attached")
+            return
+        }
+        guard attach.handle <= session.handleMax else {
+            endSessionForViolation(channel, .connection(.framingError), "handle \(attach.handle) exceeds handle-max \(session.handleMax)")
+            return
+        }
+        let ourRole: Role = attach.role == .sender ? .receiver : .sender
+        if let local = session.linkOrder.first(where: {
+            let link = session.links[$0]!
+            // Ours and not yet answered: attaching, or detached before the answer came.
+            let unanswered = link.phase == .attachSent || (link.phase == .detachSent && link.remoteHandle == nil)
+            return unanswered && link.name == attach.name && link.role == ourRole
+        }) {
+            // The peer answers our attach.
+            let link = session.links[local]!
+            if link.phase == .detachSent {
+                // We detached meanwhile: the peer's detach answering ours follows on this handle.
+                link.remoteHandle = attach.handle
+                session.remoteHandles[attach.handle] = local
+                return
+            }
+            link.remoteHandle = attach.handle
+            link.phase = .attached
+            if ourRole == .receiver {
+                guard let initial = attach.initialDeliveryCount else {
+                    detachForViolation(channel, local, .amqp(.invalidField), "a sender's attach must carry initial-delivery-count")
+                    return
+                }
+                link.deliveryCount = initial
+            } else {
+                link.remoteMaxMessageSize = attach.messageSizeLimit
+            }
+            link.senderSettleMode = attach.sndSettleMode
+            link.receiverSettleMode = attach.rcvSettleMode
+            session.links[local] = link
+            session.remoteHandles[attach.handle] = local
+            // A reply without the terminus we asked for refuses the link (§2.6.3); its detach follows.
+            let kept = ourRole == .sender ? attach.target != nil : attach.source != nil
+            if kept {
+                link.attachReply = attach
+                pendingAttachReply = link.id
+            } else {
+                link.refusedByPeer = true
+            }
+            return
+        }
+        // The peer attaches a link we did not ask for.
+        guard let local = session.freeHandle() else {
+            endSessionForViolation(channel, .amqp(.resourceLimitExceeded), "no free handle for link \(attach.name)")
+            return
+        }
+        let id = LinkID(nextLinkSerial)
+        nextLinkSerial += 1
+        let link = LinkState(
+            id: id, name: attach.name, role: ourRole, localHandle: local, remoteHandle: attach.handle,
+            phase: .attachReceived, senderSettleMode: attach.sndSettleMode, receiverSettleMode: attach.rcvSettleMode, held: held
+        )
+        if ourRole == .receiver {
+            guard let initial = attach.initialDeliveryCount else {
+                // Answer, then detach: the link cannot work without a delivery count.
+                link.isReported = false
+                session.links[local] = link
+                session.linkOrder.append(local)
+                session.remoteHandles[attach.handle] = local
+                linkLocations[id] = (channel, local)
+                refuseLink(id, error: AMQPError(condition: .amqp(.invalidField), description: "a sender's attach must carry initial-delivery-count"))
+                return
+            }
+            link.deliveryCount = initial
+            link.localMaxMessageSize = MessageSizeLimit(advertised: configuration.maxMessageSize)
+        } else {
+            link.remoteMaxMessageSize = attach.messageSizeLimit
+        }
+        session.links[local] = link
+        session.linkOrder.append(local)
+        session.remoteHandles[attach.handle] = local
+        linkLocations[id] = (channel, local)
+        events.append(.linkAttachRequested(session.id, id, attach))
+    }
+
+    /// Whether `detach`, read on the peer's `remoteChannel`, detaches `link`.
+    func detaches(_ detach: Detach, onRemoteChannel remoteChannel: UInt16, link: LinkID) -> Bool {
+        guard let (local, handle) = linkLocations[link], remoteChannels[remoteChannel] == local,
+              let remoteHandle = sessions[local]?.links[handle]?.remoteHandle
+        else { return false }
+        return detach.handle == remoteHandle
+    }
+
+    /// Reports the link whose attach reply was the last frame read as attached, now that the next
+    /// frame (or the end of the bytes read) shows the peer keeps it; then what waited for it:
+    /// refusing oversized queued deliveries (sender), the first credit window (receiver).
+    mutating func reportPendingAttach() {
+        guard let id = pendingAttachReply else { return }
+        pendingAttachReply = nil
+        guard !closeSent, !isFinished, let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle],
+              let attach = link.attachReply
+        else { return }
+        link.attachReply = nil
+        events.append(.linkAttached(id, attach))
+        if link.isSender {
+            refuseOversizedQueuedDeliveries(link)
+        } else {
+            topUpCredit(channel, handle)
+        }
+    }
+
+    mutating func receiveDetach(_ detach: Detach, channel: UInt16) {
+        guard let session = sessions[channel] else { return }
+        guard let local = session.remoteHandles[detach.handle], let link = session.links[local] else {
+            endSessionForViolation(channel, .session(.unattachedHandle), "detach of handle \(detach.handle), which is not attached")
+            return
+        }
+        let byPeer = link.phase != .detachSent
+        if byPeer {
+            if link.phase == .attachReceived {
+                // The peer detaches a link before our application answered its attach.
+                writeAnsweringAttach(link, handle: local, channel: channel)
+            }
+            writeOnSession(Detach(handle: local, closed: detach.closed), channel: channel)
+        }
+        removeLink(channel, local, error: byPeer ? detach.error : (detach.error ?? link.localError), closed: detach.closed, byPeer: byPeer)
+    }
+
+    mutating func removeLink(_ channel: UInt16, _ local: Handle, error: AMQPError?, closed: Bool, byPeer: Bool) {
+        guard let session = sessions[channel], let link = session.links.removeValue(forKey: local) else { return }
+        if let remote = link.remoteHandle { session.remoteHandles.removeValue(forKey: remote) }
+        session.linkOrder.removeAll { $0 == local }
+        // Deliveries of this link can no longer be settled through it.
+        session.unsettledOutgoing = session.unsettledOutgoing.filter { $0.value.handle != local }
+        session.unsettledIncoming = session.unsettledIncoming.filter { $0.value != local }
+        linkLocations.removeValue(forKey: link.id)
+        guard link.isReported else { return }
+        if link.refusedByPeer {
+            events.append(.linkRefused(link.id, error: error))
+        } else {
+            events.append(.linkDetached(link.id, error: error, closed: closed, byPeer: byPeer))
+        }
+    }
+
+    /// Answers a peer's attach that our application has not answered, by default without termini
+    /// (a refusal, §2.6.3). Any detach we write for such a link must follow it: a detach may only
+    /// name a handle our own attach established.
+    mutating func writeAnsweringAttach(_ link: LinkState, handle: Handle, channel: UInt16,
+                                       source: LinkSource? = nil, target: LinkTarget? = nil) {
+        func answer(_ source: LinkSource?, _ target: LinkTarget?) -> Attach {
+            Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
+                   rcvSettleMode: link.receiverSettleMode, source: source, target: target,
+                   initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil)
+        }
+        var attach = answer(source, target)
+        if bytesOverPeerFrameSize(attach) > 0 {
+            // A refusal needs no termini; without them only a name longer than the peer's frames
+            // can be too large, and then there is no answering it (§2.7.1 has no room for it).
+            attach = answer(nil, nil)
+            let excess = bytesOverPeerFrameSize(attach)
+            guard excess <= 0 else {
+                closeConnection(AMQPError(
+                    condition: .amqp(.frameSizeTooSmall),
+                    description: "the attach answering link \(link.id) would exceed the peer's max-frame-size \(remoteMaxFrameSize) by \(excess) bytes"))
+                return
+            }
+        }
+        writeOnSession(attach, channel: channel)
+    }
+
+    /// Detaches a link because the peer broke a link-level rule (§2.6).
+    mutating func detachForViolation(_ channel: UInt16, _ local: Handle, _ condition: ErrorCondition, _ description: String) {
+        guard let session = sessions[channel], let link = session.links[local], link.phase != .detachSent else { return }
+        let error = AMQPError(condition: condition, description: description)
+        // Transfers on a link our application has not answered yet: answer before detaching.
+        if link.phase == .attachReceived { writeAnsweringAttach(link, handle: local, channel: channel) }
+        link.phase = .detachSent
+        link.localError = error
+        link.closing = true
+        link.partial = nil
+        writeOnSession(fitted(error) { Detach(handle: local, closed: true, error: $0) }, channel: channel)
+    }
+
+    // MARK: Flow (§2.6.7, §2.7.4)
+
+    mutating func receiveFlow(_ flow: Flow, channel: UInt16) {
+        guard let session = sessions[channel] else { return }
+        // §2.5.6: remote-incoming-window = next-incoming-id(flow) + incoming-window(flow) - next-outgoing-id(ours).
+        let theirNextIncoming = flow.nextIncomingID ?? session.initialOutgoingID
+        let window = (theirNextIncoming + flow.incomingWindow).rawValue &- session.nextOutgoingID.rawValue
+        session.remoteIncomingWindow = window <= flow.incomingWindow ? window : 0
+        session.remoteOutgoingWindow = flow.outgoingWindow
+
+        guard let remoteHandle = flow.handle else {
+            if flow.echo { writeSessionFlow(channel) }
+            pump(channel)
+            return
+        }
+        guard let local = session.remoteHandles[remoteHandle], let link = session.links[local] else {
+            endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
+            return
+        }
+        // A peer may send its flow right after its attach, before we answered it (pipelining):
+        // the credit is kept and reported once the application accepts the link.
+        let awaitingOurAttach = link.phase == .attachReceived
+        guard link.phase == .attached || link.phase == .detachSent || awaitingOurAttach else { return }
+        if link.isSender {
+            // §2.6.7: link-credit(sender) = delivery-count(flow) + link-credit(flow) - delivery-count(sender).
+            // RabbitMQ 3.10 omits delivery-count: then the receiver has seen all we sent.
+            let theirCount = flow.deliveryCount ?? link.deliveryCount
+            let credit = flow.linkCredit ?? 0
+            let limit = (theirCount + credit).rawValue &- link.deliveryCount.rawValue
+            link.credit = limit <= credit ? limit : 0
+            link.drain = flow.drain
+            if awaitingOurAttach { return }
+            events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
+            pump(channel)
+            // Answered in answerDrains(), once the application has seen the credit and sent what it has.
+            if link.drain { pendingDrains.insert(link.id) }
+            if flow.echo { writeLinkFlow(channel, local) }
+        } else {
+            // The sender reports its delivery-count and what it has available; a drain it
+            // completed shows as credit consumed (§2.6.7).
+            if let count = flow.deliveryCount {
+                let consumed = link.deliveryCount.distance(to: count)
+                link.credit = consumed <= link.credit ? link.credit - consumed : 0
+                link.creditBudget = consumed <= link.creditBudget ? link.creditBudget - consumed : 0
+                link.deliveryCount = count
+            }
+            let drained = link.drain && flow.drain && (flow.linkCredit ?? 0) == 0
+            if drained {
+                link.drain = false
+                link.credit = 0
+                link.creditBudget = 0
+            }
+            if drained { events.append(.drained(link.id)) }
+            if flow.echo && !awaitingOurAttach { writeLinkFlow(channel, local) }
+        }
+    }
+
+    /// A sender asked to drain uses up its credit by advancing delivery-count and says so, once
+    /// nothing is queued. Returns whether the link still has a drain to answer later.
+    mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) -> Bool {
+        guard let session = sessions[channel], let link = session.links[local], link.isSender, link.drain else { return false }
+        guard link.queue.isEmpty else { return true }
+        link.deliveryCount += link.credit
+        link.credit = 0
+        link.drain = false
+        writeLinkFlow(channel, local, drain: true)
+        return false
+    }
+
+    mutating func writeSessionFlow(_ channel: UInt16) {
+        guard let session = sessions[channel] else { return }
+        writeOnSession(
+            Flow(nextIncomingID: session.nextIncomingID, incomingWindow: session.incomingWindow,
+                 nextOutgoingID: session.nextOutgoingID, outgoingWindow: .max),
+            channel: channel
+        )
+    }
+
+    mutating func writeLinkFlow(_ channel: UInt16, _ local: Handle, drain: Bool? = nil, echo: Bool = false) {
+        guard let session = sessions[channel], let link = session.links[local] else { return }
+        writeOnSession(
+            Flow(nextIncomingID: session.remoteChannel == nil ? nil : session.nextIncomingID, incomingWindow: session.incomingWindow,
+                 nextOutgoingID: session.nextOutgoingID, outgoingWindow: .max, handle: local,
+                 deliveryCount: link.deliveryCount, linkCredit: link.credit, available: link.isSender ? UInt32(clamping: link.queue.count) : nil,
+                 drain: drain ?? link.drain, echo: echo),
+            channel: channel
+        )
+    }
+}
