@@ -1,3 +1,6 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPTypes
 import AMQPEventHubsProtocol
 
 /// Where a producer sends: a partition chosen by the service, a partition by id, or the
@@ -58,23 +61,37 @@ public struct EventDataBatch: Sendable {
     public private(set) var sizeInBytes: Int
     /// The encoded events, in the order added.
     private(set) var events: [[UInt8]] = []
+    /// The events themselves, kept by idempotent producers, which number them when they send.
+    private(set) var sources: [EventData] = []
+    /// Whether the events are numbered at send time (idempotent publishing).
+    let idempotent: Bool
 
     /// How many events the batch holds.
     public var count: Int { events.count }
 
-    init(maximumSizeInBytes: Int, options: SendEventOptions) {
+    init(maximumSizeInBytes: Int, options: SendEventOptions, idempotent: Bool = false) {
         self.maximumSizeInBytes = maximumSizeInBytes
         self.options = options
+        self.idempotent = idempotent
         self.sizeInBytes = EventBatchEnvelope.header(partitionKey: options.partitionKey).count
     }
 
     /// Adds `event` if the batch stays within ``maximumSizeInBytes``; returns false (and adds
     /// nothing) otherwise. False on an empty batch means the event can never be sent.
     public mutating func tryAdd(_ event: EventData) -> Bool {
-        let encoded = event.encoded(partitionKey: options.partitionKey)
+        var encoded = event.encoded(partitionKey: options.partitionKey)
+        if idempotent {
+            // Sized with the widest producer annotations, so the numbered event still fits.
+            var message = event.message
+            var annotations = message.messageAnnotations?.value ?? AMQPMap()
+            IdempotentProducerState(producerID: .min, epoch: .min).annotate(&annotations, sequenceNumber: .min)
+            message.messageAnnotations = MessageAnnotations(annotations)
+            encoded = message.encoded(policy: .full)
+        }
         let size = sizeInBytes + EventBatchEnvelope.dataSectionSize(encoded.count)
         guard size <= maximumSizeInBytes else { return false }
         events.append(encoded)
+        if idempotent { sources.append(event) }
         sizeInBytes = size
         return true
     }

@@ -48,6 +48,8 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     }
 
     var links: [LinkID: Role] = [:]
+    /// Producer links that publish idempotently, with the state their attach was answered with.
+    var idempotentLinks: [LinkID: IdempotentProducerState] = [:]
 
     init(store: EventHubsStore, clock: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -82,6 +84,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     }
 
     func removeLink(_ link: LinkID) {
+        idempotentLinks[link] = nil
         guard let role = links.removeValue(forKey: link) else { return }
         if case .consumer(let consumer) = role {
             if let listener = consumer.listener { consumer.log.removeListener(listener) }
@@ -164,6 +167,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             }
             guard isAuthorized(address.authorizationPath) else {
                 refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub): put one on $cbs first")
+                return
+            }
+            if Self.wantsIdempotence(attach) {
+                attachIdempotentProducer(link, attach, connection, hub: config.name, partition: partition)
                 return
             }
             links[link] = .producer(hub: config.name, partition: partition)
@@ -317,18 +324,27 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
         let partition = fixed ?? store.choosePartition(hub: hub, partitionKey: partitionKey)
         guard let log = store.partition(hub: hub, id: partition) else { return }
+        if let state = idempotentLinks[link] {
+            publishIdempotently(delivery, on: link, state: state, events: events, hub: hub, partition: partition, log: log, connection)
+            return
+        }
         do {
-            _ = try log.append(events, now: clock()) { message, stored in
-                var annotations = message.messageAnnotations?.value ?? AMQPMap()
-                if let key = stored.partitionKey { annotations[symbol: EventHubsNames.partitionKey] = .string(key) }
-                annotations[symbol: EventHubsNames.sequenceNumber] = .long(stored.sequenceNumber)
-                annotations[symbol: EventHubsNames.offset] = .string(String(stored.offset))
-                annotations[symbol: EventHubsNames.enqueuedTime] = .timestamp(Timestamp(millisecondsSince1970: stored.enqueuedTime))
-                message.messageAnnotations = MessageAnnotations(annotations)
-            }
+            try append(events, to: log)
             settle(delivery, on: link, connection, .accepted(Accepted()))
         } catch {
             settle(delivery, on: link, connection, .rejected(Rejected(error: AMQPError(condition: .amqp(.internalError), description: "\(error)"))))
+        }
+    }
+
+    /// Stores events with the annotations the service adds: key, sequence number, offset, time.
+    func append(_ events: [NewEvent], to log: PartitionLog) throws {
+        _ = try log.append(events, now: clock()) { message, stored in
+            var annotations = message.messageAnnotations?.value ?? AMQPMap()
+            if let key = stored.partitionKey { annotations[symbol: EventHubsNames.partitionKey] = .string(key) }
+            annotations[symbol: EventHubsNames.sequenceNumber] = .long(stored.sequenceNumber)
+            annotations[symbol: EventHubsNames.offset] = .string(String(stored.offset))
+            annotations[symbol: EventHubsNames.enqueuedTime] = .timestamp(Timestamp(millisecondsSince1970: stored.enqueuedTime))
+            message.messageAnnotations = MessageAnnotations(annotations)
         }
     }
 

@@ -15,6 +15,8 @@ final class EventHubsStore: @unchecked Sendable {
     private var roundRobin: [String: Int] = [:]
     private var receivers: [String: [ActiveReceiver]] = [:]
     private var nextReceiverID: UInt64 = 0
+    /// Producer ids, epochs and sequence numbers of idempotent producers.
+    let idempotentProducers = IdempotentProducerRegistry()
 
     struct ActiveReceiver {
         let id: UInt64
