@@ -65,6 +65,8 @@ public struct EventDataBatch: Sendable {
     private(set) var sources: [EventData] = []
     /// Whether the events are numbered at send time (idempotent publishing).
     let idempotent: Bool
+    /// The encoder every added event is written through.
+    private var scratch = AMQPEncoder(policy: .full)
 
     /// How many events the batch holds.
     public var count: Int { events.count }
@@ -79,15 +81,14 @@ public struct EventDataBatch: Sendable {
     /// Adds `event` if the batch stays within ``maximumSizeInBytes``; returns false (and adds
     /// nothing) otherwise. False on an empty batch means the event can never be sent.
     public mutating func tryAdd(_ event: EventData) -> Bool {
-        var encoded = event.encoded(partitionKey: options.partitionKey)
+        var sized = event
         if idempotent {
             // Sized with the widest producer annotations, so the numbered event still fits.
-            var message = event.message
-            var annotations = message.messageAnnotations?.value ?? AMQPMap()
+            var annotations = sized.message.messageAnnotations?.value ?? AMQPMap()
             IdempotentProducerState(producerID: .min, epoch: .min).annotate(&annotations, sequenceNumber: .min)
-            message.messageAnnotations = MessageAnnotations(annotations)
-            encoded = message.encoded(policy: .full)
+            sized.message.messageAnnotations = MessageAnnotations(annotations)
         }
+        let encoded = sized.encoded(partitionKey: options.partitionKey, using: &scratch)
         let size = sizeInBytes + EventBatchEnvelope.dataSectionSize(encoded.count)
         guard size <= maximumSizeInBytes else { return false }
         events.append(encoded)

@@ -150,13 +150,13 @@ extension EventHubProducer {
             var sequence = state.lastSequenceNumber ?? -1
             var encoded: [[UInt8]] = []
             encoded.reserveCapacity(events.count)
-            for event in events {
+            var scratch = AMQPEncoder(policy: .full)
+            for var event in events {
                 sequence = IdempotentProducerState.next(after: sequence)
-                var message = event.message
-                var annotations = message.messageAnnotations?.value ?? AMQPMap()
+                var annotations = event.message.messageAnnotations?.value ?? AMQPMap()
                 state.annotate(&annotations, sequenceNumber: sequence)
-                message.messageAnnotations = MessageAnnotations(annotations)
-                encoded.append(message.encoded(policy: .full))
+                event.message.messageAnnotations = MessageAnnotations(annotations)
+                encoded.append(event.encoded(partitionKey: nil, using: &scratch))
             }
             let payload = encoded.count == 1 ? encoded[0] : EventBatchEnvelope.encode(encoded, partitionKey: nil)
             let format: MessageFormat = encoded.count == 1 ? 0 : EventHubsNames.batchMessageFormat
