@@ -67,20 +67,25 @@ public struct EventDataBatch: Sendable {
     let idempotent: Bool
     /// The encoder every added event is written through.
     private var scratch = AMQPEncoder(policy: .full)
+    /// Writes the trace context into each added event.
+    let telemetry: EventHubsTelemetry?
 
     /// How many events the batch holds.
     public var count: Int { events.count }
 
-    init(maximumSizeInBytes: Int, options: SendEventOptions, idempotent: Bool = false) {
+    init(maximumSizeInBytes: Int, options: SendEventOptions, idempotent: Bool = false, telemetry: EventHubsTelemetry? = nil) {
         self.maximumSizeInBytes = maximumSizeInBytes
         self.options = options
         self.idempotent = idempotent
+        self.telemetry = telemetry
         self.sizeInBytes = EventBatchEnvelope.header(partitionKey: options.partitionKey).count
     }
 
     /// Adds `event` if the batch stays within ``maximumSizeInBytes``; returns false (and adds
     /// nothing) otherwise. False on an empty batch means the event can never be sent.
     public mutating func tryAdd(_ event: EventData) -> Bool {
+        var event = event
+        telemetry?.inject(into: &event)
         var sized = event
         if idempotent {
             // Sized with the widest producer annotations, so the numbered event still fits.

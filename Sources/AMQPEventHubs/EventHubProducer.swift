@@ -5,6 +5,7 @@ import AMQPTransport
 import AMQPTypes
 import Logging
 import NIOConcurrencyHelpers
+import Tracing
 
 /// Publishes events to one event hub over its client's connection.
 ///
@@ -57,6 +58,8 @@ public final class EventHubProducer: Sendable {
     /// Sends one event as a plain AMQP message.
     public func send(_ event: EventData, options: SendEventOptions = .init()) async throws(EventHubsError) {
         try options.validate()
+        var event = event
+        scope.telemetry.inject(into: &event)
         if self.options.enableIdempotentPartitions { return try await sendIdempotently([event], options: options) }
         try await send(payload: event.encoded(partitionKey: options.partitionKey), format: 0, count: 1, options: options)
     }
@@ -67,7 +70,10 @@ public final class EventHubProducer: Sendable {
     public func send(_ events: [EventData], options: SendEventOptions = .init()) async throws(EventHubsError) {
         try options.validate()
         guard !events.isEmpty else { return }
-        if self.options.enableIdempotentPartitions { return try await sendIdempotently(events, options: options) }
+        if self.options.enableIdempotentPartitions {
+            let telemetry = scope.telemetry
+            return try await sendIdempotently(events.map { var event = $0; telemetry.inject(into: &event); return event }, options: options)
+        }
         var batch = try await makeBatch(options: options)
         for event in events where !batch.tryAdd(event) {
             throw EventHubsError(.messageTooLarge, condition: "amqp:link:message-size-exceeded",
@@ -95,7 +101,8 @@ public final class EventHubProducer: Sendable {
             guard maximumSizeInBytes > 0 else { throw EventHubsError(.invalidArgument, detail: "a batch's maximum size must be positive") }
             limit = min(limit, maximumSizeInBytes)
         }
-        return EventDataBatch(maximumSizeInBytes: limit, options: options, idempotent: self.options.enableIdempotentPartitions)
+        return EventDataBatch(maximumSizeInBytes: limit, options: options, idempotent: self.options.enableIdempotentPartitions,
+                              telemetry: scope.telemetry)
     }
 
     /// Hands `event` to the link and returns as soon as it is queued there, before the service
@@ -107,6 +114,8 @@ public final class EventHubProducer: Sendable {
         guard !self.options.enableIdempotentPartitions else {
             throw EventHubsError(.invalidArgument, detail: "an idempotent producer sends one batch at a time per partition: use send")
         }
+        var event = event
+        scope.telemetry.inject(into: &event)
         let payload = event.encoded(partitionKey: options.partitionKey)
         let target = options.target(hub: eventHubName)
         let (link, task) = try await readyLink(for: target)
@@ -128,18 +137,33 @@ public final class EventHubProducer: Sendable {
                       after earlierFailure: EventHubsError? = nil) async throws(EventHubsError) {
         let target = options.target(hub: eventHubName)
         let logger = scope.logger
+        let telemetry = scope.telemetry
+        let span = telemetry.startSpan("EventHubs.send", kind: .producer, partitionID: options.partitionID)
+        span.attributes["messaging.batch.message_count"] = count
+        span.attributes["messaging.operation.type"] = "send"
+        defer { span.end() }
+        let started = scope.clock.now
         var schedule = RetrySchedule(retry)
-        try await schedule.run(on: scope.clock, after: earlierFailure, {
-            let (link, task) = try await self.link(for: target)
-            do {
-                try Self.check(try await link.sender.send(encoded: payload, messageFormat: format), count: count)
-            } catch {
-                if FailureClassification.invalidatesLink(error) { await self.discard(target, link, task) }
-                throw error
-            }
-        }, onFailure: { error in
-            logger.debug("send to \(target) failed: \(FailureClassification.classify(error))")
-        })
+        do {
+            try await schedule.run(on: scope.clock, after: earlierFailure, {
+                let (link, task) = try await self.link(for: target)
+                do {
+                    try Self.check(try await link.sender.send(encoded: payload, messageFormat: format), count: count)
+                } catch {
+                    if FailureClassification.invalidatesLink(error) { await self.discard(target, link, task) }
+                    throw error
+                }
+            }, onFailure: { error in
+                let failure = FailureClassification.classify(error)
+                logger.debug("send to \(target) failed: \(failure)")
+                if FailureClassification.isRetried(failure) { telemetry.retried(after: failure) }
+            })
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error, message: error.kind.description))
+            throw error
+        }
+        telemetry.sent(events: count, bytes: payload.count, duration: scope.clock.now - started, partitionID: options.partitionID)
     }
 
     /// Turns anything but `accepted` into the error it means.

@@ -108,6 +108,8 @@ public final class EventHubsBufferedProducer: Sendable {
         try sendOptions.validate()
         let ids = try await partitionIDs()
         var event = event
+        // The context of the caller, not of the background task that sends the batch.
+        client.scope.telemetry.inject(into: &event)
         let partitionID: String
         if let id = sendOptions.partitionID {
             guard ids.contains(id) else { throw EventHubsError(.invalidArgument, detail: "the event hub has no partition \(id)") }
@@ -150,6 +152,7 @@ public final class EventHubsBufferedProducer: Sendable {
             }
             switch step {
             case .added(let wakeup, let startWorker):
+                client.scope.telemetry.bufferedDepth(bufferedEventCount)
                 if startWorker { startWorkerIfNeeded(partitionID) }
                 wakeup?.resume()
                 return
@@ -351,6 +354,7 @@ public final class EventHubsBufferedProducer: Sendable {
             }
             return (waiters, flushed)
         }
+        client.scope.telemetry.bufferedDepth(bufferedEventCount)
         for waiter in waiters { waiter.resume() }
         for waiter in flushed { waiter.resume() }
     }
