@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "AMQPEventHubsProtocol", targets: ["AMQPEventHubsProtocol"]),
         .library(name: "AMQPEventHubsEmulator", targets: ["AMQPEventHubsEmulator"]),
         .library(name: "AMQPEventHubsBlobCheckpointStore", targets: ["AMQPEventHubsBlobCheckpointStore"]),
+        .library(name: "AMQPEventHubsIdentity", targets: ["AMQPEventHubsIdentity"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
         .library(name: "AMQPMessageJSON", targets: ["AMQPMessageJSON"]),
@@ -119,6 +120,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Microsoft Entra ID credentials (client secret, workload identity, managed identity, Azure
+        // CLI, a chain of them) as Event Hubs token providers. Its own target: the core client does
+        // not pay for the HTTP client.
+        .target(
+            name: "AMQPEventHubsIdentity",
+            dependencies: [
+                "AMQPEventHubs",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // A local Event Hubs endpoint on the listener side, for development and tests.
@@ -242,6 +255,17 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The Entra ID credentials against a local token endpoint, and end to end with the emulator.
+        .testTarget(
+            name: "AMQPEventHubsIdentityTests",
+            dependencies: [
+                "AMQPEventHubsIdentity", "AMQPEventHubs", "AMQPEventHubsEmulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // The Event Hubs client against the in-process emulator (and a WebSocket bridge to it).
