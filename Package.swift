@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "AMQPEventHubsProtocol", targets: ["AMQPEventHubsProtocol"]),
         .library(name: "AMQPEventHubsEmulator", targets: ["AMQPEventHubsEmulator"]),
         .library(name: "AMQPEventHubsBlobCheckpointStore", targets: ["AMQPEventHubsBlobCheckpointStore"]),
+        .library(name: "AMQPEventHubsIdentity", targets: ["AMQPEventHubsIdentity"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
         .library(name: "AMQPMessageJSON", targets: ["AMQPMessageJSON"]),
@@ -33,6 +34,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // Spans and metrics of the Event Hubs client: API packages only, no-ops until an
+        // application bootstraps a backend.
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         // Only AMQPEventHubsBlobCheckpointStore (and the CLI above it) use it: it costs minutes of
         // clean build, which the codec, protocol and fuzz targets must not pay.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
@@ -97,6 +102,8 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         // Replacing small files so that they survive power loss (temporary file, fsync, rename,
@@ -120,6 +127,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Microsoft Entra ID credentials (client secret, workload identity, managed identity, Azure
+        // CLI, a chain of them) as Event Hubs token providers. Its own target: the core client does
+        // not pay for the HTTP client.
+        .target(
+            name: "AMQPEventHubsIdentity",
+            dependencies: [
+                "AMQPEventHubs",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // A local Event Hubs endpoint on the listener side, for development and tests.
@@ -257,6 +276,17 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),
+        // The Entra ID credentials against a local token endpoint, and end to end with the emulator.
+        .testTarget(
+            name: "AMQPEventHubsIdentityTests",
+            dependencies: [
+                "AMQPEventHubsIdentity", "AMQPEventHubs", "AMQPEventHubsEmulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // The Event Hubs client against the in-process emulator (and a WebSocket bridge to it).
         .testTarget(
             name: "AMQPEventHubsTests",
@@ -277,6 +307,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
 

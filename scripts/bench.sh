@@ -310,12 +310,14 @@ run_eventhubs() {
   local bench=.build/release/amqp-bench-e2e
   : >"$work/eventhubs-runs.txt"
   eh_batched="$e2e_count failed"; eh_enqueue="$e2e_count failed"; eh_single="$single_count failed"
+  eh_buffered="$e2e_count failed"
   eh_all="$e2e_count failed"; eh_partition="$e2e_count failed"; eh_proton_partition="$e2e_count failed"
   if [ -n "$emulator_port" ]; then
     local port=$emulator_port
     eh_batched=$(measure "eventhubs send-batched" - "$e2e_count" $bench eventhubs send-batched 127.0.0.1 "$port" eh "$e2e_count")
     eh_enqueue=$(measure "eventhubs enqueue" - "$e2e_count" $bench eventhubs enqueue 127.0.0.1 "$port" eh "$e2e_count")
     eh_single=$(measure "eventhubs send-single" - "$single_count" $bench eventhubs send-single 127.0.0.1 "$port" eh "$single_count")
+    eh_buffered=$(measure "eventhubs buffered" - "$e2e_count" $bench eventhubs buffered 127.0.0.1 "$port" eh "$e2e_count")
     eh_all=$(measure "eventhubs consume-all" "$work/consumer-all.rss" "$e2e_count" \
       $bench eventhubs consume-all 127.0.0.1 "$port" eh "$e2e_count" --prefetch 300)
     eh_partition=$(measure "eventhubs consume-partition" "$work/consumer-swift.rss" "$e2e_count" \
@@ -335,6 +337,7 @@ run_eventhubs() {
   eh_row "producer: EventDataBatch (1 MiB), send(batch), to <hub>" "$eh_batched" -
   eh_row "producer: enqueue all, then accepted(), to <hub>" "$eh_enqueue" "$emu_proton_send"
   eh_row "producer: send one event at a time, to <hub>" "$eh_single" -
+  eh_row "buffered producer: enqueue all (round robin), close()" "$eh_buffered" -
   eh_row "consumer: receiveFromAllPartitions (4), receive(upTo: 300)" "$eh_all" -
   eh_row "consumer: PartitionReceiver, prefetch 300, receive(upTo: 300)" "$eh_partition" "${eh_proton_partition#* }"
   echo "proton C: its client through plain AMQP on the same emulator — enqueue vs its pipelined send to"

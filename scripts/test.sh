@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 
 swift build --build-tests
-swift test --skip-build --parallel
+swift test --skip-build --parallel --skip BufferedProducerThroughputTests
+# The million-event buffered-producer test on its own: beside the others it holds both cores for
+# minutes and starves their timeouts.
+swift test --skip-build --filter BufferedProducerThroughputTests
 
 # AMQPCodec must not depend on Foundation: other projects embed it.
 scripts/check-foundation-free.sh

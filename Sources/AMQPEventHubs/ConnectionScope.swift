@@ -42,6 +42,8 @@ actor ConnectionScope {
     let credential: EventHubsCredential
     let options: EventHubsClientOptions
     let logger: Logger
+    /// Spans and metrics.
+    let telemetry: EventHubsTelemetry
     /// Every sleep, timeout and token time of the client.
     nonisolated let clock: ClientClock
     private var current: Generation?
@@ -58,6 +60,7 @@ actor ConnectionScope {
         self.credential = credential
         self.options = options
         self.clock = ClientClock(options.clock)
+        self.telemetry = EventHubsTelemetry(options: options, endpoint: endpoint)
         var logger = options.logger
         logger[metadataKey: "eventhubs.endpoint"] = "\(endpoint)"
         self.logger = logger
@@ -75,6 +78,7 @@ actor ConnectionScope {
             // Another caller may have replaced it meanwhile; look again.
             guard self.current === current else { continue }
             logger.notice("connection \(current.number) lost; reconnecting")
+            telemetry.connectionRecovered()
             dropGeneration(current.number)
         }
         if let connecting { return try await connecting.value }

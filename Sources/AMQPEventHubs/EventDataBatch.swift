@@ -1,3 +1,6 @@
+import AMQPCodec
+import AMQPMessage
+import AMQPTypes
 import AMQPEventHubsProtocol
 
 /// Where a producer sends: a partition chosen by the service, a partition by id, or the
@@ -58,23 +61,43 @@ public struct EventDataBatch: Sendable {
     public private(set) var sizeInBytes: Int
     /// The encoded events, in the order added.
     private(set) var events: [[UInt8]] = []
+    /// The events themselves, kept by idempotent producers, which number them when they send.
+    private(set) var sources: [EventData] = []
+    /// Whether the events are numbered at send time (idempotent publishing).
+    let idempotent: Bool
+    /// The encoder every added event is written through.
+    private var scratch = AMQPEncoder(policy: .full)
+    /// Writes the trace context into each added event.
+    let telemetry: EventHubsTelemetry?
 
     /// How many events the batch holds.
     public var count: Int { events.count }
 
-    init(maximumSizeInBytes: Int, options: SendEventOptions) {
+    init(maximumSizeInBytes: Int, options: SendEventOptions, idempotent: Bool = false, telemetry: EventHubsTelemetry? = nil) {
         self.maximumSizeInBytes = maximumSizeInBytes
         self.options = options
+        self.idempotent = idempotent
+        self.telemetry = telemetry
         self.sizeInBytes = EventBatchEnvelope.header(partitionKey: options.partitionKey).count
     }
 
     /// Adds `event` if the batch stays within ``maximumSizeInBytes``; returns false (and adds
     /// nothing) otherwise. False on an empty batch means the event can never be sent.
     public mutating func tryAdd(_ event: EventData) -> Bool {
-        let encoded = event.encoded(partitionKey: options.partitionKey)
+        var event = event
+        telemetry?.inject(into: &event)
+        var sized = event
+        if idempotent {
+            // Sized with the widest producer annotations, so the numbered event still fits.
+            var annotations = sized.message.messageAnnotations?.value ?? AMQPMap()
+            IdempotentProducerState(producerID: .min, epoch: .min).annotate(&annotations, sequenceNumber: .min)
+            sized.message.messageAnnotations = MessageAnnotations(annotations)
+        }
+        let encoded = sized.encoded(partitionKey: options.partitionKey, using: &scratch)
         let size = sizeInBytes + EventBatchEnvelope.dataSectionSize(encoded.count)
         guard size <= maximumSizeInBytes else { return false }
         events.append(encoded)
+        if idempotent { sources.append(event) }
         sizeInBytes = size
         return true
     }

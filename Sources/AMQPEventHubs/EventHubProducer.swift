@@ -5,6 +5,7 @@ import AMQPTransport
 import AMQPTypes
 import Logging
 import NIOConcurrencyHelpers
+import Tracing
 
 /// Publishes events to one event hub over its client's connection.
 ///
@@ -19,7 +20,10 @@ import NIOConcurrencyHelpers
 public final class EventHubProducer: Sendable {
     let scope: ConnectionScope
     let retry: EventHubsRetryOptions
+    let options: EventHubProducerOptions
     let links: NIOLockedValueBox<Links>
+    /// Partition id → idempotent publishing state, when ``EventHubProducerOptions/enableIdempotentPartitions``.
+    let idempotentPartitions = NIOLockedValueBox<[String: IdempotentPartition]>([:])
 
     /// The link per target (`HUB`, `HUB/Partitions/ID`), opened on first use and replaced after a
     /// failure that broke it.
@@ -39,9 +43,10 @@ public final class EventHubProducer: Sendable {
     /// Used when the service does not state a `max-message-size` (Azure's 1 MiB).
     public static let defaultMaximumMessageSize = 1 << 20
 
-    init(scope: ConnectionScope, retry: EventHubsRetryOptions) {
+    init(scope: ConnectionScope, retry: EventHubsRetryOptions, options: EventHubProducerOptions = .init()) {
         self.scope = scope
         self.retry = retry
+        self.options = options
         self.links = NIOLockedValueBox(Links())
     }
 
@@ -53,6 +58,9 @@ public final class EventHubProducer: Sendable {
     /// Sends one event as a plain AMQP message.
     public func send(_ event: EventData, options: SendEventOptions = .init()) async throws(EventHubsError) {
         try options.validate()
+        var event = event
+        scope.telemetry.inject(into: &event)
+        if self.options.enableIdempotentPartitions { return try await sendIdempotently([event], options: options) }
         try await send(payload: event.encoded(partitionKey: options.partitionKey), format: 0, count: 1, options: options)
     }
 
@@ -62,6 +70,10 @@ public final class EventHubProducer: Sendable {
     public func send(_ events: [EventData], options: SendEventOptions = .init()) async throws(EventHubsError) {
         try options.validate()
         guard !events.isEmpty else { return }
+        if self.options.enableIdempotentPartitions {
+            let telemetry = scope.telemetry
+            return try await sendIdempotently(events.map { var event = $0; telemetry.inject(into: &event); return event }, options: options)
+        }
         var batch = try await makeBatch(options: options)
         for event in events where !batch.tryAdd(event) {
             throw EventHubsError(.messageTooLarge, condition: "amqp:link:message-size-exceeded",
@@ -73,6 +85,7 @@ public final class EventHubProducer: Sendable {
     /// Sends a batch made by ``makeBatch(options:maximumSizeInBytes:)``. An empty batch sends nothing.
     public func send(_ batch: EventDataBatch) async throws(EventHubsError) {
         guard batch.count > 0 else { return }
+        if options.enableIdempotentPartitions { return try await sendIdempotently(batch.sources, options: batch.options) }
         try await send(payload: batch.envelope, format: EventHubsNames.batchMessageFormat, count: batch.count, options: batch.options)
     }
 
@@ -88,7 +101,8 @@ public final class EventHubProducer: Sendable {
             guard maximumSizeInBytes > 0 else { throw EventHubsError(.invalidArgument, detail: "a batch's maximum size must be positive") }
             limit = min(limit, maximumSizeInBytes)
         }
-        return EventDataBatch(maximumSizeInBytes: limit, options: options)
+        return EventDataBatch(maximumSizeInBytes: limit, options: options, idempotent: self.options.enableIdempotentPartitions,
+                              telemetry: scope.telemetry)
     }
 
     /// Hands `event` to the link and returns as soon as it is queued there, before the service
@@ -97,6 +111,11 @@ public final class EventHubProducer: Sendable {
     /// would make). Suspends while the link has more queued than its credit allows.
     public func enqueue(_ event: EventData, options: SendEventOptions = .init()) async throws(EventHubsError) -> PendingSend {
         try options.validate()
+        guard !self.options.enableIdempotentPartitions else {
+            throw EventHubsError(.invalidArgument, detail: "an idempotent producer sends one batch at a time per partition: use send")
+        }
+        var event = event
+        scope.telemetry.inject(into: &event)
         let payload = event.encoded(partitionKey: options.partitionKey)
         let target = options.target(hub: eventHubName)
         let (link, task) = try await readyLink(for: target)
@@ -114,22 +133,37 @@ public final class EventHubProducer: Sendable {
 
     /// Sends until accepted, on one retry schedule; `earlierFailure` is the failure of a first
     /// attempt made elsewhere (a ``PendingSend``'s), which the schedule counts as its first.
-    private func send(payload: [UInt8], format: MessageFormat, count: Int, options: SendEventOptions,
+    func send(payload: [UInt8], format: MessageFormat, count: Int, options: SendEventOptions,
                       after earlierFailure: EventHubsError? = nil) async throws(EventHubsError) {
         let target = options.target(hub: eventHubName)
         let logger = scope.logger
+        let telemetry = scope.telemetry
+        let span = telemetry.startSpan("EventHubs.send", kind: .producer, partitionID: options.partitionID)
+        span.attributes["messaging.batch.message_count"] = count
+        span.attributes["messaging.operation.type"] = "send"
+        defer { span.end() }
+        let started = scope.clock.now
         var schedule = RetrySchedule(retry)
-        try await schedule.run(on: scope.clock, after: earlierFailure, {
-            let (link, task) = try await self.link(for: target)
-            do {
-                try Self.check(try await link.sender.send(encoded: payload, messageFormat: format), count: count)
-            } catch {
-                if FailureClassification.invalidatesLink(error) { await self.discard(target, link, task) }
-                throw error
-            }
-        }, onFailure: { error in
-            logger.debug("send to \(target) failed: \(FailureClassification.classify(error))")
-        })
+        do {
+            try await schedule.run(on: scope.clock, after: earlierFailure, {
+                let (link, task) = try await self.link(for: target)
+                do {
+                    try Self.check(try await link.sender.send(encoded: payload, messageFormat: format), count: count)
+                } catch {
+                    if FailureClassification.invalidatesLink(error) { await self.discard(target, link, task) }
+                    throw error
+                }
+            }, onFailure: { error in
+                let failure = FailureClassification.classify(error)
+                logger.debug("send to \(target) failed: \(failure)")
+                if FailureClassification.isRetried(failure) { telemetry.retried(after: failure) }
+            })
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error, message: error.kind.description))
+            throw error
+        }
+        telemetry.sent(events: count, bytes: payload.count, duration: scope.clock.now - started, partitionID: options.partitionID)
     }
 
     /// Turns anything but `accepted` into the error it means.
@@ -200,12 +234,33 @@ public final class EventHubProducer: Sendable {
         try await scope.authorize(scope.endpoint.hubAudience)
         let (generation, session) = try await scope.session()
         do {
-            let sender = try await session.openSender(to: target, options: .init(settleMode: .unsettled, receiverSettleMode: .first))
+            var linkOptions = AMQPSender.Options(settleMode: .unsettled, receiverSettleMode: .first)
+            var idempotent: IdempotentPartition?
+            if options.enableIdempotentPartitions, case .partition(_, let id)? = EventHubsEntityAddress(target) {
+                let partition = idempotentPartition(id)
+                linkOptions.desiredCapabilities = [EventHubsNames.idempotentProducer]
+                linkOptions.properties = partition.attachProperties
+                idempotent = partition
+            }
+            let sender = try await session.openSender(to: target, options: linkOptions)
+            if let idempotent {
+                guard sender.peerAttach.offeredCapabilities.contains(EventHubsNames.idempotentProducer) else {
+                    try? await sender.close()
+                    throw EventHubsError(.invalidArgument, detail: "the service does not offer idempotent publishing on \(target)")
+                }
+                idempotent.attached(IdempotentProducerState(properties: sender.peerAttach.properties))
+            }
             return SenderLink(generation: generation.number, session: session, sender: sender)
         } catch {
             try? await session.end()
             throw error
         }
+    }
+
+    /// Forgets the link of `target`, whatever its state, and ends its session.
+    func discardLink(for target: String) async {
+        let current = links.withLockedValue { $0.ready[target] }
+        if let current { await discard(target, current.link, current.task) }
     }
 
     /// Forgets a broken link, unless another task replaced it already, and ends its session.

@@ -72,8 +72,8 @@ public final class EventHubsClient: Sendable {
     // MARK: Producers and consumers
 
     /// A producer on this client's connection.
-    public func makeProducer() -> EventHubProducer {
-        EventHubProducer(scope: scope, retry: options.retry)
+    public func makeProducer(options producerOptions: EventHubProducerOptions = .init()) -> EventHubProducer {
+        EventHubProducer(scope: scope, retry: options.retry, options: producerOptions)
     }
 
     /// A receiver of one partition, attached on first use (or by ``PartitionReceiver/open()``).

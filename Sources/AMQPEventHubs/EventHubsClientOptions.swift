@@ -1,10 +1,12 @@
 import AMQPCodec
+import CoreMetrics
 import AMQPEventHubsProtocol
 import AMQPTransport
 import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import Tracing
 
 /// How an ``EventHubsClient`` connects: transport, authorization, retries and token lifetime.
 public struct EventHubsClientOptions: Sendable {
@@ -58,6 +60,12 @@ public struct EventHubsClientOptions: Sendable {
     /// that the times in the tokens it signs come from: `ContinuousClock` by default. A test clock
     /// makes a test of token expiry take no real time.
     public var clock: any Clock<Duration>
+    /// Where spans go (a span per send, per received batch, per processed event): the process's
+    /// bootstrapped tracer when `nil`, which does nothing until one is bootstrapped.
+    public var tracer: (any Tracer)?
+    /// Where metrics go (events and bytes sent and received, send latency, retries by condition,
+    /// recoveries, buffered-producer depth, processor lag): the bootstrapped factory when `nil`.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Options with TLS, CBS tokens, Microsoft's retry defaults and one-hour tokens unless given.
     public init(
@@ -74,6 +82,8 @@ public struct EventHubsClientOptions: Sendable {
         self.logger = Logger(label: "swift-amqp.eventhubs")
         self.eventLoopGroup = MultiThreadedEventLoopGroup.singleton
         self.clock = ContinuousClock()
+        self.tracer = nil
+        self.metricsFactory = nil
     }
 }
 

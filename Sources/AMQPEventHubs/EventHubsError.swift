@@ -24,7 +24,8 @@ public struct EventHubsError: Error, Sendable, CustomStringConvertible {
         public static let authentication = Kind(code: .authentication)
         /// The event hub, partition or consumer group does not exist (`amqp:not-found`).
         public static let notFound = Kind(code: .notFound)
-        /// A receiver with a higher owner level took the partition (`amqp:link:stolen`).
+        /// A receiver with a higher owner level took the partition (`amqp:link:stolen`), or a
+        /// producer with a higher epoch took the producer id (`com.microsoft:producer-epoch-stolen`).
         public static let ownershipLost = Kind(code: .ownershipLost)
         /// The service stayed busy through every retry (`com.microsoft:server-busy`).
         public static let serviceBusy = Kind(code: .serviceBusy)
@@ -122,6 +123,9 @@ enum FailureClassification {
         "com.microsoft:argument-error": .invalidArgument,
         "com.microsoft:entity-disabled": .service,
         "com.microsoft:precondition-failed": .service,
+        // Idempotent publishing: the producer's state is not the service's; the producer resets it.
+        "com.microsoft:out-of-order-sequence": .rejected,
+        "com.microsoft:producer-epoch-stolen": .ownershipLost,
     ]
 
     /// The kind a transient condition is reported as once retries are spent.

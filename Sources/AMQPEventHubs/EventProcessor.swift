@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import Tracing
 
 /// What an ``EventProcessor`` hands its handlers: the partition, and the way to record a checkpoint.
 public struct PartitionContext: Sendable {
@@ -442,21 +443,36 @@ final class PartitionPump: Sendable {
     }
 
     private static func deliver(_ events: [ReceivedEventData], context: PartitionContext, processor: EventProcessor) async {
+        let telemetry = processor.client.scope.telemetry
         switch processor.handler {
         case .event(let process):
             for event in events {
+                // A span per event, a child of the context the producer sent with it, current
+                // while the handler runs (so the handler's own spans and sends continue the trace).
+                let parent = telemetry.extract(from: event.properties) ?? ServiceContext.current ?? .topLevel
+                let span = telemetry.startSpan("EventHubs.process", kind: .consumer, context: parent, partitionID: context.partitionID)
+                span.attributes["messaging.operation.type"] = "process"
                 do {
-                    try await process(event, context)
+                    try await ServiceContext.withValue(span.context) { try await process(event, context) }
                 } catch {
+                    span.recordError(error)
+                    span.setStatus(SpanStatus(code: .error))
                     await processor.processError(EventProcessor.Failure(partitionID: context.partitionID, error: error))
                 }
+                span.end()
             }
         case .batch(let process):
+            let links = events.compactMap { telemetry.extract(from: $0.properties) }.map { SpanLink(context: $0, attributes: [:]) }
+            let span = telemetry.startSpan("EventHubs.process", kind: .consumer, partitionID: context.partitionID, links: links)
+            span.attributes["messaging.batch.message_count"] = events.count
             do {
-                try await process(PartitionEventBatch(events: events, context: context))
+                try await ServiceContext.withValue(span.context) { try await process(PartitionEventBatch(events: events, context: context)) }
             } catch {
+                span.recordError(error)
+                span.setStatus(SpanStatus(code: .error))
                 await processor.processError(EventProcessor.Failure(partitionID: context.partitionID, error: error))
             }
+            span.end()
         }
     }
 

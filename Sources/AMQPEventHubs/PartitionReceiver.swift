@@ -3,6 +3,7 @@ import AMQPEventHubsProtocol
 import AMQPMessage
 import AMQPTransport
 import AMQPTypes
+import Tracing
 import Logging
 
 /// How a partition receiver reads.
@@ -75,14 +76,33 @@ public final class PartitionReceiver: AsyncSequence, Sendable {
     public func receive(upTo maximum: Int) async throws(EventHubsError) -> [ReceivedEventData] {
         guard maximum > 0 else { throw EventHubsError(.invalidArgument, detail: "receive(upTo:) needs a positive maximum") }
         let state = self.state
+        let events: [ReceivedEventData]
         do {
-            return try await withTaskCancellationHandler {
+            events = try await withTaskCancellationHandler {
                 try await state.next(upTo: maximum)
             } onCancel: {
                 Task { await state.close() }
             }
         } catch {
             throw FailureClassification.classify(error)
+        }
+        await report(events)
+        return events
+    }
+
+    /// A span per received batch, linked to the context each event carries; the counts; and,
+    /// with last-enqueued tracking, how far the reader is behind the partition.
+    private func report(_ events: [ReceivedEventData]) async {
+        guard let last = events.last else { return }
+        let telemetry = state.scope.telemetry
+        let links = events.compactMap { telemetry.extract(from: $0.properties) }.map { SpanLink(context: $0, attributes: [:]) }
+        let span = telemetry.startSpan("EventHubs.receive", kind: .consumer, partitionID: last.partitionID, links: links)
+        span.attributes["messaging.batch.message_count"] = events.count
+        span.attributes["messaging.operation.type"] = "receive"
+        span.end()
+        telemetry.received(events: events.count, bytes: events.reduce(0) { $0 + $1.body.count }, partitionID: last.partitionID)
+        if let newest = await state.lastEnqueued?.sequenceNumber {
+            telemetry.processorLag(Swift.max(0, newest - last.sequenceNumber), partitionID: last.partitionID)
         }
     }
 

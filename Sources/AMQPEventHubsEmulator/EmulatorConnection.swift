@@ -48,6 +48,8 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     }
 
     var links: [LinkID: Role] = [:]
+    /// Producer links that publish idempotently, with the state their attach was answered with.
+    var idempotentLinks: [LinkID: IdempotentProducerState] = [:]
 
     init(store: EventHubsStore, clock: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -89,6 +91,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     }
 
     func removeLink(_ link: LinkID) {
+        idempotentLinks[link] = nil
         guard let role = links.removeValue(forKey: link) else { return }
         if case .consumer(let consumer) = role {
             if let listener = consumer.listener { consumer.log.removeListener(listener) }
@@ -174,6 +177,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             }
             guard isAuthorized(address.authorizationPath) else {
                 refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub): put one on $cbs first")
+                return
+            }
+            if Self.wantsIdempotence(attach) {
+                attachIdempotentProducer(link, attach, connection, hub: config.name, partition: partition)
                 return
             }
             links[link] = .producer(hub: config.name, partition: partition)
@@ -332,6 +339,10 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         }
         let partition = fixed ?? store.choosePartition(hub: hub, partitionKey: partitionKey)
         guard let log = store.partition(hub: hub, id: partition) else { return }
+        if let state = idempotentLinks[link] {
+            publishIdempotently(delivery, on: link, state: state, events: events, hub: hub, partition: partition, log: log, connection)
+            return
+        }
         // Settled only once the write (and sync) is done; meanwhile the link's credit is not
         // topped up, so a slow partition slows its own producers and no one else.
         let boundSelf = NIOLoopBound(self, eventLoop: connection.eventLoop)

@@ -16,6 +16,8 @@ final class EventHubsStore: @unchecked Sendable {
     private var roundRobin: [String: Int] = [:]
     private var receivers: [String: [ActiveReceiver]] = [:]
     private var nextReceiverID: UInt64 = 0
+    /// Producer ids, epochs and sequence numbers of idempotent producers.
+    let idempotentProducers = IdempotentProducerRegistry()
 
     struct ActiveReceiver {
         let id: UInt64
@@ -85,19 +87,14 @@ final class EventHubsStore: @unchecked Sendable {
         return logs[id]
     }
 
-    /// The partition for an event sent to the hub itself: a stable hash of the partition key
-    /// (FNV-1a over its UTF-8 bytes, so a key always lands in the same partition, across restarts),
-    /// or round robin without one, passing over partitions refused for a damaged log (a keyed
-    /// event keeps its partition, and is refused with it).
+    /// The partition for an event sent to the hub itself: the service's hash of the partition key
+    /// (so a key lands in the partition it would on Azure, and in the one a client-side resolver
+    /// predicts), or round robin without one, passing over partitions refused for a damaged log (a
+    /// keyed event keeps its partition, and is refused with it).
     func choosePartition(hub: String, partitionKey: String?) -> Int {
-        let count = partitions[hub.lowercased()]?.count ?? 1
+        let count = max(partitions[hub.lowercased()]?.count ?? 1, 1)
         if let key = partitionKey {
-            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-            for byte in key.utf8 {
-                hash ^= UInt64(byte)
-                hash &*= 0x0000_0100_0000_01B3
-            }
-            return Int(hash % UInt64(count))
+            return PartitionResolver.partitionIndex(forKey: key, partitionCount: count)
         }
         let logs = partitions[hub.lowercased()] ?? []
         return lock.withLock {

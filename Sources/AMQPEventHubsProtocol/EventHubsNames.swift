@@ -33,6 +33,20 @@ public enum EventHubsNames {
     /// Capability of geo-replicated namespaces (offsets then carry a replication segment).
     public static let georeplication: Symbol = "com.microsoft:georeplication"
 
+    // Idempotent publishing (see IdempotentProducerState).
+    /// Desired capability of a producer link that publishes idempotently.
+    public static let idempotentProducer: Symbol = "com.microsoft:idempotent-producer"
+    /// Attach property and event annotation: the producer group id (long).
+    public static let producerID: Symbol = "com.microsoft:producer-id"
+    /// Attach property and event annotation: the producer's owner level (short).
+    public static let producerEpoch: Symbol = "com.microsoft:producer-epoch"
+    /// Attach property (the last published) and event annotation (the event's): a sequence number (int).
+    public static let producerSequenceNumber: Symbol = "com.microsoft:producer-sequence-number"
+    /// Error condition: an idempotent event's sequence number is not the next one.
+    public static let outOfOrderSequence: Symbol = "com.microsoft:out-of-order-sequence"
+    /// Error condition: a producer with a higher epoch took the producer id over.
+    public static let producerEpochStolen: Symbol = "com.microsoft:producer-epoch-stolen"
+
     /// The selector filter key and descriptor (Apache filter registry, 0x0000468C:0x00000004).
     public static let selectorFilter: Symbol = "apache.org:selector-filter:string"
     /// The numeric descriptor of the selector filter (domain 0x0000468C, id 4).

@@ -12,6 +12,9 @@ enum EventHubsRun: String, CaseIterable {
     case enqueue
     /// `send` of one event at a time, each waiting for its answer: the latency-bound path.
     case sendSingle = "send-single"
+    /// `EventHubsBufferedProducer.enqueue` of every event (round robin over the partitions),
+    /// then `close()`, which returns once every event was reported.
+    case buffered
     /// `receiveFromAllPartitions` from the start, `receive(upTo:)` until COUNT events.
     case consumeAll = "consume-all"
     /// One `PartitionReceiver` on partition 0 from the start, `receive(upTo:)` until COUNT
@@ -35,6 +38,7 @@ func eventHubs(_ arguments: Arguments) async throws {
         try await client.open()
         switch run {
         case .sendBatched, .enqueue, .sendSingle: try await publish(run, client, arguments)
+        case .buffered: try await publishBuffered(client, arguments)
         case .consumeAll, .consumePartition: try await consume(run, client, arguments)
         }
     } catch {
@@ -77,6 +81,31 @@ private func publish(_ run: EventHubsRun, _ client: EventHubsClient, _ arguments
     }
     report("eventhubs-\(run.rawValue)", count: arguments.count, since: start)
     await producer.close()
+}
+
+private func publishBuffered(_ client: EventHubsClient, _ arguments: Arguments) async throws {
+    let failed = Failures()
+    let buffered = EventHubsBufferedProducer(client: client, options: .init(
+        maxBufferedEventCount: 100_000, maxWaitTime: .milliseconds(50), maxConcurrentSendsPerPartition: 4,
+        onSendFailed: { batch, error in await failed.add(batch.events.count, error) }))
+    let event = EventData(body: [UInt8](repeating: 0x61, count: arguments.size))
+    // The partition ids, before the clock starts.
+    _ = try await client.partitionIDs()
+    let start = ContinuousClock.now
+    for _ in 0..<arguments.count { try await buffered.enqueue(event) }
+    await buffered.close()
+    if let failure = await failed.first { fail("\(await failed.count) events failed: \(failure)") }
+    report("eventhubs-buffered", count: arguments.count, since: start)
+}
+
+/// Failures reported by the buffered producer's handler.
+private actor Failures {
+    private(set) var count = 0
+    private(set) var first: EventHubsError?
+    func add(_ count: Int, _ error: EventHubsError) {
+        self.count += count
+        if first == nil { first = error }
+    }
 }
 
 private func consume(_ run: EventHubsRun, _ client: EventHubsClient, _ arguments: Arguments) async throws {

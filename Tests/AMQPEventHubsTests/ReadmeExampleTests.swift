@@ -63,4 +63,32 @@ struct ReadmeExampleTests {
         #expect(options.port == 443)
         #expect(options.host == "myns.servicebus.windows.net")
     }
+
+    @Test("the buffered and idempotent producers of the README")
+    func bufferedAndIdempotent() async throws {
+        let fixture = try await EmulatorFixture.start()
+        let client = try EventHubsClient(connectionString: fixture.connectionString().text)
+        let sent = Counter()
+        let failed = Counter()
+
+        // Buffered producer, as in the README (the handlers count instead of printing).
+        let buffered = EventHubsBufferedProducer(client: client, options: .init(
+            maxWaitTime: .milliseconds(250),
+            onSendSucceeded: { batch in for _ in batch.events { sent.increment() } },
+            onSendFailed: { batch, error in for _ in batch.events { failed.increment() } }))
+        for i in 0..<10_000 {
+            try await buffered.enqueue(EventData("reading \(i)"), options: .partitionKey("device-\(i % 16)"))
+        }
+        await buffered.close()                              // publishes what is buffered, then returns
+        #expect(sent.value == 10_000 && failed.value == 0)
+        #expect((0..<4).map { fixture.emulator.eventCount(hub: "eh1", partition: $0) }.reduce(0, +) == 10_000)
+
+        // Idempotent producer, as in the README.
+        let producer = client.makeProducer(options: .init(enableIdempotentPartitions: true))
+        try await producer.send([EventData("a"), EventData("b")], options: .partition("0"))
+        let state = try await producer.partitionPublishingState(partitionID: "0")  // producer id, epoch, last sequence number
+        #expect(state.producerID != nil && state.lastSequenceNumber == 1)
+        await client.close()
+        try await fixture.stop()
+    }
 }

@@ -1,0 +1,159 @@
+import AMQPEventHubs
+import AMQPEventHubsEmulator
+@testable import AMQPEventHubsIdentity
+import Foundation
+import Testing
+
+@Suite("Microsoft Entra ID credentials", .serialized, .timeLimit(.minutes(2)))
+struct EntraIDCredentialTests {
+    static let scope = EntraIDTokenProvider.eventHubsScope
+
+    @Test("client secret: the documented client-credentials request; the token cached, and fetched again near its expiry")
+    func clientSecret() async throws {
+        let server = try await TokenEndpointServer.start()
+        let credential = ClientSecretCredential(tenantID: "contoso-tenant", clientID: "app-1", clientSecret: "s3cr3t value&=", authorityHost: server.url + "/")
+        server.answer(.token("token-1", expiresIn: 3600))
+        let provider = EntraIDTokenProvider(credential)
+        let first = try await provider.token(forAudience: "sb://ns.servicebus.windows.net/eh1")
+        #expect(first.token == "token-1" && first.type == .jsonWebToken)
+        #expect(abs(first.expiresOn.timeIntervalSinceNow - 3600) < 60)
+        let request = try #require(server.requests.first)
+        #expect(request.method == "POST" && request.path == "/contoso-tenant/oauth2/v2.0/token")
+        #expect(request.form == ["client_id": "app-1", "client_secret": "s3cr3t value&=", "scope": "https://eventhubs.azure.net/.default",
+                                 "grant_type": "client_credentials"])
+        #expect(request.headers["content-type"] == "application/x-www-form-urlencoded")
+        // Cached: the second audience needs no request.
+        _ = try await provider.token(forAudience: "sb://ns.servicebus.windows.net/eh1/consumergroups/$default")
+        #expect(server.requests.count == 1)
+        // A token within the refresh margin is fetched again.
+        server.answer(.token("short", expiresIn: 60))
+        let shortLived = EntraIDTokenProvider(credential)
+        _ = try await shortLived.token(forAudience: "a")
+        _ = try await shortLived.token(forAudience: "a")
+        #expect(server.requests.count == 3)
+        await server.stop()
+    }
+
+    @Test("garbage and 500s fail the credential with a clear error, without the secret; the chain moves on to the next")
+    func failuresAndChain() async throws {
+        let server = try await TokenEndpointServer.start()
+        let secret = ClientSecretCredential(tenantID: "t", clientID: "c", clientSecret: "do-not-print-me", authorityHost: server.url)
+        server.answer(.status(500, body: #"{"error":"temporarily_unavailable","error_description":"AADSTS50001: try later"}"#))
+        do {
+            _ = try await secret.fetchToken(scope: Self.scope)
+            Issue.record("a 500 gave a token")
+        } catch {
+            #expect(error.credential == "ClientSecretCredential")
+            #expect(error.reason.contains("500") && error.reason.contains("AADSTS50001"))
+            #expect(!error.description.contains("do-not-print-me"))
+        }
+        server.answer(.status(200, body: "<html>not json</html>"))
+        await #expect(throws: EntraIDError.self) { _ = try await secret.fetchToken(scope: Self.scope) }
+        server.answer(.status(200, body: #"{"token_type":"Bearer"}"#))
+        await #expect(throws: EntraIDError.self) { _ = try await secret.fetchToken(scope: Self.scope) }
+
+        // Workload identity after it: the federated token from the file AKS mounts.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("federated-\(UUID().uuidString)")
+        try "federated.jwt.value\n".write(to: file, atomically: true, encoding: .utf8)
+        let workload = WorkloadIdentityCredential(environment: [
+            "AZURE_TENANT_ID": "tenant-w", "AZURE_CLIENT_ID": "client-w", "AZURE_FEDERATED_TOKEN_FILE": file.path,
+            "AZURE_AUTHORITY_HOST": server.url,
+        ])
+        let unconfigured = WorkloadIdentityCredential(environment: [:])
+        let chain = ChainedTokenCredential([unconfigured, secret, workload])
+        let before = server.requests.count
+        server.answer(.status(503, body: "garbage"))
+        do {
+            _ = try await chain.fetchToken(scope: Self.scope)
+            Issue.record("every credential failed, yet a token came")
+        } catch {
+            #expect(error.attempts.map(\.credential) == ["WorkloadIdentityCredential", "ClientSecretCredential", "WorkloadIdentityCredential"])
+            #expect(error.attempts[0].reason.contains("AZURE_TENANT_ID"))
+            #expect(error.attempts[1].reason.contains("503"))
+        }
+        // The endpoint recovers for the workload identity's request only.
+        server.answer(.token("from-workload", expiresIn: 3600))
+        let chain2 = ChainedTokenCredential([unconfigured, workload])
+        let token = try await chain2.fetchToken(scope: Self.scope)
+        #expect(token.token == "from-workload")
+        let request = try #require(server.requests.last)
+        #expect(server.requests.count == before + 3)
+        #expect(request.path == "/tenant-w/oauth2/v2.0/token")
+        #expect(request.form["client_assertion"] == "federated.jwt.value")
+        #expect(request.form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        #expect(request.form["client_id"] == "client-w" && request.form["grant_type"] == "client_credentials")
+        try? FileManager.default.removeItem(at: file)
+        await server.stop()
+    }
+
+    @Test("managed identity: IMDS and App Service requests as documented; expires_on read as seconds since 1970")
+    func managedIdentity() async throws {
+        let server = try await TokenEndpointServer.start()
+        let expiry = Int(Date().timeIntervalSince1970) + 7200
+        server.answer(.managedIdentityToken("mi-token", expiresOn: expiry))
+        let imds = ManagedIdentityCredential(clientID: "user-assigned", endpoint: .instanceMetadata(url: server.url + "/metadata/identity/oauth2/token"))
+        let token = try await imds.fetchToken(scope: Self.scope)
+        #expect(token.token == "mi-token" && Int(token.expiresOn.timeIntervalSince1970) == expiry)
+        var request = try #require(server.requests.last)
+        #expect(request.method == "GET" && request.path == "/metadata/identity/oauth2/token")
+        #expect(request.query == ["api-version": "2018-02-01", "resource": "https://eventhubs.azure.net", "client_id": "user-assigned"])
+        #expect(request.headers["metadata"] == "true")
+
+        let appService = ManagedIdentityCredential(environment: ["IDENTITY_ENDPOINT": server.url + "/msi/token", "IDENTITY_HEADER": "header-secret"])
+        _ = try await appService.fetchToken(scope: Self.scope)
+        request = try #require(server.requests.last)
+        #expect(request.path == "/msi/token" && request.query["api-version"] == "2019-08-01" && request.query["client_id"] == nil)
+        #expect(request.headers["x-identity-header"] == "header-secret")
+        await server.stop()
+    }
+
+    @Test("Azure CLI: az account get-access-token, its JSON read; a failing az is a clear error")
+    func azureCLI() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("az-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let az = folder.appendingPathComponent("az")
+        let expiry = Int(Date().timeIntervalSince1970) + 1800
+        try """
+        #!/bin/sh
+        echo "$@" > "\(folder.path)/args"
+        echo '{"accessToken": "cli-token", "expiresOn": "2030-01-01 00:00:00.000000", "expires_on": \(expiry), "tenant": "t", "tokenType": "Bearer"}'
+        """.write(to: az, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: az.path)
+        let token = try await AzureCLICredential(executable: az.path).fetchToken(scope: Self.scope)
+        #expect(token.token == "cli-token" && Int(token.expiresOn.timeIntervalSince1970) == expiry)
+        let args = try String(contentsOf: folder.appendingPathComponent("args"), encoding: .utf8)
+        #expect(args.trimmingCharacters(in: .whitespacesAndNewlines) == "account get-access-token --output json --resource https://eventhubs.azure.net")
+
+        let failing = folder.appendingPathComponent("az-failing")
+        try "#!/bin/sh\necho 'ERROR: Please run az login to setup account.' >&2\nexit 1\n".write(to: failing, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: failing.path)
+        do {
+            _ = try await AzureCLICredential(executable: failing.path).fetchToken(scope: Self.scope)
+            Issue.record("a failing az gave a token")
+        } catch {
+            #expect(error.credential == "AzureCLICredential" && error.reason.contains("az login"))
+        }
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    @Test("end to end: an Event Hubs client authorizes with the Entra ID token on $cbs and publishes to the emulator")
+    func endToEnd() async throws {
+        let server = try await TokenEndpointServer.start()
+        server.answer(.token("eyJhbGciOiJub25lIn0.eyJhdWQiOiJodHRwczovL2V2ZW50aHVicy5henVyZS5uZXQifQ.", expiresIn: 3600))
+        var configuration = EmulatorConfiguration(port: 0, hubs: [.init(name: "eh1", partitionCount: 2)])
+        configuration.healthPort = nil
+        configuration.acceptsJWT = true
+        let emulator = try await EventHubsEmulator.start(configuration)
+        let credential = EntraIDTokenProvider(ClientSecretCredential(tenantID: "t", clientID: "c", clientSecret: "s", authorityHost: server.url))
+        let client = EventHubsClient(
+            endpoint: EventHubsEndpoint(fullyQualifiedNamespace: "localhost", eventHubName: "eh1", port: emulator.port, usesDevelopmentEmulator: true),
+            credential: .tokenProvider(credential))
+        let producer = client.makeProducer()
+        try await producer.send(EventData("signed in with Entra ID"), options: .partition("1"))
+        #expect(emulator.eventCount(hub: "eh1", partition: 1) == 1)
+        #expect(server.requests.count == 1)
+        await client.close()
+        try await emulator.stop()
+        await server.stop()
+    }
+}
