@@ -166,6 +166,23 @@ public struct Message: Sendable, Hashable, AMQPCodable {
             properties: properties, applicationProperties: applicationProperties, body: body, footer: footer)
     }
 
+    /// The section kind of a numeric descriptor of §3.2, 0x70 (header) to 0x78 (footer); the
+    /// tests check it against the generated descriptors.
+    static func sectionKind(code: UInt64) -> SectionKind? {
+        switch code {
+        case 0x70: return .header
+        case 0x71: return .deliveryAnnotations
+        case 0x72: return .messageAnnotations
+        case 0x73: return .properties
+        case 0x74: return .applicationProperties
+        case 0x75: return .data
+        case 0x76: return .amqpSequence
+        case 0x77: return .amqpValue
+        case 0x78: return .footer
+        default: return nil
+        }
+    }
+
     /// The kinds of message section, in the order of §3.2 (the three body kinds share a place).
     enum SectionKind: Sendable {
         case header, deliveryAnnotations, messageAnnotations, properties, applicationProperties
@@ -209,6 +226,10 @@ public struct Message: Sendable, Hashable, AMQPCodable {
     /// and refused.
     static func readSectionKind(from decoder: inout AMQPDecoder, at: Int) throws(AMQPDecodingError) -> SectionKind {
         let descriptor = try decoder.readDescriptor()
+        // The usual numeric descriptor by its literal code (`sectionKind(code:)`): the switch
+        // below loads each generated descriptor (a lazily initialized global holding a symbol)
+        // until one matches.
+        if case .code(let code) = descriptor, let kind = sectionKind(code: code) { return kind }
         switch descriptor {
         case .code(Header.descriptor.code), .symbol(Header.descriptor.symbol): return .header
         case .code(DeliveryAnnotations.descriptor.code), .symbol(DeliveryAnnotations.descriptor.symbol):
@@ -238,15 +259,19 @@ public struct Message: Sendable, Hashable, AMQPCodable {
         var previous: SectionKind?
 
         mutating func admit(_ kind: SectionKind, at: Int) throws(AMQPDecodingError) {
-            if let previous {
-                if kind.rank < previous.rank || (kind.rank == previous.rank && !kind.repeats) {
-                    throw AMQPDecodingError(.unexpectedDescriptor, at: at, "message section \(kind.name) cannot follow \(previous.name)")
-                }
-                if kind.rank == SectionKind.data.rank, previous.rank == kind.rank, previous != kind {
-                    throw AMQPDecodingError(.unexpectedDescriptor, at: at, "message body mixes \(previous.name) and \(kind.name) sections")
-                }
+            if let previous, kind.rank < previous.rank || (kind.rank == previous.rank && (!kind.repeats || kind != previous)) {
+                throw Self.misplaced(kind, after: previous, at: at)
             }
             previous = kind
+        }
+
+        /// The error for `kind` after `previous`; out of line, so that admitting stays a compare.
+        @inline(never)
+        static func misplaced(_ kind: SectionKind, after previous: SectionKind, at: Int) -> AMQPDecodingError {
+            if kind.rank == SectionKind.data.rank, previous.rank == kind.rank, kind.repeats {
+                return AMQPDecodingError(.unexpectedDescriptor, at: at, "message body mixes \(previous.name) and \(kind.name) sections")
+            }
+            return AMQPDecodingError(.unexpectedDescriptor, at: at, "message section \(kind.name) cannot follow \(previous.name)")
         }
     }
 }
