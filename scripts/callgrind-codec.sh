@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#fixtures[@]} -gt 0 ] || fixtures=(eh-transfer map100 symbols1000 eh-message data1m open attach flow)
+[ ${#fixtures[@]} -gt 0 ] || fixtures=(eh-transfer map100 symbols1000 eh-message eh-message-lazy data1m open attach flow)
 
 command -v valgrind >/dev/null || { echo "callgrind-codec: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 work=.build/callgrind
