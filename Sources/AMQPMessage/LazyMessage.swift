@@ -131,7 +131,12 @@ public struct LazyMessage: Sendable, Hashable {
     func decode<T: AMQPDescribedType>(_: T.Type, at range: Range<Int>?) throws(AMQPDecodingError) -> T? {
         guard let range else { return nil }
         var decoder = AMQPDecoder(bytes, range: range, limits: limits)
-        let value = try T(from: &decoder)
+        // Finding the sections checked that this descriptor names `T`; read past it without
+        // comparing it again (that loads `T.descriptor`, a lazily initialized global).
+        _ = try decoder.readDescriptor()
+        try decoder.enterDescribedBody()
+        let value = try T(describedBodyFrom: &decoder)
+        decoder.leaveDescribedBody()
         try decoder.expectEnd()
         return value
     }
@@ -162,7 +167,7 @@ public struct LazyMessage: Sendable, Hashable {
     public func messageAnnotation(_ key: Symbol) throws(AMQPDecodingError) -> AMQPValue? {
         guard let range = messageAnnotationsRange else { return nil }
         var decoder = AMQPDecoder(bytes, range: range, limits: limits)
-        try decoder.expectDescriptor(MessageAnnotations.descriptor)
+        _ = try decoder.readDescriptor()  // checked when the sections were found
         try decoder.enterDescribedBody()
         let scope = try decoder.beginMap()
         for _ in 0..<(scope.count / 2) {
