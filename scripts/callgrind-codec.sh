@@ -69,7 +69,8 @@ count() {
   echo $(((collected + n / 2) / n))
 }
 
-printf '%-12s %-7s %14s %14s %8s\n' fixture op "swift instr" "proton instr" ratio
+declare -A counted
+printf '%-16s %-7s %14s %14s %8s\n' fixture op "swift instr" "proton instr" ratio
 for fixture in "${fixtures[@]}"; do
   n=$(loops "$fixture")
   for op in "${ops[@]}"; do
@@ -80,7 +81,15 @@ for fixture in "${fixtures[@]}"; do
     else
       theirs="-"; ratio="-"
     fi
-    printf '%-12s %-7s %14s %14s %8s\n' "$fixture" "$op" "$swift" "$theirs" "$ratio"
+    printf '%-16s %-7s %14s %14s %8s\n' "$fixture" "$op" "$swift" "$theirs" "$ratio"
+    counted["$fixture $op swift"]=$swift
+    counted["$fixture $op proton"]=$theirs
   done
 done
+# Issue 13's lazy target compares the lazy read with Proton's full decode of the same message.
+lazy=${counted["eh-message-lazy decode swift"]:-}
+full=${counted["eh-message decode proton"]:-}
+if [ -n "$lazy" ] && [ -n "$full" ] && [ "$full" != "-" ]; then
+  echo "eh-message-lazy decode / proton eh-message decode: $(awk -v s="$lazy" -v p="$full" 'BEGIN { printf "%.3f", s / p }')"
+fi
 echo "instructions per operation under callgrind (valgrind $(valgrind --version | sed 's/valgrind-//')); ratio = swift / proton."
