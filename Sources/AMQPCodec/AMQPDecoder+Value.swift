@@ -195,6 +195,91 @@ extension AMQPDecoder {
         try skipPayload(code, at: at)
     }
 
+    /// Skips the next value by its constructor and declared size alone: the items of a list,
+    /// map or array are not looked at (``skipValue()`` checks them). For a reader that finds
+    /// where values lie now and decodes them, strictly, when they are asked for (a lazily
+    /// decoded message); a described value's descriptor and value are skipped the same way.
+    public mutating func skipValueBySize() throws(AMQPDecodingError) {
+        let at = offset
+        let code = try readFormatCode()
+        if code == .described {
+            try enterNested()
+            try skipValueBySize()
+            try skipValueBySize()
+            leaveNested()
+            return
+        }
+        guard let layout = code.layout else {
+            throw AMQPDecodingError(.invalidFormatCode, at: at, "\(code) is not an AMQP format code")
+        }
+        let length: Int
+        switch layout {
+        case .fixed(let width):
+            guard end &- position >= width else { throw truncated("\(width) bytes") }
+            length = width
+        case .variable(let width):
+            length = try readLength(width: width, of: "value")
+        case .compound(let width), .array(let width):
+            length = try readLength(width: width, of: "compound")
+            guard length >= width else {
+                throw AMQPDecodingError(.sizeMismatch, at: at &+ 1, "size \(length) cannot hold the \(width)-byte count")
+            }
+        }
+        position &+= length
+    }
+
+    /// Reads the next value, a map key, and says whether it is the symbol `key`: a symbol is
+    /// compared byte by byte where it lies (checked as ``decodeSymbol()`` checks it, no `Symbol`
+    /// made), any other value is decoded (``decodeValue()``) and is not `key`. For looking one
+    /// key up in a map without decoding the others.
+    public mutating func decodeKey(matching key: Symbol) throws(AMQPDecodingError) -> Bool {
+        guard let first = peekByte(), first == FormatCode.sym8.rawValue || first == FormatCode.sym32.rawValue else {
+            _ = try decodeValue()
+            return false
+        }
+        position &+= 1
+        let length = try readLength(width: first == FormatCode.sym8.rawValue ? 1 : 4, of: "symbol")
+        let start = offset
+        let bytes = try readSlice(count: length)
+        let equal = key.withASCIIBytes { wanted in
+            bytes.withUnsafeBytes { found in
+                guard wanted.count == found.count else { return false }
+                for i in 0..<found.count where wanted[i] != found[i] { return false }
+                return true
+            }
+        }
+        // Equal to a symbol, so ASCII; anything else is checked as a symbol is.
+        if !equal, let bad = firstNonASCII(bytes) {
+            throw AMQPDecodingError(.invalidSymbol, at: start &+ bad, "symbol byte \(FormatCode(rawValue: bytes[bytes.startIndex &+ bad])) is not ASCII")
+        }
+        return equal
+    }
+
+    /// Creates a decoder over `bytes` that reads only `range` (absolute indices of `bytes`), as
+    /// if the rest were not there; offsets in errors still count from `bytes`' start. For
+    /// decoding, later, a value whose place an earlier pass found.
+    @inlinable
+    public init(_ bytes: ArraySlice<UInt8>, range: Range<Int>, limits: Limits = .default) {
+        precondition(range.lowerBound >= bytes.startIndex && range.upperBound <= bytes.endIndex, "range outside the bytes")
+        self.init(bytes, limits: limits)
+        self.position = range.lowerBound
+        self.end = range.upperBound
+    }
+
+    /// The rest of the input (or of the compound being read), as a slice without copying; the
+    /// decoder is then at its end.
+    @inlinable
+    public mutating func readRemainingBytes() -> ArraySlice<UInt8> {
+        let slice = input[position..<end]
+        position = end
+        return slice
+    }
+
+    /// The absolute index of the next byte in the input's indices (``offset`` counts from the
+    /// input's start instead).
+    @inlinable
+    public var index: Int { position }
+
     mutating func skipPayload(_ code: FormatCode, at: Int) throws(AMQPDecodingError) {
         if code == .described {
             try enterNested()

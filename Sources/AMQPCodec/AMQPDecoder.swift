@@ -436,7 +436,12 @@ public struct AMQPDecoder: Sendable {
     @inlinable
     static func makeString(_ bytes: ArraySlice<UInt8>) -> String? {
         bytes.withUnsafeBufferPointer { buffer -> String? in
-            if isASCII(UnsafeRawBufferPointer(buffer)) { return String(decoding: buffer, as: UTF8.self) }
+            if isASCII(UnsafeRawBufferPointer(buffer)) {
+                return String(unsafeUninitializedCapacity: buffer.count) { target in
+                    _ = target.initialize(fromContentsOf: buffer)
+                    return buffer.count
+                }
+            }
             return String(validating: buffer, as: UTF8.self)
         }
     }

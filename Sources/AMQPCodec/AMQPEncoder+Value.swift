@@ -40,9 +40,23 @@ extension AMQPEncoder {
     /// Encodes `items` as an AMQP list.
     public mutating func encode(list items: [AMQPValue]) {
         var marker = beginList()
-        // Through the buffer: iterating the array copies (and retains) every element.
-        items.withUnsafeBufferPointer { items in
-            for i in items.indices { encode(items[i]) }
+        // Matched where they lie, as in `encode(_ map:)`.
+        for i in items.indices {
+            switch items[i] {
+            case .null: encodeNull()
+            case .boolean(let v): encode(v)
+            case .uint(let v): encode(v)
+            case .ulong(let v): encode(v)
+            case .int(let v): encode(v)
+            case .long(let v): encode(v)
+            case .double(let v): encode(v)
+            case .timestamp(let v): encode(v)
+            case .uuid(let v): encode(v)
+            case .binary(let v): encode(v)
+            case .string(let v): encode(v)
+            case .symbol(let v): encode(v)
+            default: encode(items[i])
+            }
         }
         marker.count = items.count
         endList(marker)
@@ -51,10 +65,31 @@ extension AMQPEncoder {
     /// Writes a `map` (§1.6.23) with its pairs in order: `map8` when it fits, else `map32`.
     public mutating func encode(_ map: AMQPMap) {
         var marker = beginMap()
-        map.entries.withUnsafeBufferPointer { entries in
-            for i in entries.indices {
-                encode(entries[i].key)
-                encode(entries[i].value)
+        // Each key and value is matched where it lies and only its payload copied: passing the
+        // element itself to `encode(_:)` copied (and then destroyed) the whole AMQPValue, the
+        // largest cost of encoding a map. Compounds, rare here, still go through `encode(_:)`.
+        let entries = map.entries
+        for i in entries.indices {
+            switch entries[i].key {
+            case .symbol(let v): encode(v)
+            case .string(let v): encode(v)
+            case .ulong(let v): encode(v)
+            default: encode(entries[i].key)
+            }
+            switch entries[i].value {
+            case .null: encodeNull()
+            case .boolean(let v): encode(v)
+            case .uint(let v): encode(v)
+            case .ulong(let v): encode(v)
+            case .int(let v): encode(v)
+            case .long(let v): encode(v)
+            case .double(let v): encode(v)
+            case .timestamp(let v): encode(v)
+            case .uuid(let v): encode(v)
+            case .binary(let v): encode(v)
+            case .string(let v): encode(v)
+            case .symbol(let v): encode(v)
+            default: encode(entries[i].value)
             }
         }
         marker.count = map.entries.count &* 2
@@ -69,9 +104,25 @@ extension AMQPEncoder {
         reserveCapacity(Self.minimumArraySize(code, array.elements))
         let start = beginArray(elementFormatCode: code, descriptor: array.descriptor)
         let firstElement = length
-        array.elements.withUnsafeBufferPointer { elements in
+        let elements = array.elements
+        switch code {
+        case .sym8, .sym32:
+            // Matching the payload where it lies copies only the symbol; passing the element to
+            // `writeArrayElementPayload` copied the whole AMQPValue (and destroyed it) each time.
+            let wide = code == .sym32
             for i in elements.indices {
-                writeArrayElementPayload(elements[i], as: code)
+                if case .symbol(let v) = elements[i] { v.withASCIIBytes { writeVariablePayload($0, wide: wide) } }
+            }
+        case .str8, .str32:
+            let wide = code == .str32
+            for i in elements.indices {
+                if case .string(var v) = elements[i] { v.withUTF8 { writeVariablePayload(UnsafeRawBufferPointer($0), wide: wide) } }
+            }
+        default:
+            elements.withUnsafeBufferPointer { elements in
+                for i in elements.indices {
+                    writeArrayElementPayload(elements[i], as: code)
+                }
             }
         }
         if code == .list32 || code == .map32 || code == .array32 {

@@ -143,8 +143,22 @@ public struct AMQPEncoder: Sendable {
             ? Swift.min(storage.capacity, wanted &+ 4096)
             : Swift.max(wanted, storage.count &* 2, 64)
         storage.reserveCapacity(target)
-        storage.append(contentsOf: repeatElement(0, count: target &- storage.count))
+        var missing = target &- storage.count
+        // Zeros copied from a zero page: appending `repeatElement(0, count:)` goes through the
+        // element-by-element sequence path (40 instructions a byte here, a tenth of encoding a
+        // 1 MiB message), a copy is one `memcpy`.
+        Self.zeroPage.withUnsafeBufferPointer { zeros in
+            while missing > 0 {
+                let step = Swift.min(missing, zeros.count)
+                storage.append(contentsOf: UnsafeBufferPointer(rebasing: zeros[..<step]))
+                missing &-= step
+            }
+        }
     }
+
+    /// 4 KiB of zeros, the source of `makeRoom`'s room.
+    @usableFromInline
+    static let zeroPage = [UInt8](repeating: 0, count: 4096)
 
     // MARK: Raw bytes
 

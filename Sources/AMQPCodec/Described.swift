@@ -101,6 +101,18 @@ extension AMQPDescribedType {
 extension AMQPDecoder {
     /// Reads the `0x00` of a described value and its descriptor.
     public mutating func readDescriptor() throws(AMQPDecodingError) -> DescriptorValue {
+        // Every peer writes the descriptors of the specification's types as `0x00 0x53 nn`
+        // (a small ulong): three bytes read at once, not a format code, a peek and a ulong.
+        if end &- position >= 3 {
+            let small: UInt64? = input.withUnsafeBufferPointer { buffer in
+                let p = buffer.baseAddress.unsafelyUnwrapped + (position &- input.startIndex)
+                return p[0] == FormatCode.described.rawValue && p[1] == FormatCode.smallULong.rawValue ? UInt64(p[2]) : nil
+            }
+            if let small {
+                position &+= 3
+                return .code(small)
+            }
+        }
         let at = offset
         let code = try readFormatCode()
         guard code == .described else {

@@ -162,8 +162,10 @@ enum ValueOracle {
             message = try Message(from: &decoder)
         } catch {
             try checkError(error, inputCount: bytes.count)
+            try checkLazyMessage(bytes, eager: .failure(error))
             return
         }
+        try checkLazyMessage(bytes, eager: .success(message))
         for (name, policy) in policies {
             let encoded = message.encoded(policy: policy)
             let again: Message
@@ -178,6 +180,69 @@ enum ValueOracle {
                 try expect(encoded.count <= compactSizeBound(consumed: bytes.count),
                            "a \(bytes.count)-byte message re-encodes to \(encoded.count) bytes")
             }
+        }
+    }
+
+    /// A lazily decoded message is as strict as the eager decoder: the same bytes give the same
+    /// sections, or the same first error from `validate()`, and a message the eager decoder
+    /// refuses is refused when created or by reading one of its sections.
+    static func checkLazyMessage(_ bytes: ArraySlice<UInt8>, eager: Result<Message, AMQPDecodingError>) throws(FuzzFinding) {
+        let lazy: LazyMessage
+        do {
+            lazy = try LazyMessage(decoding: bytes)
+        } catch {
+            try checkError(error, inputCount: bytes.count)
+            if case .success(let message) = eager {
+                throw FuzzFinding("a lazy message refuses what the eager decoder reads as \(brief(message)): \(error)")
+            }
+            return
+        }
+        switch eager {
+        case .success(let message):
+            do {
+                try expect(try lazy.decodeHeader() == message.header, "lazy header differs")
+                try expect(try lazy.decodeDeliveryAnnotations() == message.deliveryAnnotations, "lazy delivery annotations differ")
+                try expect(try lazy.decodeMessageAnnotations() == message.messageAnnotations, "lazy message annotations differ")
+                try expect(try lazy.decodeProperties() == message.properties, "lazy properties differ")
+                try expect(try lazy.decodeApplicationProperties() == message.applicationProperties, "lazy application properties differ")
+                try expect(try lazy.decodeBody() == message.body, "lazy body differs")
+                try expect(try lazy.decodeFooter() == message.footer, "lazy footer differs")
+                try expect(try lazy.validate() == message, "lazy validate() differs")
+                for entry in message.messageAnnotations?.value.entries ?? [] {
+                    guard case .symbol(let key) = entry.key else { continue }
+                    let first = message.messageAnnotations?.value.entries.first(where: { $0.key == entry.key })?.value
+                    try expect(try lazy.messageAnnotation(key) == first, "lazy messageAnnotation(\(key)) differs")
+                }
+            } catch let finding as FuzzFinding {
+                throw finding
+            } catch {
+                throw FuzzFinding("a lazy section of \(brief(message)) does not decode: \(error)")
+            }
+        case .failure(let error):
+            do {
+                _ = try lazy.validate()
+                throw FuzzFinding("lazy validate() accepts a message the eager decoder refuses with \(error)")
+            } catch let finding as FuzzFinding {
+                throw finding
+            } catch let other {
+                try expect(other as? AMQPDecodingError == error, "lazy validate() throws \(other), the eager decoder \(error)")
+            }
+            var refused = false
+            for read in [
+                { () throws -> Void in _ = try lazy.decodeHeader() },
+                { _ = try lazy.decodeDeliveryAnnotations() },
+                { _ = try lazy.decodeMessageAnnotations() },
+                { _ = try lazy.decodeProperties() },
+                { _ = try lazy.decodeApplicationProperties() },
+                { _ = try lazy.decodeBody() },
+                { _ = try lazy.decodeFooter() },
+            ] {
+                do { try read() } catch { refused = true }
+            }
+            // The one exception: the bound on zero-width array elements counts per input, and
+            // each lazy read is an input of its own (validate() counts them together, above).
+            try expect(refused || error.kind == .limitExceeded,
+                       "every lazy section reads although the eager decoder refuses the message: \(error)")
         }
     }
 

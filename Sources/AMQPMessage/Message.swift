@@ -119,38 +119,41 @@ public struct Message: Sendable, Hashable, AMQPCodable {
     /// application-properties at most once each and in that order, then one kind of body, then
     /// the footer. A section out of place or of an unknown kind is an
     /// ``AMQPDecodingError/Kind/unexpectedDescriptor`` error.
+    ///
+    /// Each section is decoded straight into its place, not through a
+    /// ``MessageSection`` (an enum as large as its largest case, moved on every step).
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
-        self.init()
-        var previous: (rank: Int, name: String)? = nil
+        // Sections go into locals and the message is initialized once at the end: assigning to
+        // the fields of a `self.init()` copied the whole message twice per decode.
+        var header: Header?
+        var deliveryAnnotations: DeliveryAnnotations?
+        var messageAnnotations: MessageAnnotations?
+        var properties: Properties?
+        var applicationProperties: ApplicationProperties?
+        var footer: Footer?
+        var order = SectionOrder()
         var dataSections: [DataSection] = []
         var sequenceSections: [AMQPSequenceSection] = []
         var value: AMQPValueSection?
         while !decoder.isAtEnd {
             let at = decoder.offset
-            let section = try MessageSection(from: &decoder)
-            guard let (rank, name) = Self.place(of: section) else {
-                throw AMQPDecodingError(.unexpectedDescriptor, at: at, "\(section) is not a message section")
+            let kind = try Self.readSectionKind(from: &decoder, at: at)
+            try order.admit(kind, at: at)
+            try decoder.enterDescribedBody()
+            switch kind {
+            case .header: header = try Header(describedBodyFrom: &decoder)
+            case .deliveryAnnotations: deliveryAnnotations = try DeliveryAnnotations(describedBodyFrom: &decoder)
+            case .messageAnnotations: messageAnnotations = try MessageAnnotations(describedBodyFrom: &decoder)
+            case .properties: properties = try Properties(describedBodyFrom: &decoder)
+            case .applicationProperties: applicationProperties = try ApplicationProperties(describedBodyFrom: &decoder)
+            case .data: dataSections.append(try DataSection(describedBodyFrom: &decoder))
+            case .amqpSequence: sequenceSections.append(try AMQPSequenceSection(describedBodyFrom: &decoder))
+            case .amqpValue: value = try AMQPValueSection(describedBodyFrom: &decoder)
+            case .footer: footer = try Footer(describedBodyFrom: &decoder)
             }
-            if let previous, rank < previous.rank || (rank == previous.rank && !Self.repeats(section)) {
-                throw AMQPDecodingError(.unexpectedDescriptor, at: at, "message section \(name) cannot follow \(previous.name)")
-            }
-            if rank == Self.bodyRank, let previous, previous.rank == Self.bodyRank, previous.name != name {
-                throw AMQPDecodingError(.unexpectedDescriptor, at: at, "message body mixes \(previous.name) and \(name) sections")
-            }
-            previous = (rank, name)
-            switch section {
-            case .header(let s): header = s
-            case .deliveryAnnotations(let s): deliveryAnnotations = s
-            case .messageAnnotations(let s): messageAnnotations = s
-            case .properties(let s): properties = s
-            case .applicationProperties(let s): applicationProperties = s
-            case .data(let s): dataSections.append(s)
-            case .amqpSequence(let s): sequenceSections.append(s)
-            case .amqpValue(let s): value = s
-            case .footer(let s): footer = s
-            case .unknown: break  // place(of:) is nil for these
-            }
+            decoder.leaveDescribedBody()
         }
+        let body: Body
         if let value {
             body = .value(value)
         } else if !sequenceSections.isEmpty {
@@ -158,32 +161,117 @@ public struct Message: Sendable, Hashable, AMQPCodable {
         } else {
             body = .data(dataSections)
         }
+        self.init(
+            header: header, deliveryAnnotations: deliveryAnnotations, messageAnnotations: messageAnnotations,
+            properties: properties, applicationProperties: applicationProperties, body: body, footer: footer)
     }
 
-    static let bodyRank = 5
-
-    /// A section's place in the order of §3.2 and its spec name; `nil` for a described value that
-    /// is not a section.
-    static func place(of section: MessageSection) -> (rank: Int, name: String)? {
-        switch section {
-        case .header: return (0, "header")
-        case .deliveryAnnotations: return (1, "delivery-annotations")
-        case .messageAnnotations: return (2, "message-annotations")
-        case .properties: return (3, "properties")
-        case .applicationProperties: return (4, "application-properties")
-        case .data: return (bodyRank, "data")
-        case .amqpSequence: return (bodyRank, "amqp-sequence")
-        case .amqpValue: return (bodyRank, "amqp-value")
-        case .footer: return (6, "footer")
-        case .unknown: return nil
+    /// The section kind of a numeric descriptor of §3.2, 0x70 (header) to 0x78 (footer); the
+    /// tests check it against the generated descriptors.
+    static func sectionKind(code: UInt64) -> SectionKind? {
+        switch code {
+        case 0x70: return .header
+        case 0x71: return .deliveryAnnotations
+        case 0x72: return .messageAnnotations
+        case 0x73: return .properties
+        case 0x74: return .applicationProperties
+        case 0x75: return .data
+        case 0x76: return .amqpSequence
+        case 0x77: return .amqpValue
+        case 0x78: return .footer
+        default: return nil
         }
     }
 
-    /// Only data and amqp-sequence sections may follow one of their own kind.
-    static func repeats(_ section: MessageSection) -> Bool {
-        switch section {
-        case .data, .amqpSequence: return true
-        default: return false
+    /// The kinds of message section, in the order of §3.2 (the three body kinds share a place).
+    enum SectionKind: Sendable {
+        case header, deliveryAnnotations, messageAnnotations, properties, applicationProperties
+        case data, amqpSequence, amqpValue
+        case footer
+
+        /// The section's place in the order of §3.2.
+        var rank: Int {
+            switch self {
+            case .header: return 0
+            case .deliveryAnnotations: return 1
+            case .messageAnnotations: return 2
+            case .properties: return 3
+            case .applicationProperties: return 4
+            case .data, .amqpSequence, .amqpValue: return 5
+            case .footer: return 6
+            }
+        }
+
+        /// The specification's name for the section.
+        var name: String {
+            switch self {
+            case .header: return "header"
+            case .deliveryAnnotations: return "delivery-annotations"
+            case .messageAnnotations: return "message-annotations"
+            case .properties: return "properties"
+            case .applicationProperties: return "application-properties"
+            case .data: return "data"
+            case .amqpSequence: return "amqp-sequence"
+            case .amqpValue: return "amqp-value"
+            case .footer: return "footer"
+            }
+        }
+
+        /// Only data and amqp-sequence sections may follow one of their own kind.
+        var repeats: Bool { self == .data || self == .amqpSequence }
+    }
+
+    /// Reads the `0x00` and descriptor of the section at `at` and names its kind. A described
+    /// value that is not a section is read to its end (so malformed bytes report as such first)
+    /// and refused.
+    static func readSectionKind(from decoder: inout AMQPDecoder, at: Int) throws(AMQPDecodingError) -> SectionKind {
+        let descriptor = try decoder.readDescriptor()
+        // The usual numeric descriptor by its literal code (`sectionKind(code:)`): the switch
+        // below loads each generated descriptor (a lazily initialized global holding a symbol)
+        // until one matches.
+        if case .code(let code) = descriptor, let kind = sectionKind(code: code) { return kind }
+        switch descriptor {
+        case .code(Header.descriptor.code), .symbol(Header.descriptor.symbol): return .header
+        case .code(DeliveryAnnotations.descriptor.code), .symbol(DeliveryAnnotations.descriptor.symbol):
+            return .deliveryAnnotations
+        case .code(MessageAnnotations.descriptor.code), .symbol(MessageAnnotations.descriptor.symbol):
+            return .messageAnnotations
+        case .code(Properties.descriptor.code), .symbol(Properties.descriptor.symbol): return .properties
+        case .code(ApplicationProperties.descriptor.code), .symbol(ApplicationProperties.descriptor.symbol):
+            return .applicationProperties
+        case .code(DataSection.descriptor.code), .symbol(DataSection.descriptor.symbol): return .data
+        case .code(AMQPSequenceSection.descriptor.code), .symbol(AMQPSequenceSection.descriptor.symbol):
+            return .amqpSequence
+        case .code(AMQPValueSection.descriptor.code), .symbol(AMQPValueSection.descriptor.symbol): return .amqpValue
+        case .code(Footer.descriptor.code), .symbol(Footer.descriptor.symbol): return .footer
+        default:
+            try decoder.enterDescribedBody()
+            let value = try decoder.decodeValue()
+            decoder.leaveDescribedBody()
+            let section = MessageSection.unknown(descriptor: descriptor, value: value)
+            throw AMQPDecodingError(.unexpectedDescriptor, at: at, "\(section) is not a message section")
+        }
+    }
+
+    /// The rule of §3.2 for the order of sections, checked one section at a time: the one place
+    /// both ``Message/init(from:)`` and ``LazyMessage`` enforce it.
+    struct SectionOrder: Sendable {
+        var previous: SectionKind?
+
+        mutating func admit(_ kind: SectionKind, at: Int) throws(AMQPDecodingError) {
+            if let previous, kind.rank < previous.rank || (kind.rank == previous.rank && (!kind.repeats || kind != previous)) {
+                throw Self.misplaced(kind, after: previous, at: at)
+            }
+            previous = kind
+        }
+
+        /// The error for `kind` after `previous`; out of line, so that admitting stays a compare.
+        @inline(never)
+        static func misplaced(_ kind: SectionKind, after previous: SectionKind, at: Int) -> AMQPDecodingError {
+            if kind.rank == SectionKind.data.rank, previous.rank == kind.rank, kind.repeats {
+                return AMQPDecodingError(.unexpectedDescriptor, at: at, "message body mixes \(previous.name) and \(kind.name) sections")
+            }
+            return AMQPDecodingError(.unexpectedDescriptor, at: at, "message section \(kind.name) cannot follow \(previous.name)")
         }
     }
 }

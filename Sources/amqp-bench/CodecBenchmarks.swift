@@ -83,6 +83,44 @@ struct MessageBenchmark: CodecBenchmark {
     func verify() throws -> Bool { try Message(decoding: bytes) == message }
 }
 
+/// A received message read lazily: one annotation and the body's slice, the rest left undecoded
+/// (`LazyMessage`, what a consumer that routes on one annotation does). Encoding forwards the
+/// received bytes unchanged (what a lazy message does when it is sent on).
+struct LazyMessageBenchmark: CodecBenchmark {
+    let name: String
+    let message: Message
+    let bytes: [UInt8]
+    let lazy: LazyMessage
+
+    init(name: String, message: Message) throws {
+        self.name = name
+        self.message = message
+        self.bytes = message.encoded()
+        self.lazy = try LazyMessage(decoding: bytes)
+    }
+
+    func encode() -> Int { AMQPEncoder.encode(lazy).count }
+
+    @inline(__always)
+    func read() throws -> (AMQPValue?, Binary?) {
+        let lazy = try LazyMessage(decoding: bytes)
+        return (try lazy.messageAnnotation("x-opt-sequence-number"), try lazy.decodeSingleDataBody())
+    }
+
+    func decode() throws -> Int {
+        let (annotation, body) = try read()
+        return (annotation == nil ? 0 : 1) &+ (body?.count ?? 0)
+    }
+
+    func verify() throws -> Bool {
+        let (annotation, body) = try read()
+        guard case .data(let sections) = message.body, sections.count == 1 else { return false }
+        let expected = message.messageAnnotations?.value.entries.first(where: { $0.key == .symbol("x-opt-sequence-number") })?.value
+        let validated = try LazyMessage(decoding: bytes).validate()
+        return annotation != nil && annotation == expected && body == sections[0].value && validated == message
+    }
+}
+
 /// One value through its `AMQPCodable` conformance: an `AMQPValue` (the dynamic path, as
 /// `pn_data_encode`/`pn_data_decode` handle values) or a generated performative (the typed path).
 struct CodableBenchmark<Value: AMQPCodable & Equatable & Sendable>: CodecBenchmark {
@@ -107,12 +145,13 @@ struct CodableBenchmark<Value: AMQPCodable & Equatable & Sendable>: CodecBenchma
 }
 
 /// Every codec fixture, in the order `amqp-bench codec` prints them. The first three are the
-/// codec issue's; the rest are the Proton comparison's.
+/// codec issue's; the rest are the Proton comparison's (`eh-message-lazy` is issue 13's lazy read).
 let codecBenchmarks: [any CodecBenchmark] = [
     TransferFrameBenchmark(name: "eh-transfer", transfer: Fixtures.transfer, message: Fixtures.eventHubsMessage),
     CodableBenchmark(name: "map100", value: Fixtures.map100),
     CodableBenchmark(name: "symbols1000", value: Fixtures.symbols1000),
     MessageBenchmark(name: "eh-message", message: Fixtures.eventHubsMessage),
+    try! LazyMessageBenchmark(name: "eh-message-lazy", message: Fixtures.eventHubsMessage),
     MessageBenchmark(name: "data1m", message: Fixtures.data1m),
     CodableBenchmark(name: "open", value: Fixtures.open),
     CodableBenchmark(name: "attach", value: Fixtures.attach),

@@ -13,8 +13,8 @@ let usage = """
     usage: amqp-bench codec [--allocations-only] [--quick] [--fixture NAME]... [--loop N [encode|decode]]
       --allocations-only  count allocations, skip timing (encode_ns and decode_ns print 0)
       --quick             fewer, shorter timing batches
-      --loop N OP         no measurement: run OP (encode or decode) N times per fixture, for
-                          profilers (valgrind --tool=callgrind, perf record)
+      --loop N OP         no measurement: run OP (encode or decode) once, then N times per
+                          fixture in measuredLoop, for profilers (scripts/callgrind-codec.sh)
       --fixture NAME      only this fixture (repeatable); names: \(codecBenchmarks.map(\.name).joined(separator: ", "))
     """
 
@@ -66,10 +66,23 @@ func run<Benchmark: CodecBenchmark>(_ benchmark: Benchmark, allocationsOnly: Boo
     return sink
 }
 
-/// Runs one operation `count` times and nothing else, for a profiler to look at.
+/// Runs one operation once (first-use costs: metadata, lazy globals), then `count` times in
+/// ``measuredLoop(_:count:decode:)``, for a profiler to look at.
 func runLoop<Benchmark: CodecBenchmark>(_ benchmark: Benchmark, count: Int, decode: Bool) throws -> Int {
+    let first = decode ? try benchmark.decode() : benchmark.encode()
+    return try first &+ measuredLoop(benchmark, count: count, decode: decode)
+}
+
+/// The only code `valgrind --tool=callgrind --toggle-collect='*measuredLoop*'` counts
+/// (scripts/callgrind-codec.sh); never inlined so that the symbol exists.
+@inline(never)
+func measuredLoop<Benchmark: CodecBenchmark>(_ benchmark: Benchmark, count: Int, decode: Bool) throws -> Int {
     var sink = 0
-    for _ in 0..<count { sink &+= decode ? try benchmark.decode() : benchmark.encode() }
+    if decode {
+        for _ in 0..<count { sink &+= try benchmark.decode() }
+    } else {
+        for _ in 0..<count { sink &+= benchmark.encode() }
+    }
     return sink
 }
 
