@@ -1,8 +1,9 @@
 import AMQPEventHubs
-import AMQPEventHubsEmulator
+@testable import AMQPEventHubsEmulator
 @testable import AMQPEventHubsIdentity
 import Foundation
 import Testing
+import _CryptoExtras
 
 @Suite("Microsoft Entra ID credentials", .serialized, .timeLimit(.minutes(2)))
 struct EntraIDCredentialTests {
@@ -136,23 +137,60 @@ struct EntraIDCredentialTests {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    @Test("end to end: an Event Hubs client authorizes with the Entra ID token on $cbs and publishes to the emulator")
+    /// A JWT as Entra ID issues it for Event Hubs, RS256-signed with `key`.
+    static func jwt(_ key: _RSA.Signing.PrivateKey, expiresIn: Int, audience: String = "https://eventhubs.azure.net") throws -> String {
+        func base64URL(_ data: Data) -> String {
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        let header = base64URL(Data(#"{"alg":"RS256","typ":"JWT"}"#.utf8))
+        let claims = base64URL(Data(#"{"aud":"\#(audience)","iss":"https://sts.windows.net/tenant-e2e/","nbf":\#(now - 10),"exp":\#(now + expiresIn)}"#.utf8))
+        let signature = try key.signature(for: Data("\(header).\(claims)".utf8), padding: .insecurePKCS1v1_5)
+        return "\(header).\(claims).\(base64URL(signature.rawRepresentation))"
+    }
+
+    @Test("end to end: the emulator, configured with the issuer's key, accepts the Entra ID token on $cbs; a foreign or expired one is refused")
     func endToEnd() async throws {
         let server = try await TokenEndpointServer.start()
-        server.answer(.token("eyJhbGciOiJub25lIn0.eyJhdWQiOiJodHRwczovL2V2ZW50aHVicy5henVyZS5uZXQifQ.", expiresIn: 3600))
+        let issuerKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let otherKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
         var configuration = EmulatorConfiguration(port: 0, hubs: [.init(name: "eh1", partitionCount: 2)])
         configuration.healthPort = nil
-        configuration.acceptsJWT = true
+        configuration.jwtIssuers = [JWTIssuer(key: .rsa(publicKeyPEM: issuerKey.publicKey.pemRepresentation), issuer: "https://sts.windows.net/tenant-e2e/")]
         let emulator = try await EventHubsEmulator.start(configuration)
-        let credential = EntraIDTokenProvider(ClientSecretCredential(tenantID: "t", clientID: "c", clientSecret: "s", authorityHost: server.url))
-        let client = EventHubsClient(
-            endpoint: EventHubsEndpoint(fullyQualifiedNamespace: "localhost", eventHubName: "eh1", port: emulator.port, usesDevelopmentEmulator: true),
-            credential: .tokenProvider(credential))
-        let producer = client.makeProducer()
-        try await producer.send(EventData("signed in with Entra ID"), options: .partition("1"))
+        func publish(_ text: String) async throws {
+            let credential = EntraIDTokenProvider(ClientSecretCredential(tenantID: "tenant-e2e", clientID: "c", clientSecret: "s", authorityHost: server.url))
+            var options = EventHubsClientOptions(retry: EventHubsRetryOptions(maxRetries: 1, delay: .milliseconds(10), maxDelay: .milliseconds(50)))
+            options.transport = .amqp
+            let client = EventHubsClient(
+                endpoint: EventHubsEndpoint(fullyQualifiedNamespace: "localhost", eventHubName: "eh1", port: emulator.port, usesDevelopmentEmulator: true),
+                credential: .tokenProvider(credential), options: options)
+            defer { Task { await client.close() } }
+            try await client.makeProducer().send(EventData(text), options: .partition("1"))
+        }
+        server.answer(.token(try Self.jwt(issuerKey, expiresIn: 3600), expiresIn: 3600))
+        try await publish("signed in with Entra ID")
         #expect(emulator.eventCount(hub: "eh1", partition: 1) == 1)
-        #expect(server.requests.count == 1)
-        await client.close()
+
+        server.answer(.token(try Self.jwt(otherKey, expiresIn: 3600), expiresIn: 3600))
+        await #expect(throws: EventHubsError.self) { try await publish("foreign") }
+        server.answer(.token(try Self.jwt(issuerKey, expiresIn: -60), expiresIn: 3600))
+        await #expect(throws: EventHubsError.self) { try await publish("expired") }
+        server.answer(.token(try Self.jwt(issuerKey, expiresIn: 3600, audience: "https://storage.azure.com"), expiresIn: 3600))
+        await #expect(throws: EventHubsError.self) { try await publish("storage audience") }
+        #expect(emulator.eventCount(hub: "eh1", partition: 1) == 1)
+
+        // The verifier alone, on the shapes it refuses.
+        let issuers = configuration.jwtIssuers
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        if case .valid = JWTIssuer.verify("not.a.jwt", issuers: issuers, now: now) { Issue.record("garbage was accepted") }
+        let good = try Self.jwt(issuerKey, expiresIn: 3600)
+        guard case .valid = JWTIssuer.verify(good, issuers: issuers, now: now) else {
+            Issue.record("a good token was refused")
+            return
+        }
+        let tampered = good.split(separator: ".").enumerated().map { $0.offset == 1 ? String($0.element.dropLast()) + "A" : String($0.element) }.joined(separator: ".")
+        if case .valid = JWTIssuer.verify(tampered, issuers: issuers, now: now) { Issue.record("a tampered token was accepted") }
         try await emulator.stop()
         await server.stop()
     }
