@@ -122,8 +122,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Microsoft Entra ID credentials (client secret, workload identity, managed identity, Azure
-        // CLI, a chain of them) as Event Hubs token providers. Its own target: the core client does
+        // Microsoft Entra ID credentials (client secret and certificate, workload identity, managed
+        // identity, Azure CLI, a chain of them) as Event Hubs token providers. Its own target: the core client does
         // not pay for the HTTP client.
         .target(
             name: "AMQPEventHubsIdentity",
@@ -132,6 +132,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // A local Event Hubs endpoint on the listener side, for development and tests.

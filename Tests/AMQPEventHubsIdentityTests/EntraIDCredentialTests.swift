@@ -87,6 +87,71 @@ struct EntraIDCredentialTests {
         await server.stop()
     }
 
+    @Test("client certificate: an RS256 assertion with the certificate's x5t, for the token endpoint, naming the application")
+    func clientCertificate() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func openssl(_ arguments: [String]) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["openssl"] + arguments
+            process.currentDirectoryURL = folder
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "openssl \(arguments)")
+            return String(decoding: data, as: UTF8.self)
+        }
+        _ = try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=app", "-keyout", "key.pem", "-out", "cert.pem"])
+        // openssl's own SHA-1 fingerprint of the certificate: what x5t must carry.
+        let fingerprint = try openssl(["x509", "-in", "cert.pem", "-noout", "-fingerprint", "-sha1"])
+        let hex = fingerprint.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: ":", with: "") } ?? ""
+        let thumbprint = stride(from: 0, to: hex.count, by: 2).compactMap { offset -> UInt8? in
+            let start = hex.index(hex.startIndex, offsetBy: offset)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)
+        }
+        #expect(thumbprint.count == 20)
+        let keyPEM = try String(contentsOf: folder.appendingPathComponent("key.pem"), encoding: .utf8)
+        let certificatePEM = try String(contentsOf: folder.appendingPathComponent("cert.pem"), encoding: .utf8)
+
+        let server = try await TokenEndpointServer.start()
+        server.answer(.token("cert-token", expiresIn: 3600))
+        let credential = try ClientCertificateCredential(tenantID: "tenant-c", clientID: "app-c", certificatePEM: certificatePEM,
+                                                         privateKeyPEM: keyPEM, authorityHost: server.url)
+        #expect(try await credential.fetchToken(scope: Self.scope).token == "cert-token")
+        let request = try #require(server.requests.last)
+        #expect(request.path == "/tenant-c/oauth2/v2.0/token" && request.form["grant_type"] == "client_credentials")
+        #expect(request.form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        let parts = try #require(request.form["client_assertion"]).split(separator: ".").map(String.init)
+        #expect(parts.count == 3)
+        func decode(_ text: String) -> Data? {
+            var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while base64.count % 4 != 0 { base64 += "=" }
+            return Data(base64Encoded: base64)
+        }
+        let headerData = try #require(decode(parts[0]))
+        let claimsData = try #require(decode(parts[1]))
+        let header = try #require(try JSONSerialization.jsonObject(with: headerData) as? [String: Any])
+        let claims = try #require(try JSONSerialization.jsonObject(with: claimsData) as? [String: Any])
+        #expect(header["alg"] as? String == "RS256")
+        #expect(header["x5t"] as? String == ClientCertificateCredential.base64URL(thumbprint))
+        #expect(claims["aud"] as? String == server.url + "/tenant-c/oauth2/v2.0/token")
+        #expect(claims["iss"] as? String == "app-c" && claims["sub"] as? String == "app-c")
+        let nbf = try #require(claims["nbf"] as? Int), exp = try #require(claims["exp"] as? Int)
+        #expect(exp - nbf == 600 && abs(nbf - Int(Date().timeIntervalSince1970)) < 60)
+        let publicKey = try _RSA.Signing.PrivateKey(pemRepresentation: keyPEM).publicKey
+        let signatureData = try #require(decode(parts[2]))
+        let signature = _RSA.Signing.RSASignature(rawRepresentation: signatureData)
+        #expect(publicKey.isValidSignature(signature, for: Data("\(parts[0]).\(parts[1])".utf8), padding: .insecurePKCS1v1_5))
+
+        #expect(throws: EntraIDError.self) { _ = try ClientCertificateCredential(tenantID: "t", clientID: "c", certificatePEM: "garbage", privateKeyPEM: keyPEM) }
+        await server.stop()
+    }
+
     @Test("managed identity: IMDS and App Service requests as documented; expires_on read as seconds since 1970")
     func managedIdentity() async throws {
         let server = try await TokenEndpointServer.start()
