@@ -118,11 +118,12 @@ enum TokenEndpoint {
         return try await send(request, credential: credential, http: http)
     }
 
-    static func send(_ request: HTTPClientRequest, credential: String, http: HTTPClient) async throws(EntraIDError) -> EventHubsAccessToken {
+    static func send(_ request: HTTPClientRequest, credential: String, http: HTTPClient,
+                     timeout: TimeAmount = .seconds(30)) async throws(EntraIDError) -> EventHubsAccessToken {
         let status: HTTPResponseStatus
         let body: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: .seconds(30))
+            let response = try await http.execute(request, timeout: timeout)
             status = response.status
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
@@ -240,12 +241,16 @@ public struct ManagedIdentityCredential: EntraIDTokenCredential {
     }
 
     public var endpoint: Endpoint
+    /// How long a request may take. A chain gives IMDS a short one, as azure-identity does, so
+    /// that off Azure (where nothing answers at 169.254.169.254) it moves on quickly.
+    public var timeout: TimeAmount
     let http: HTTPClient
 
     public static let instanceMetadataURL = "http://169.254.169.254/metadata/identity/oauth2/token"
 
-    public init(clientID: String? = nil, endpoint: Endpoint? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
-                httpClient: HTTPClient = .shared) {
+    public init(clientID: String? = nil, endpoint: Endpoint? = nil, timeout: TimeAmount = .seconds(30),
+                environment: [String: String] = ProcessInfo.processInfo.environment, httpClient: HTTPClient = .shared) {
+        self.timeout = timeout
         self.clientID = clientID ?? environment["AZURE_CLIENT_ID"]
         if let endpoint {
             self.endpoint = endpoint
@@ -272,7 +277,7 @@ public struct ManagedIdentityCredential: EntraIDTokenCredential {
             request.headers.add(name: "X-IDENTITY-HEADER", value: secret)
         }
         request.method = .GET
-        return try await TokenEndpoint.send(request, credential: name, http: http)
+        return try await TokenEndpoint.send(request, credential: name, http: http, timeout: timeout)
     }
 }
 
@@ -386,7 +391,7 @@ public func DefaultAzureCredential(environment: [String: String] = ProcessInfo.p
                                             authorityHost: environment["AZURE_AUTHORITY_HOST"], httpClient: httpClient))
     }
     chain.append(WorkloadIdentityCredential(environment: environment, httpClient: httpClient))
-    chain.append(ManagedIdentityCredential(environment: environment, httpClient: httpClient))
+    chain.append(ManagedIdentityCredential(timeout: .seconds(2), environment: environment, httpClient: httpClient))
     chain.append(AzureCLICredential())
     return ChainedTokenCredential(chain)
 }

@@ -152,6 +152,25 @@ struct EntraIDCredentialTests {
         await server.stop()
     }
 
+    @Test("DefaultAzureCredential: client secret, then workload identity, then managed identity; the one that worked is kept")
+    func defaultChain() async throws {
+        let server = try await TokenEndpointServer.start()
+        server.answer(.status(401, body: #"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret"}"#),
+                      forPath: "/tenant-d/oauth2/v2.0/token")
+        server.answer(.managedIdentityToken("from-app-service", expiresOn: Int(Date().timeIntervalSince1970) + 3600), forPath: "/msi/token")
+        let chain = DefaultAzureCredential(environment: [
+            "AZURE_TENANT_ID": "tenant-d", "AZURE_CLIENT_ID": "client-d", "AZURE_CLIENT_SECRET": "wrong", "AZURE_AUTHORITY_HOST": server.url,
+            "IDENTITY_ENDPOINT": server.url + "/msi/token", "IDENTITY_HEADER": "h",
+        ])
+        #expect(chain.credentials.map(\.name) == ["ClientSecretCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential", "AzureCLICredential"])
+        let token = try await chain.fetchToken(scope: Self.scope)
+        #expect(token.token == "from-app-service")
+        #expect(server.requests.map(\.path) == ["/tenant-d/oauth2/v2.0/token", "/msi/token"])
+        _ = try await chain.fetchToken(scope: Self.scope)
+        #expect(server.requests.map(\.path).last == "/msi/token" && server.requests.count == 3, "the managed identity is asked directly")
+        await server.stop()
+    }
+
     @Test("managed identity: IMDS and App Service requests as documented; expires_on read as seconds since 1970")
     func managedIdentity() async throws {
         let server = try await TokenEndpointServer.start()
