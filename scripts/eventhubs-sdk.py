@@ -179,6 +179,16 @@ def check_auth(args):
         return {"error": type(e).__name__, "message": str(e)}
 
 
+def partition_hash(args):
+    # The buffered producer's resolver of azure-eventhub: Microsoft's Python port of the service's
+    # lookup3 hash (it hashes characters, so it agrees with the service on ASCII keys only).
+    from azure.eventhub._buffered_producer._partition_resolver import PartitionResolver, generate_hash_code
+    keys = json.loads(args.keys)
+    resolver = PartitionResolver([str(i) for i in range(args.partitions)])
+    return {"codes": [generate_hash_code(k) for k in keys],
+            "partitions": [int(resolver.get_partition_id_by_partition_key(k)) for k in keys]}
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,8 +201,10 @@ def main():
     p.add_argument("--retry-total", type=int)
     p = sub.add_parser("displace"); p.add_argument("cs"); p.add_argument("--partition", required=True)
     p = sub.add_parser("check-auth"); p.add_argument("cs")
+    p = sub.add_parser("partition-hash"); p.add_argument("keys"); p.add_argument("--partitions", type=int, default=32)
     args = parser.parse_args()
-    result = {"props": props, "send": send, "receive": receive, "displace": displace, "check-auth": check_auth}[args.command](args)
+    result = {"props": props, "send": send, "receive": receive, "displace": displace, "check-auth": check_auth,
+              "partition-hash": partition_hash}[args.command](args)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
