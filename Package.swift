@@ -129,8 +129,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Microsoft Entra ID credentials (client secret, workload identity, managed identity, Azure
-        // CLI, a chain of them) as Event Hubs token providers. Its own target: the core client does
+        // Microsoft Entra ID credentials (client secret and certificate, workload identity, managed
+        // identity, Azure CLI, a chain of them) as Event Hubs token providers. Its own target: the core client does
         // not pay for the HTTP client.
         .target(
             name: "AMQPEventHubsIdentity",
@@ -139,6 +139,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // A local Event Hubs endpoint on the listener side, for development and tests.
@@ -159,6 +161,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RS256, the signature of Entra ID's tokens, for the issuers CBS verifies.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -281,6 +285,7 @@ let package = Package(
             name: "AMQPEventHubsIdentityTests",
             dependencies: [
                 "AMQPEventHubsIdentity", "AMQPEventHubs", "AMQPEventHubsEmulator",
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -10,6 +10,10 @@ creates (.venv-eventhubs/bin/python).
           [--count N] [--timeout S] [--owner-level L] [--track] [--retry-total N]
   displace CS --partition ID
   check-auth CS
+  partition-hash KEYS-JSON [--partitions N]
+  traced-send CS --partition ID        (OpenTelemetry tracing on: prints the trace id it sent in)
+  traced-receive CS --partition ID --count N   (prints each event's properties and the links of
+                                               the SDK's spans)
 """
 import argparse
 import datetime
@@ -179,6 +183,71 @@ def check_auth(args):
         return {"error": type(e).__name__, "message": str(e)}
 
 
+def tracing():
+    # azure-eventhub's tracing through azure-core's OpenTelemetry plugin, into memory.
+    from azure.core.settings import settings
+    from azure.core.tracing.ext.opentelemetry_span import OpenTelemetrySpan
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    settings.tracing_implementation = OpenTelemetrySpan
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return trace.get_tracer("swift-amqp-tests"), exporter
+
+
+def traced_send(args):
+    tracer, exporter = tracing()
+    client = EventHubProducerClient.from_connection_string(args.cs)
+    with client:
+        with tracer.start_as_current_span("python-checkout") as span:
+            batch = client.create_batch(partition_id=args.partition)
+            batch.add(EventData("traced from python"))
+            client.send_batch(batch)
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    return {"trace_id": trace_id, "spans": [s.name for s in exporter.get_finished_spans()]}
+
+
+def traced_receive(args):
+    tracer, exporter = tracing()
+    events = []
+    client = EventHubConsumerClient.from_connection_string(args.cs, consumer_group="$Default")
+    done = threading.Event()
+
+    def on_event(partition_context, event):
+        if event is None:
+            return
+        events.append({k.decode() if isinstance(k, bytes) else str(k): (v.decode() if isinstance(v, bytes) else v)
+                       for k, v in (event.properties or {}).items()})
+        if len(events) >= args.count:
+            done.set()
+
+    worker = threading.Thread(target=lambda: client.receive(on_event=on_event, partition_id=args.partition, starting_position="-1",
+                                                            max_wait_time=1))
+    worker.start()
+    done.wait(30)
+    client.close()
+    worker.join(10)
+    links = []
+    for span in exporter.get_finished_spans():
+        for link in span.links:
+            links.append(format(link.context.trace_id, "032x"))
+    return {"events": events, "linked_trace_ids": links}
+
+
+def partition_hash(args):
+    # The buffered producer's resolver of azure-eventhub: Microsoft's Python port of the service's
+    # lookup3 hash (it hashes characters, so it agrees with the service on ASCII keys only).
+    from azure.eventhub._buffered_producer._partition_resolver import PartitionResolver, generate_hash_code
+    keys = json.loads(args.keys)
+    resolver = PartitionResolver([str(i) for i in range(args.partitions)])
+    return {"codes": [generate_hash_code(k) for k in keys],
+            "partitions": [int(resolver.get_partition_id_by_partition_key(k)) for k in keys]}
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,8 +260,12 @@ def main():
     p.add_argument("--retry-total", type=int)
     p = sub.add_parser("displace"); p.add_argument("cs"); p.add_argument("--partition", required=True)
     p = sub.add_parser("check-auth"); p.add_argument("cs")
+    p = sub.add_parser("partition-hash"); p.add_argument("keys"); p.add_argument("--partitions", type=int, default=32)
+    p = sub.add_parser("traced-send"); p.add_argument("cs"); p.add_argument("--partition", required=True)
+    p = sub.add_parser("traced-receive"); p.add_argument("cs"); p.add_argument("--partition", required=True); p.add_argument("--count", type=int, default=1)
     args = parser.parse_args()
-    result = {"props": props, "send": send, "receive": receive, "displace": displace, "check-auth": check_auth}[args.command](args)
+    result = {"props": props, "send": send, "receive": receive, "displace": displace, "check-auth": check_auth,
+              "partition-hash": partition_hash, "traced-send": traced_send, "traced-receive": traced_receive}[args.command](args)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

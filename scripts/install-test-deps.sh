@@ -28,13 +28,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Microsoft's Event Hubs SDK (pure Python), its Blob checkpoint store and the Blob Storage client,
-# unpatched, in a venv of the system interpreter (the Blob tests drive them against the emulator).
+# and azure-core's OpenTelemetry tracing (the cross-language trace test), unpatched, in a venv of the system interpreter (the Blob tests drive them against the emulator).
 venv="$(dirname "$0")/../.venv-eventhubs"
-python_packages=(azure-eventhub==5.15.1 azure-eventhub-checkpointstoreblob==1.2.0 azure-storage-blob==12.31.1)
+python_packages=(azure-eventhub==5.15.1 azure-eventhub-checkpointstoreblob==1.2.0 azure-storage-blob==12.31.1
+  azure-core-tracing-opentelemetry==1.0.0b13 opentelemetry-sdk==1.45.2)
 if ! "$venv/bin/python" -c '
 import sys
 from importlib.metadata import version
 import azure.eventhub, azure.storage.blob, azure.eventhub.extensions.checkpointstoreblob
+import azure.core.tracing.ext.opentelemetry_span, opentelemetry.sdk
 sys.exit(0 if (version("azure-eventhub"), version("azure-eventhub-checkpointstoreblob"), version("azure-storage-blob")) == ("5.15.1", "1.2.0", "12.31.1") else 1)
 ' 2>/dev/null; then
   echo "Creating $venv with ${python_packages[*]}" >&2

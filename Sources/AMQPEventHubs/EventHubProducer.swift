@@ -271,7 +271,11 @@ public final class EventHubProducer: Sendable {
             links.ready[target] = nil
             return true
         }
-        if removed { try? await link.session.end() }
+        if removed {
+            // The next send attaches a new link: a link recovery.
+            scope.telemetry.linkRecovered("sender")
+            try? await link.session.end()
+        }
     }
 
     /// Closes the producer's links. Sends after this fail with ``EventHubsError/Kind/clientClosed``;

@@ -51,9 +51,9 @@ struct EventHubsTelemetry: Sendable {
 
     /// The trace context a received event carries, for the spans of its consumers.
     func extract(from properties: [String: AMQPValue]) -> ServiceContext? {
-        guard properties[TraceContextNames.traceparent] != nil || properties[TraceContextNames.diagnosticID] != nil
-            || !properties.isEmpty
-        else { return nil }
+        // Any instrument's keys may be there, not only the W3C ones: only an event without
+        // application properties certainly carries no context.
+        guard !properties.isEmpty else { return nil }
         var context = ServiceContext.topLevel
         tracer.extract(properties, into: &context, using: EventPropertiesExtractor())
         return context.isEmpty ? nil : context

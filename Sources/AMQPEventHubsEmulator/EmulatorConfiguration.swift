@@ -47,6 +47,9 @@ public struct EmulatorConfiguration: Sendable {
     /// Whether CBS accepts `jwt` tokens (which the emulator cannot verify) for any audience, and
     /// the Blob endpoint bearer tokens.
     public var acceptsJWT: Bool
+    /// Issuers whose JSON Web Tokens CBS accepts after checking their signature and claims; when
+    /// any is given, an unverified JWT is refused even with ``acceptsJWT``.
+    public var jwtIssuers: [JWTIssuer]
     /// The largest event accepted, advertised on producer links (1 MiB like Azure).
     public var maxMessageSize: UInt64
     /// Events older than this are dropped.
@@ -96,6 +99,7 @@ public struct EmulatorConfiguration: Sendable {
         self.hubs = hubs
         self.keys = keys
         self.acceptsJWT = false
+        self.jwtIssuers = []
         self.maxMessageSize = 1 << 20
         self.retentionSeconds = 3600
         self.retentionBytesPerPartition = 1 << 30

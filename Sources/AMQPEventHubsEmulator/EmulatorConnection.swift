@@ -120,6 +120,13 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     /// Checks a token for `audience`.
     func verify(token: String, type: String, audience: String) -> TokenCheck {
         if type == EventHubsNames.jwtTokenType {
+            let issuers = store.configuration.jwtIssuers
+            if !issuers.isEmpty {
+                switch JWTIssuer.verify(token, issuers: issuers, now: clock()) {
+                case .valid(let until): return .valid(until: until)
+                case .invalid(let reason): return .invalid(reason)
+                }
+            }
             return store.configuration.acceptsJWT ? .valid(until: Int64.max) : .invalid("jwt tokens are not accepted by this emulator")
         }
         guard type == EventHubsNames.sasTokenType else { return .invalid("unknown token type \(type)") }

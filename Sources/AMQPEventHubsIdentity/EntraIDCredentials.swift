@@ -1,6 +1,8 @@
 import AMQPEventHubs
 import AsyncHTTPClient
+import Crypto
 import Foundation
+import _CryptoExtras
 import NIOCore
 import NIOHTTP1
 
@@ -116,11 +118,12 @@ enum TokenEndpoint {
         return try await send(request, credential: credential, http: http)
     }
 
-    static func send(_ request: HTTPClientRequest, credential: String, http: HTTPClient) async throws(EntraIDError) -> EventHubsAccessToken {
+    static func send(_ request: HTTPClientRequest, credential: String, http: HTTPClient,
+                     timeout: TimeAmount = .seconds(30)) async throws(EntraIDError) -> EventHubsAccessToken {
         let status: HTTPResponseStatus
         let body: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: .seconds(30))
+            let response = try await http.execute(request, timeout: timeout)
             status = response.status
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
@@ -238,12 +241,16 @@ public struct ManagedIdentityCredential: EntraIDTokenCredential {
     }
 
     public var endpoint: Endpoint
+    /// How long a request may take. A chain gives IMDS a short one, as azure-identity does, so
+    /// that off Azure (where nothing answers at 169.254.169.254) it moves on quickly.
+    public var timeout: TimeAmount
     let http: HTTPClient
 
     public static let instanceMetadataURL = "http://169.254.169.254/metadata/identity/oauth2/token"
 
-    public init(clientID: String? = nil, endpoint: Endpoint? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
-                httpClient: HTTPClient = .shared) {
+    public init(clientID: String? = nil, endpoint: Endpoint? = nil, timeout: TimeAmount = .seconds(30),
+                environment: [String: String] = ProcessInfo.processInfo.environment, httpClient: HTTPClient = .shared) {
+        self.timeout = timeout
         self.clientID = clientID ?? environment["AZURE_CLIENT_ID"]
         if let endpoint {
             self.endpoint = endpoint
@@ -270,7 +277,7 @@ public struct ManagedIdentityCredential: EntraIDTokenCredential {
             request.headers.add(name: "X-IDENTITY-HEADER", value: secret)
         }
         request.method = .GET
-        return try await TokenEndpoint.send(request, credential: name, http: http)
+        return try await TokenEndpoint.send(request, credential: name, http: http, timeout: timeout)
     }
 }
 
@@ -384,7 +391,76 @@ public func DefaultAzureCredential(environment: [String: String] = ProcessInfo.p
                                             authorityHost: environment["AZURE_AUTHORITY_HOST"], httpClient: httpClient))
     }
     chain.append(WorkloadIdentityCredential(environment: environment, httpClient: httpClient))
-    chain.append(ManagedIdentityCredential(environment: environment, httpClient: httpClient))
+    chain.append(ManagedIdentityCredential(timeout: .seconds(2), environment: environment, httpClient: httpClient))
     chain.append(AzureCLICredential())
     return ChainedTokenCredential(chain)
+}
+
+/// An application's certificate (OAuth 2.0 client credentials with a signed assertion), as
+/// azure-identity's `CertificateCredential`: a JWT naming the application, signed RS256 with the
+/// certificate's private key and carrying the certificate's SHA-1 thumbprint as `x5t`.
+public struct ClientCertificateCredential: EntraIDTokenCredential {
+    public var name: String { "ClientCertificateCredential" }
+    public var tenantID: String
+    public var clientID: String
+    public var authorityHost: String
+    private let certificateDER: [UInt8]
+    private let privateKey: _RSA.Signing.PrivateKey
+    let http: HTTPClient
+
+    /// `certificatePEM` holds the certificate (`BEGIN CERTIFICATE`); `privateKeyPEM` its RSA key.
+    public init(tenantID: String, clientID: String, certificatePEM: String, privateKeyPEM: String, authorityHost: String? = nil,
+                httpClient: HTTPClient = .shared) throws(EntraIDError) {
+        guard let der = Self.firstCertificate(in: certificatePEM) else {
+            throw EntraIDError(credential: "ClientCertificateCredential", reason: "no PEM certificate found")
+        }
+        do {
+            privateKey = try _RSA.Signing.PrivateKey(pemRepresentation: privateKeyPEM)
+        } catch {
+            throw EntraIDError(credential: "ClientCertificateCredential", reason: "the private key is not an RSA key in PEM")
+        }
+        self.tenantID = tenantID
+        self.clientID = clientID
+        self.certificateDER = der
+        self.authorityHost = TokenEndpoint.authorityHost(authorityHost)
+        self.http = httpClient
+    }
+
+    static func firstCertificate(in pem: String) -> [UInt8]? {
+        guard let begin = pem.range(of: "-----BEGIN CERTIFICATE-----"),
+              let end = pem.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<pem.endIndex) else { return nil }
+        let base64 = pem[begin.upperBound..<end.lowerBound].filter { !$0.isWhitespace }
+        return Data(base64Encoded: String(base64)).map { Array($0) }
+    }
+
+    static func base64URL<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// The client assertion for the token endpoint at `audience`, valid for ten minutes.
+    func assertion(audience: String, now: Date = Date()) throws(EntraIDError) -> String {
+        let thumbprint = Self.base64URL(Insecure.SHA1.hash(data: certificateDER))
+        let header: [String: Any] = ["alg": "RS256", "typ": "JWT", "x5t": thumbprint]
+        let issued = Int(now.timeIntervalSince1970)
+        let claims: [String: Any] = ["aud": audience, "iss": clientID, "sub": clientID, "jti": UUID().uuidString,
+                                     "nbf": issued, "iat": issued, "exp": issued + 600]
+        guard let headerJSON = try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]),
+              let claimsJSON = try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys]) else {
+            throw EntraIDError(credential: name, reason: "the assertion could not be encoded")
+        }
+        let signingInput = Self.base64URL(headerJSON) + "." + Self.base64URL(claimsJSON)
+        guard let signature = try? privateKey.signature(for: Data(signingInput.utf8), padding: .insecurePKCS1v1_5) else {
+            throw EntraIDError(credential: name, reason: "the assertion could not be signed with the private key")
+        }
+        return signingInput + "." + Self.base64URL(signature.rawRepresentation)
+    }
+
+    public func fetchToken(scope: String) async throws(EntraIDError) -> EventHubsAccessToken {
+        let endpoint = "\(authorityHost)/\(tenantID)/oauth2/v2.0/token"
+        return try await TokenEndpoint.clientCredentials(credential: name, http: http, authorityHost: authorityHost, tenantID: tenantID, fields: [
+            ("client_id", clientID), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", try assertion(audience: endpoint)), ("scope", scope), ("grant_type", "client_credentials"),
+        ])
+    }
 }

@@ -26,11 +26,13 @@ final class TokenEndpointServer: Sendable {
 
     private let channel: any Channel
     let port: Int
-    private let state = NIOLockedValueBox<(requests: [Request], answer: Answer)>(([], .token("t", expiresIn: 3600)))
+    private let state = NIOLockedValueBox<(requests: [Request], answer: Answer, byPath: [String: Answer])>(([], .token("t", expiresIn: 3600), [:]))
 
     var url: String { "http://127.0.0.1:\(port)" }
     var requests: [Request] { state.withLockedValue { $0.requests } }
     func answer(_ answer: Answer) { state.withLockedValue { $0.answer = answer } }
+    /// Answers requests for `path` with `answer`, the others as before.
+    func answer(_ answer: Answer, forPath path: String) { state.withLockedValue { $0.byPath[path] = answer } }
 
     private init(channel: any Channel) {
         self.channel = channel
@@ -57,7 +59,7 @@ final class TokenEndpointServer: Sendable {
     fileprivate func handle(_ request: Request) -> (Int, String) {
         state.withLockedValue { state in
             state.requests.append(request)
-            switch state.answer {
+            switch state.byPath[request.path] ?? state.answer {
             case .token(let token, let expiresIn):
                 return (200, #"{"token_type":"Bearer","expires_in":\#(expiresIn),"ext_expires_in":\#(expiresIn),"access_token":"\#(token)"}"#)
             case .managedIdentityToken(let token, let expiresOn):

@@ -108,6 +108,7 @@ struct TelemetryTests {
         await proxy.cutAll()
         try await producer.send(EventData("m-3"), options: .partition("1"))
         #expect(try metrics.expectCounter("eventhubs.connection.recoveries", [("eventhubs.hub", "eh1")]).totalValue >= 1)
+        #expect(try metrics.expectCounter("eventhubs.link.recoveries", [("eventhubs.hub", "eh1"), ("eventhubs.link", "sender")]).totalValue >= 1)
 
         let receiver = client.makePartitionReceiver(partitionID: "1", startingAt: .earliest,
                                                     options: .init(prefetchCount: 1, trackLastEnqueuedEventProperties: true))
