@@ -77,6 +77,21 @@ public final class ExternalProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, standardInput, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var flags = Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        // The child gets standard input, output and error and nothing else. Tests run in
+        // parallel in one process: a peer started by one test must not inherit another test's
+        // sockets (a listening socket it holds keeps the port bound after the listener closed; an
+        // accepted one it holds keeps a connection open that the server closed).
+        #if canImport(Glibc)
+        // Glibc has posix_spawn_file_actions_addclosefrom_np (2.34 and later) but Swift does not
+        // see its declaration, so it is looked up by name.
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+        }
+        #elseif canImport(Darwin)
+        flags |= Int16(POSIX_SPAWN_CLOEXEC_DEFAULT)
+        #endif
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -86,7 +101,7 @@ public final class ExternalProcess: @unchecked Sendable {
         var allSignals = sigset_t()
         sigfillset(&allSignals)
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(&attributes, flags)
         // Glibc's posix_spawn_file_actions_addchdir_np is not visible to Swift: a shell changes
         // the folder and then becomes the program (same process id).
         let command = currentDirectory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0, executable] } ?? [executable]

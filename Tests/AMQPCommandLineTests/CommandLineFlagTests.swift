@@ -234,6 +234,18 @@ struct CommandLineFlagTests {
         #expect(send.exitStatus == 0, "\(send.outputTail)\n\(broker.outputTail)")
     }
 
+    @Test("a process a test starts inherits standard input, output and error, and no other descriptor")
+    func spawnedProcessesInheritNothing() async throws {
+        // A descriptor without close-on-exec, as NIO's and other tests' sockets may be.
+        let held = open("/dev/null", O_RDONLY)
+        defer { close(held) }
+        let run = try await ExternalProcess.run(
+            "/usr/bin/python3", ["-c", "import os; print(sorted(int(x) for x in os.listdir('/proc/self/fd')))"],
+            name: "python-fds", timeout: .seconds(30))
+        // Python's own listing holds one more: the directory it reads.
+        #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "[0, 1, 2, 3]", "\(run.outputTail)")
+    }
+
     /// User plus system CPU time of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
     static func cpuTicks(pid: Int32) throws -> Int {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
