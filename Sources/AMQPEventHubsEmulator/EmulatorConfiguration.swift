@@ -85,6 +85,10 @@ public struct EmulatorConfiguration: Sendable {
     /// the development account `devstoreaccount1` with Azurite's key, persisted under
     /// ``dataDirectory`` when there is one.
     public var blobPort: Int?
+    /// The most `$cbs` and `$management` replies one connection may have waiting for the
+    /// client's credit (100); past it the reply link is detached with
+    /// `amqp:resource-limit-exceeded`, dropping what waited.
+    public var maxQueuedReplies: Int
     /// The container id of the emulator's `open`.
     public var containerID: String
     /// A persisted partition starts a new segment file once its current one reaches this size
@@ -126,6 +130,7 @@ public struct EmulatorConfiguration: Sendable {
         self.healthPort = nil
         self.blobPort = nil
         self.containerID = "swift-amqp-eventhubs-emulator"
+        self.maxQueuedReplies = 100
         self.publishFault = nil
         self.segmentBytes = 64 << 20
         self.beforeSegmentWrite = nil

@@ -342,6 +342,24 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             if case .replies(let n, let address) = role, n == node { return (link, address) } else { return nil }
         }
         guard let link = candidates.first(where: { $0.1 != nil && $0.1 == replyTo })?.0 ?? candidates.first?.0 else { return }
+        // Replies wait in the engine until the client gives credit for them; a client that keeps
+        // asking without ever giving credit would make them grow without bound.
+        let limit = store.configuration.maxQueuedReplies
+        let waiting = connection.withEngine { engine in
+            links.keys.reduce(0) { sum, id in
+                guard case .replies? = links[id] else { return sum }
+                return sum + (engine.queuedDeliveries(on: id) ?? 0)
+            }
+        }
+        guard waiting < limit else {
+            connection.withEngine {
+                $0.detachLink(link, closed: true, error: AMQPError(
+                    condition: .amqp(.resourceLimitExceeded),
+                    description: "\(waiting) \(node == .cbs ? "$cbs" : "$management") replies are waiting for credit on this connection (at most \(limit))"))
+            }
+            removeLink(link)
+            return
+        }
         let message = status.reply(to: request, body: body)
         connection.withEngine { _ = try? $0.send(on: link, payload: message.encoded(policy: .full)[...], settled: true) }
     }

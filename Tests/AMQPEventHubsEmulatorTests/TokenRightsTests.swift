@@ -125,6 +125,37 @@ struct TokenRightsTests {
         try await emulator.stop()
     }
 
+    @Test("CBS replies the client gives no credit for are capped per connection: the reply link is detached with resource-limit-exceeded")
+    func replyCap() async throws {
+        var configuration = EmulatorConfiguration(port: 0)
+        configuration.maxQueuedReplies = 10
+        let emulator = try await EventHubsEmulator.start(configuration)
+        let connection = try await AMQPConnection.connect(anonymousOptions(emulator))
+        // One credit ever: the first reply arrives, the rest wait.
+        let replies = try await connection.openReceiver(from: "$cbs", options: AMQPReceiver.Options(
+            credit: .prefetch(1), target: Target(address: .string("cbs-replies")), totalCredit: 1))
+        let requests = try await connection.openSender(to: "$cbs")
+        for i in 0..<30 {
+            let request = Message(
+                properties: Properties(messageID: .string("r\(i)"), replyTo: .string("cbs-replies")),
+                applicationProperties: ApplicationProperties([
+                    .string("operation"): .string("put-token"), .string("type"): .string(EventHubsNames.sasTokenType),
+                    .string("name"): .string("sb://localhost/eh1"),
+                ]),
+                body: .value(AMQPValueSection(.string("not a token"))))
+            #expect(try await requests.send(request) == .accepted)
+        }
+        #expect(try await replies.receive(timeout: .seconds(10)) != nil)
+        do {
+            _ = try await replies.receive(timeout: .seconds(10))
+            Issue.record("the reply link stayed attached with every reply waiting")
+        } catch let error as AMQPClientError {
+            #expect(error.condition == .amqp(.resourceLimitExceeded), "\(error)")
+        }
+        try? await connection.close()
+        try await emulator.stop()
+    }
+
     @Test("Config.json rights: unknown or empty rights are refused with where they are")
     func badRights() throws {
         var configuration = EmulatorConfiguration()
