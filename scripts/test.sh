@@ -27,3 +27,6 @@ swift run --skip-build amqp-gen --extensions spec --output Generated/AMQPTypes -
 
 # A user's package that generates its own types with the build-tool plugin.
 scripts/test-example-package.sh
+
+# The fault cases end to end against the release emulator (kill -9, damage, full disk, hostile clients).
+scripts/chaos.sh

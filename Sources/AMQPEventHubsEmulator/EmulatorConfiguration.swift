@@ -44,6 +44,26 @@ public struct EmulatorConfiguration: Sendable {
     public var hubs: [Hub]
     /// SAS key name → key. Microsoft's emulator's defaults unless a configuration names others.
     public var keys: [String: String]
+    /// SAS key name → what its tokens (and SASL PLAIN with it) may do. A key not named here has
+    /// every right, as Microsoft's default `RootManageSharedAccessKey` does.
+    public var keyRights: [String: Rights]
+
+    /// The rights of a SAS key, as Azure's authorization rules carry them: `Send` publishes,
+    /// `Listen` receives; `Manage` implies both. Reading a hub's properties needs any of them.
+    public struct Rights: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let send = Rights(rawValue: 1)
+        public static let listen = Rights(rawValue: 2)
+        public static let manage = Rights(rawValue: 4)
+        public static let all: Rights = [.send, .listen, .manage]
+
+        /// What a key with these rights may do: `Manage` carries `Send` and `Listen`.
+        var effective: Rights { contains(.manage) ? .all : self }
+    }
+
+    /// The rights of the key `name` (every right unless ``keyRights`` narrows them).
+    func rights(ofKey name: String) -> Rights { (keyRights[name] ?? .all).effective }
     /// Whether CBS accepts `jwt` tokens (which the emulator cannot verify) for any audience, and
     /// the Blob endpoint bearer tokens.
     public var acceptsJWT: Bool
@@ -68,6 +88,10 @@ public struct EmulatorConfiguration: Sendable {
     /// the development account `devstoreaccount1` with Azurite's key, persisted under
     /// ``dataDirectory`` when there is one.
     public var blobPort: Int?
+    /// The most `$cbs` and `$management` replies one connection may have waiting for the
+    /// client's credit (100); past it the reply link is detached with
+    /// `amqp:resource-limit-exceeded`, dropping what waited.
+    public var maxQueuedReplies: Int
     /// The container id of the emulator's `open`.
     public var containerID: String
     /// A persisted partition starts a new segment file once its current one reaches this size
@@ -98,6 +122,7 @@ public struct EmulatorConfiguration: Sendable {
         self.port = port
         self.hubs = hubs
         self.keys = keys
+        self.keyRights = [:]
         self.acceptsJWT = false
         self.jwtIssuers = []
         self.maxMessageSize = 1 << 20
@@ -109,6 +134,7 @@ public struct EmulatorConfiguration: Sendable {
         self.healthPort = nil
         self.blobPort = nil
         self.containerID = "swift-amqp-eventhubs-emulator"
+        self.maxQueuedReplies = 100
         self.publishFault = nil
         self.segmentBytes = 64 << 20
         self.beforeSegmentWrite = nil
@@ -144,8 +170,9 @@ public struct EmulatorConfiguration: Sendable {
 
     /// Reads the event hubs (and SAS keys, if any) from a file shaped like Microsoft's emulator
     /// `Config.json`: `UserConfig.NamespaceConfig[].Entities[]` with `Name`, `PartitionCount`
-    /// (number or string) and `ConsumerGroups[].Name`; optionally `SharedAccessKeys[]` with `Name`
-    /// and `Key` beside `Entities`.
+    /// (number or string) and `ConsumerGroups[].Name`; optionally `SharedAccessKeys[]` with `Name`,
+    /// `Key` and `Rights` (any of `"Send"`, `"Listen"`, `"Manage"`; all of them when absent) beside
+    /// `Entities`.
     public mutating func load(microsoftConfig data: Data) throws(Invalid) {
         let config: MicrosoftEmulatorConfig
         do {
@@ -160,6 +187,7 @@ public struct EmulatorConfiguration: Sendable {
         }
         var hubs: [Hub] = []
         var keys: [String: String] = [:]
+        var rights: [String: Rights] = [:]
         for (n, namespace) in config.userConfig.namespaceConfig.enumerated() {
             for entity in namespace.entities {
                 hubs.append(Hub(name: entity.name, partitionCount: entity.partitionCount.value,
@@ -170,10 +198,29 @@ public struct EmulatorConfiguration: Sendable {
                     throw Invalid(message: "UserConfig.NamespaceConfig[\(n)].SharedAccessKeys[\(k)] needs Name and Key")
                 }
                 keys[key.name] = key.key
+                if let names = key.rights {
+                    var granted: Rights = []
+                    for name in names {
+                        switch name.lowercased() {
+                        case "send": granted.insert(.send)
+                        case "listen": granted.insert(.listen)
+                        case "manage": granted.insert(.manage)
+                        default:
+                            throw Invalid(message: "UserConfig.NamespaceConfig[\(n)].SharedAccessKeys[\(k)].Rights: unknown right \"\(name)\" (Send, Listen, Manage)")
+                        }
+                    }
+                    guard !granted.isEmpty else {
+                        throw Invalid(message: "UserConfig.NamespaceConfig[\(n)].SharedAccessKeys[\(k)].Rights is empty: the key could do nothing")
+                    }
+                    rights[key.name] = granted
+                }
             }
         }
         self.hubs = hubs
-        if !keys.isEmpty { self.keys = keys }
+        if !keys.isEmpty {
+            self.keys = keys
+            self.keyRights = rights
+        }
         try validate()
     }
 
@@ -222,9 +269,11 @@ struct MicrosoftEmulatorConfig: Decodable {
     struct SharedAccessKey: Decodable {
         var name: String
         var key: String
+        var rights: [String]?
         enum CodingKeys: String, CodingKey {
             case name = "Name"
             case key = "Key"
+            case rights = "Rights"
         }
     }
 

@@ -16,10 +16,19 @@ typealias EntityAddress = EventHubsEntityAddress
 final class EmulatorConnection: AMQPServerConnectionDelegate {
     let store: EventHubsStore
     let clock: @Sendable () -> Int64
-    /// Set when SASL PLAIN checked a SAS key name and key: everything is allowed.
-    var authorizedForEverything = false
-    /// Audience path → expiry (ms since 1970) granted by CBS tokens.
-    var grants: [String: Int64] = [:]
+    typealias Rights = EmulatorConfiguration.Rights
+    /// Set when SASL PLAIN checked a SAS key name and key: that key's rights on every hub, for
+    /// as long as the connection lasts.
+    var plainRights: Rights?
+    /// What CBS tokens granted: audience path → until when (ms since 1970) and with which rights.
+    var grants: [String: (expiry: Int64, rights: Rights)] = [:]
+    /// What each producer and consumer link was authorized by: checked again as tokens expire,
+    /// since a token that is not renewed ends the links it allowed.
+    var authorizations: [LinkID: (path: String, needs: Rights)] = [:]
+    /// Checks the links' tokens every second while CBS-authorized links exist.
+    var expiryCheck: RepeatedTask?
+    /// How often links' tokens are checked for expiry.
+    static let expiryCheckInterval = TimeAmount.seconds(1)
 
     enum Role {
         case cbsRequests
@@ -58,20 +67,23 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
 
     func handle(_ event: ConnectionEvent, on connection: AMQPServerConnection) {
         switch event {
-        case .authenticated(_, let mechanism):
+        case .authenticated(let identity, let mechanism):
             // PLAIN here means a SAS key name and key were checked (the seed's path).
-            if mechanism == "PLAIN" { authorizedForEverything = true }
+            if mechanism == "PLAIN" { plainRights = store.configuration.rights(ofKey: identity) }
         case .linkAttachRequested(_, let link, let attach):
             attachRequested(link, attach, connection)
         case .delivery(let link, let delivery):
             switch links[link] {
             case .cbsRequests?: handleCBS(delivery, on: link, connection)
             case .managementRequests?: handleManagement(delivery, on: link, connection)
-            case .producer(let hub, let partition)?: publish(delivery, on: link, hub: hub, partition: partition, connection)
+            case .producer(let hub, let partition)?:
+                // A publish after its token expired is not stored: the link ends instead.
+                guard stillAuthorized(link, connection) else { return }
+                publish(delivery, on: link, hub: hub, partition: partition, connection)
             default: break
             }
         case .creditGranted(let link, _, _):
-            if case .consumer(let consumer)? = links[link] { pump(link, consumer, connection) }
+            if case .consumer(let consumer)? = links[link], stillAuthorized(link, connection) { pump(link, consumer, connection) }
         case .linkDetached(let link, _, _, _):
             removeLink(link)
         default:
@@ -87,11 +99,14 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
     }
 
     func connectionClosed(_ connection: AMQPServerConnection) {
+        expiryCheck?.cancel()
+        expiryCheck = nil
         for link in Array(links.keys) { removeLink(link) }
     }
 
     func removeLink(_ link: LinkID) {
         idempotentLinks[link] = nil
+        authorizations.removeValue(forKey: link)
         guard let role = links.removeValue(forKey: link) else { return }
         if case .consumer(let consumer) = role {
             if let listener = consumer.listener { consumer.log.removeListener(listener) }
@@ -103,17 +118,44 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
 
     // MARK: Authorization
 
-    func isAuthorized(_ path: String) -> Bool {
-        if authorizedForEverything { return true }
+    /// Whether `path` may be used for what `needs` names (`[]`: any right, as reading a hub's
+    /// properties needs).
+    func isAuthorized(_ path: String, needs: Rights) -> Bool {
+        if let plainRights { return plainRights.isSuperset(of: needs) && !plainRights.isEmpty }
         let now = clock()
-        return grants.contains { granted, expiry in
-            expiry > now && EventHubsAudience.covers(granted, path)
+        return grants.contains { granted, grant in
+            grant.expiry > now && EventHubsAudience.covers(granted, path) && grant.rights.isSuperset(of: needs)
         }
     }
 
+    /// Records what authorized `link`, and checks it again every second from now on.
+    func authorize(_ link: LinkID, path: String, needs: Rights, _ connection: AMQPServerConnection) {
+        authorizations[link] = (path, needs)
+        guard plainRights == nil, expiryCheck == nil else { return }
+        let bound = NIOLoopBound((self, connection), eventLoop: connection.eventLoop)
+        expiryCheck = connection.eventLoop.scheduleRepeatedTask(initialDelay: Self.expiryCheckInterval, delay: Self.expiryCheckInterval) { _ in
+            let (delegate, connection) = bound.value
+            for link in Array(delegate.authorizations.keys) { _ = delegate.stillAuthorized(link, connection) }
+        }
+    }
+
+    /// Whether `link`'s authorization still holds; if its token expired (and no other covers
+    /// it), the link is detached with `amqp:unauthorized-access`, as the service does.
+    func stillAuthorized(_ link: LinkID, _ connection: AMQPServerConnection) -> Bool {
+        guard let (path, needs) = authorizations[link] else { return true }
+        if isAuthorized(path, needs: needs) { return true }
+        connection.withEngine {
+            $0.detachLink(link, closed: true, error: AMQPError(
+                condition: .amqp(.unauthorizedAccess),
+                description: "the token that authorized \(path) expired and was not renewed on $cbs"))
+        }
+        removeLink(link)
+        return false
+    }
+
     enum TokenCheck {
-        /// Valid until this time (ms since 1970).
-        case valid(until: Int64)
+        /// Valid until this time (ms since 1970), with its key's rights.
+        case valid(until: Int64, rights: Rights)
         case invalid(String)
     }
 
@@ -123,11 +165,13 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             let issuers = store.configuration.jwtIssuers
             if !issuers.isEmpty {
                 switch JWTIssuer.verify(token, issuers: issuers, now: clock()) {
-                case .valid(let until): return .valid(until: until)
+                // A verified Entra ID token stands for an identity the emulator does not map to
+                // roles: it may send, listen and manage, as a key without rights may.
+                case .valid(let until): return .valid(until: until, rights: .all)
                 case .invalid(let reason): return .invalid(reason)
                 }
             }
-            return store.configuration.acceptsJWT ? .valid(until: Int64.max) : .invalid("jwt tokens are not accepted by this emulator")
+            return store.configuration.acceptsJWT ? .valid(until: Int64.max, rights: .all) : .invalid("jwt tokens are not accepted by this emulator")
         }
         guard type == EventHubsNames.sasTokenType else { return .invalid("unknown token type \(type)") }
         guard let sas = SharedAccessSignature(parsing: token) else { return .invalid("not a SharedAccessSignature token") }
@@ -142,7 +186,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         guard EventHubsAudience.covers(granted, wanted) else {
             return .invalid("token for \(sas.audience) does not cover \(audience)")
         }
-        return .valid(until: expiry)
+        return .valid(until: expiry, rights: store.configuration.rights(ofKey: sas.keyName))
     }
 
     // MARK: Attach
@@ -182,15 +226,22 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                 }
                 partition = number
             }
-            guard isAuthorized(address.authorizationPath) else {
+            guard isAuthorized(address.authorizationPath, needs: []) else {
                 refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub): put one on $cbs first")
+                return
+            }
+            guard isAuthorized(address.authorizationPath, needs: .send) else {
+                refuse(link, attach, connection, .amqp(.unauthorizedAccess), "the key's rights do not include Send on \(hub)")
                 return
             }
             if Self.wantsIdempotence(attach) {
                 attachIdempotentProducer(link, attach, connection, hub: config.name, partition: partition)
+                // Its token's expiry ends it like any producer's (a refused attach is removed again).
+                if links[link] != nil { authorize(link, path: address.authorizationPath, needs: .send, connection) }
                 return
             }
             links[link] = .producer(hub: config.name, partition: partition)
+            authorize(link, path: address.authorizationPath, needs: .send, connection)
             accept(link, attach, connection, credit: 1000)
         case (.consumer(let hub, let group, let partition), false):
             guard let number = Int(partition) else {
@@ -240,8 +291,8 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         do {
             let request = try CBSPutTokenRequest(message)
             switch verify(token: request.token, type: request.tokenType, audience: request.audience) {
-            case .valid(let expiry):
-                grants[EventHubsAudience.path(of: request.audience)] = min(expiry, request.expiration?.millisecondsSince1970 ?? expiry)
+            case .valid(let expiry, let rights):
+                grants[EventHubsAudience.path(of: request.audience)] = (min(expiry, request.expiration?.millisecondsSince1970 ?? expiry), rights)
             case .invalid(let reason):
                 status = ManagementStatus(code: 401, description: "Unauthorized: \(reason)")
             }
@@ -267,7 +318,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             reply(to: message, node: .management, connection, status: ManagementStatus(code: 404, description: "event hub \(request.hub) does not exist"))
             return
         }
-        var allowed = isAuthorized(hub.name.lowercased())
+        var allowed = isAuthorized(hub.name.lowercased(), needs: [])
         if !allowed, let token = request.securityToken,
            case .valid = verify(token: token, type: EventHubsNames.sasTokenType, audience: hub.name) {
             allowed = true
@@ -314,6 +365,24 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             if case .replies(let n, let address) = role, n == node { return (link, address) } else { return nil }
         }
         guard let link = candidates.first(where: { $0.1 != nil && $0.1 == replyTo })?.0 ?? candidates.first?.0 else { return }
+        // Replies wait in the engine until the client gives credit for them; a client that keeps
+        // asking without ever giving credit would make them grow without bound.
+        let limit = store.configuration.maxQueuedReplies
+        let waiting = connection.withEngine { engine in
+            links.keys.reduce(0) { sum, id in
+                guard case .replies? = links[id] else { return sum }
+                return sum + (engine.queuedDeliveries(on: id) ?? 0)
+            }
+        }
+        guard waiting < limit else {
+            connection.withEngine {
+                $0.detachLink(link, closed: true, error: AMQPError(
+                    condition: .amqp(.resourceLimitExceeded),
+                    description: "\(waiting) \(node == .cbs ? "$cbs" : "$management") replies are waiting for credit on this connection (at most \(limit))"))
+            }
+            removeLink(link)
+            return
+        }
         let message = status.reply(to: request, body: body)
         connection.withEngine { _ = try? $0.send(on: link, payload: message.encoded(policy: .full)[...], settled: true) }
     }
@@ -412,8 +481,12 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             refuse(link, attach, connection, .amqp(.notFound), "event hub \(hub.name) has no partition \(partition)")
             return
         }
-        guard isAuthorized(address.authorizationPath) else {
+        guard isAuthorized(address.authorizationPath, needs: []) else {
             refuse(link, attach, connection, .amqp(.unauthorizedAccess), "no valid token for \(hub.name)/ConsumerGroups/\(groupName): put one on $cbs first")
+            return
+        }
+        guard isAuthorized(address.authorizationPath, needs: .listen) else {
+            refuse(link, attach, connection, .amqp(.unauthorizedAccess), "the key's rights do not include Listen on \(hub.name)")
             return
         }
         if let refusal = log.refusal {
@@ -453,6 +526,7 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             consumer.admission = id
         }
         links[link] = .consumer(consumer)
+        authorize(link, path: address.authorizationPath, needs: .listen, connection)
         consumer.listener = log.addListener {
             boundConnection.eventLoop.execute {
                 let delegate = boundSelf.value

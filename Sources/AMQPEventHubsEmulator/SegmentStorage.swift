@@ -87,8 +87,11 @@ struct LogVerifier {
                 expected = LogPosition(sequenceNumber: event.sequenceNumber + 1, offset: event.offset + Int64(event.size))
                 position += length
             case .incomplete(let reason):
-                if isLast { return .tornTail(at: position, reason: reason) }
-                return .damaged(at: position, reason: reason)
+                // A torn write leaves one partial record at the end. Whole records after it mean
+                // its header was damaged (a flipped length "runs past the end" too): cutting
+                // there would drop acknowledged events.
+                if isLast, !SegmentStorage.holdsWholeRecord(bytes, after: position) { return .tornTail(at: position, reason: reason) }
+                return .damaged(at: position, reason: isLast ? reason + ", yet whole records follow it" : reason)
             case .invalid(let reason, let endsFile):
                 // A record that fails its checksum but ends exactly at the end of the last file,
                 // or zeros where the next record should start, is what a write cut by power loss
@@ -341,6 +344,16 @@ final class SegmentStorage: @unchecked Sendable {
         let body = Int(u32(bytes, start + 4))
         guard body >= minimumBodyLength else { return nil }
         return headerLength + body
+    }
+
+    /// Whether a whole, valid record starts anywhere after the record header at `start`.
+    static func holdsWholeRecord(_ bytes: [UInt8], after start: Int) -> Bool {
+        var at = start + 1
+        while at + headerLength <= bytes.count {
+            if u32(bytes, at) == magic, case .record = parseRecord(bytes, at: at, segment: 0) { return true }
+            at += 1
+        }
+        return false
     }
 
     static func parseRecord(_ bytes: [UInt8], at start: Int, segment: Int) -> ParsedRecord {

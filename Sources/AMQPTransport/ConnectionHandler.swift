@@ -77,6 +77,14 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         if context.channel.isActive { start() }
     }
 
+    /// The context holds this handler and this handler the context: without letting go of it
+    /// here, every closed connection (handler, engine, context, channel) stays in memory.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        tickTask?.cancel()
+        tickTask = nil
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         start()
         context.fireChannelActive()

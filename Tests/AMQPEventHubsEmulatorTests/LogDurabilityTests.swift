@@ -241,6 +241,26 @@ struct LogDurabilityTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: last)) == Data(bytes))
     }
 
+    @Test("a flipped length field in the middle of the last segment is damage, not a torn tail: whole records follow it")
+    func flippedLengthInLastSegment() throws {
+        let directory = try ScratchFolder.make("log-length").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let names = try fill(directory)
+        let last = "\(directory)/eh1/0/\(names.last!)"
+        let records = try boundaries(last)
+        try #require(records.count >= 4)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: last)))
+        // The record's body length (after the 4-byte marker): its top byte flipped claims ~4 GB,
+        // which "runs past the end of the file" like a torn write, yet whole records follow.
+        bytes[records[1] + 4] ^= 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: last))
+        let log = try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
+                                   retentionSeconds: 3600, retentionBytes: 1 << 30)
+        #expect(log.damage?.file == last)
+        #expect(log.damage?.byteOffset == Int64(records[1]))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: last)) == Data(bytes))
+    }
+
     @Test("a segment before the last emptied, removed, or renamed so that its name and first record disagree, is damage")
     func missingOrRenamedSegment() throws {
         for damage in ["empty", "renamed", "removed"] {
