@@ -103,13 +103,13 @@ extension ConnectionEngine {
         }
         let id = LinkID(nextLinkSerial)
         nextLinkSerial += 1
-        let link = LinkState(
+        var link = LinkState(
             id: id, name: options.name, role: options.role, localHandle: handle, remoteHandle: nil, phase: .attachSent,
-            senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode, held: held
+            senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode
         )
         link.localMaxMessageSize = MessageSizeLimit(advertised: localMaxMessageSize)
         if options.role == .receiver { link.creditMode = options.creditMode }
-        session.links[handle] = link
+        session.insertLink(link)
         session.linkOrder.append(handle)
         linkLocations[id] = (channel, handle)
         writeOnSession(attach, channel: channel)
@@ -165,12 +165,14 @@ extension ConnectionEngine {
                 description: "the attach accepting this link exceeds the peer's max-frame-size \(remoteMaxFrameSize) by \(excess) bytes"))
             return
         }
-        link.phase = .attached
-        if link.role == .receiver {
-            link.localMaxMessageSize = MessageSizeLimit(advertised: enforcedMaxMessageSize ?? advertised)
-            link.creditMode = creditMode
-        } else if let senderSettleMode {
-            link.senderSettleMode = senderSettleMode
+        modifyLink(channel, handle) { link in
+            link.phase = .attached
+            if link.role == .receiver {
+                link.localMaxMessageSize = MessageSizeLimit(advertised: enforcedMaxMessageSize ?? advertised)
+                link.creditMode = creditMode
+            } else if let senderSettleMode {
+                link.senderSettleMode = senderSettleMode
+            }
         }
         writeOnSession(attach, channel: channel)
         topUpCredit(channel, handle)
@@ -193,10 +195,12 @@ extension ConnectionEngine {
         guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
               link.phase == .attachReceived
         else { return }
-        link.phase = .detachSent
-        link.closing = true
-        link.localError = error
         writeAnsweringAttach(link, handle: handle, channel: channel, source: source, target: target)
+        modifyLink(channel, handle) { link in
+            link.phase = .detachSent
+            link.closing = true
+            link.localError = error
+        }
         writeOnSession(fitted(error) { Detach(handle: handle, closed: true, error: $0) }, channel: channel)
     }
 
@@ -244,26 +248,34 @@ extension ConnectionEngine {
         on id: LinkID, payload: ArraySlice<UInt8>, tag: DeliveryTag? = nil, settled: Bool? = nil,
         messageFormat: MessageFormat = 0
     ) throws(ConnectionUsageError) -> OutgoingDeliveryID {
-        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle] else {
+        // Only what is needed is read: a copy of the link kept while its queue grows would copy
+        // the queue with every message.
+        guard let (channel, handle) = linkLocations[id], let session = sessions[channel],
+              let (isSender, phase, remoteMaxMessageSize, senderSettleMode) = session.links[handle].map({
+                  ($0.isSender, $0.phase, $0.remoteMaxMessageSize, $0.senderSettleMode)
+              })
+        else {
             throw ConnectionUsageError("\(id) is not attached")
         }
-        guard link.isSender else { throw ConnectionUsageError("\(id) is a receiver") }
-        guard link.phase == .attached || link.phase == .attachSent else { throw ConnectionUsageError("\(id) is detaching") }
-        guard link.remoteMaxMessageSize.admits(payload.count) else {
-            throw ConnectionUsageError(link.remoteMaxMessageSize.exceeded(by: payload.count).description ?? "message-size-exceeded")
+        guard isSender else { throw ConnectionUsageError("\(id) is a receiver") }
+        guard phase == .attached || phase == .attachSent else { throw ConnectionUsageError("\(id) is detaching") }
+        guard remoteMaxMessageSize.admits(payload.count) else {
+            throw ConnectionUsageError(remoteMaxMessageSize.exceeded(by: payload.count).description ?? "message-size-exceeded")
         }
         let serial = nextDeliverySerial
         nextDeliverySerial += 1
         let deliveryTag = tag ?? Binary(withUnsafeBytes(of: serial.bigEndian) { Array($0) })
         guard deliveryTag.count <= 32 else { throw ConnectionUsageError("delivery tags are at most 32 bytes") }
         let isSettled: Bool
-        switch link.senderSettleMode {
+        switch senderSettleMode {
         case .settled: isSettled = true
         case .unsettled: isSettled = false
         case .mixed: isSettled = settled ?? false
         }
         let deliveryID = OutgoingDeliveryID(serial)
-        link.queue.append(OutgoingDelivery(id: deliveryID, payload: payload, tag: deliveryTag, settled: isSettled, messageFormat: messageFormat))
+        session.modifyLink(handle) {
+            $0.queue.append(OutgoingDelivery(id: deliveryID, payload: payload, tag: deliveryTag, settled: isSettled, messageFormat: messageFormat))
+        }
         pump(channel)
         return deliveryID
     }
@@ -310,10 +322,12 @@ extension ConnectionEngine {
         else { return }
         // A link the peer attached and we never answered: our detach needs our attach first.
         if link.phase == .attachReceived { writeAnsweringAttach(link, handle: handle, channel: channel) }
-        link.phase = .detachSent
-        link.closing = closed
-        link.localError = error
-        link.queue.removeAll()
+        modifyLink(channel, handle) { link in
+            link.phase = .detachSent
+            link.closing = closed
+            link.localError = error
+            link.queue.removeAll()
+        }
         writeOnSession(fitted(error) { Detach(handle: handle, closed: closed, error: $0) }, channel: channel)
     }
 

@@ -151,7 +151,7 @@ extension ConnectionEngine {
         if let pending = pendingAttachReply {
             if case .detach(let detach) = performative, detaches(detach, onRemoteChannel: channel, link: pending) {
                 pendingAttachReply = nil
-                if let (local, handle) = linkLocations[pending] { sessions[local]?.links[handle]?.refusedByPeer = true }
+                if let (local, handle) = linkLocations[pending] { modifyLink(local, handle) { $0.refusedByPeer = true } }
             } else {
                 reportPendingAttach()
             }

@@ -22,36 +22,38 @@ extension ConnectionEngine {
             return unanswered && link.name == attach.name && link.role == ourRole
         }) {
             // The peer answers our attach.
-            let link = session.links[local]!
-            if link.phase == .detachSent {
+            if session.links[local]!.phase == .detachSent {
                 // We detached meanwhile: the peer's detach answering ours follows on this handle.
-                link.remoteHandle = attach.handle
+                session.modifyLink(local) { $0.remoteHandle = attach.handle }
                 session.remoteHandles[attach.handle] = local
                 return
             }
-            link.remoteHandle = attach.handle
-            link.phase = .attached
-            if ourRole == .receiver {
-                guard let initial = attach.initialDeliveryCount else {
-                    detachForViolation(channel, local, .amqp(.invalidField), "a sender's attach must carry initial-delivery-count")
-                    return
-                }
-                link.deliveryCount = initial
-            } else {
-                link.remoteMaxMessageSize = attach.messageSizeLimit
-            }
-            link.senderSettleMode = attach.sndSettleMode
-            link.receiverSettleMode = attach.rcvSettleMode
-            session.links[local] = link
-            session.remoteHandles[attach.handle] = local
             // A reply without the terminus we asked for refuses the link (§2.6.3); its detach follows.
             let kept = ourRole == .sender ? attach.target != nil : attach.source != nil
-            if kept {
-                link.attachReply = attach
-                pendingAttachReply = link.id
-            } else {
-                link.refusedByPeer = true
+            let answered = session.modifyLink(local) { link -> Bool in
+                link.remoteHandle = attach.handle
+                link.phase = .attached
+                if ourRole == .receiver {
+                    guard let initial = attach.initialDeliveryCount else { return false }
+                    link.deliveryCount = initial
+                } else {
+                    link.remoteMaxMessageSize = attach.messageSizeLimit
+                }
+                link.senderSettleMode = attach.sndSettleMode
+                link.receiverSettleMode = attach.rcvSettleMode
+                if kept {
+                    link.attachReply = attach
+                } else {
+                    link.refusedByPeer = true
+                }
+                return true
             }
+            guard answered == true else {
+                detachForViolation(channel, local, .amqp(.invalidField), "a sender's attach must carry initial-delivery-count")
+                return
+            }
+            session.remoteHandles[attach.handle] = local
+            if kept { pendingAttachReply = session.links[local]!.id }
             return
         }
         // The peer attaches a link we did not ask for.
@@ -61,15 +63,15 @@ extension ConnectionEngine {
         }
         let id = LinkID(nextLinkSerial)
         nextLinkSerial += 1
-        let link = LinkState(
+        var link = LinkState(
             id: id, name: attach.name, role: ourRole, localHandle: local, remoteHandle: attach.handle,
-            phase: .attachReceived, senderSettleMode: attach.sndSettleMode, receiverSettleMode: attach.rcvSettleMode, held: held
+            phase: .attachReceived, senderSettleMode: attach.sndSettleMode, receiverSettleMode: attach.rcvSettleMode
         )
         if ourRole == .receiver {
             guard let initial = attach.initialDeliveryCount else {
                 // Answer, then detach: the link cannot work without a delivery count.
                 link.isReported = false
-                session.links[local] = link
+                session.insertLink(link)
                 session.linkOrder.append(local)
                 session.remoteHandles[attach.handle] = local
                 linkLocations[id] = (channel, local)
@@ -81,7 +83,7 @@ extension ConnectionEngine {
         } else {
             link.remoteMaxMessageSize = attach.messageSizeLimit
         }
-        session.links[local] = link
+        session.insertLink(link)
         session.linkOrder.append(local)
         session.remoteHandles[attach.handle] = local
         linkLocations[id] = (channel, local)
@@ -102,13 +104,15 @@ extension ConnectionEngine {
     mutating func reportPendingAttach() {
         guard let id = pendingAttachReply else { return }
         pendingAttachReply = nil
-        guard !closeSent, !isFinished, let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle],
-              let attach = link.attachReply
+        guard !closeSent, !isFinished, let (channel, handle) = linkLocations[id],
+              let (attach, isSender) = modifyLink(channel, handle, { link -> (Attach, Bool)? in
+                  defer { link.attachReply = nil }
+                  return link.attachReply.map { ($0, link.isSender) }
+              }) ?? nil
         else { return }
-        link.attachReply = nil
         events.append(.linkAttached(id, attach))
-        if link.isSender {
-            refuseOversizedQueuedDeliveries(link)
+        if isSender {
+            refuseOversizedQueuedDeliveries(channel, handle)
         } else {
             topUpCredit(channel, handle)
         }
@@ -132,7 +136,7 @@ extension ConnectionEngine {
     }
 
     mutating func removeLink(_ channel: UInt16, _ local: Handle, error: AMQPError?, closed: Bool, byPeer: Bool) {
-        guard let session = sessions[channel], let link = session.links.removeValue(forKey: local) else { return }
+        guard let session = sessions[channel], let link = session.removeLink(local) else { return }
         if let remote = link.remoteHandle { session.remoteHandles.removeValue(forKey: remote) }
         session.linkOrder.removeAll { $0 == local }
         // Deliveries of this link can no longer be settled through it.
@@ -179,10 +183,12 @@ extension ConnectionEngine {
         let error = AMQPError(condition: condition, description: description)
         // Transfers on a link our application has not answered yet: answer before detaching.
         if link.phase == .attachReceived { writeAnsweringAttach(link, handle: local, channel: channel) }
-        link.phase = .detachSent
-        link.localError = error
-        link.closing = true
-        link.partial = nil
+        modifyLink(channel, local) { link in
+            link.phase = .detachSent
+            link.localError = error
+            link.closing = true
+            link.partial = nil
+        }
         writeOnSession(fitted(error) { Detach(handle: local, closed: true, error: $0) }, channel: channel)
     }
 
@@ -201,44 +207,54 @@ extension ConnectionEngine {
             pump(channel)
             return
         }
-        guard let local = session.remoteHandles[remoteHandle], let link = session.links[local] else {
+        // Only what is needed is read: a copy of the link kept while `pump` changes its queue
+        // would copy the queue.
+        guard let local = session.remoteHandles[remoteHandle],
+              let (id, phase, isSender) = session.links[local].map({ ($0.id, $0.phase, $0.isSender) })
+        else {
             endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
             return
         }
         // A peer may send its flow right after its attach, before we answered it (pipelining):
         // the credit is kept and reported once the application accepts the link.
-        let awaitingOurAttach = link.phase == .attachReceived
-        guard link.phase == .attached || link.phase == .detachSent || awaitingOurAttach else { return }
-        if link.isSender {
+        let awaitingOurAttach = phase == .attachReceived
+        guard phase == .attached || phase == .detachSent || awaitingOurAttach else { return }
+        if isSender {
             // §2.6.7: link-credit(sender) = delivery-count(flow) + link-credit(flow) - delivery-count(sender).
             // RabbitMQ 3.10 omits delivery-count: then the receiver has seen all we sent.
-            let theirCount = flow.deliveryCount ?? link.deliveryCount
-            let credit = flow.linkCredit ?? 0
-            let limit = (theirCount + credit).rawValue &- link.deliveryCount.rawValue
-            link.credit = limit <= credit ? limit : 0
-            link.drain = flow.drain
+            let link = session.modifyLink(local) { link in
+                let theirCount = flow.deliveryCount ?? link.deliveryCount
+                let credit = flow.linkCredit ?? 0
+                let limit = (theirCount + credit).rawValue &- link.deliveryCount.rawValue
+                link.credit = limit <= credit ? limit : 0
+                link.drain = flow.drain
+                return (credit: link.credit, drain: link.drain)
+            }!
             if awaitingOurAttach { return }
-            events.append(.creditGranted(link.id, credit: link.credit, drain: link.drain))
+            events.append(.creditGranted(id, credit: link.credit, drain: link.drain))
             pump(channel)
             // Answered in answerDrains(), once the application has seen the credit and sent what it has.
-            if link.drain { pendingDrains.insert(link.id) }
+            if link.drain { pendingDrains.insert(id) }
             if flow.echo { writeLinkFlow(channel, local) }
         } else {
             // The sender reports its delivery-count and what it has available; a drain it
             // completed shows as credit consumed (§2.6.7).
-            if let count = flow.deliveryCount {
-                let consumed = link.deliveryCount.distance(to: count)
-                link.credit = consumed <= link.credit ? link.credit - consumed : 0
-                link.creditBudget = consumed <= link.creditBudget ? link.creditBudget - consumed : 0
-                link.deliveryCount = count
-            }
-            let drained = link.drain && flow.drain && (flow.linkCredit ?? 0) == 0
-            if drained {
-                link.drain = false
-                link.credit = 0
-                link.creditBudget = 0
-            }
-            if drained { events.append(.drained(link.id)) }
+            let drained = session.modifyLink(local) { link -> Bool in
+                if let count = flow.deliveryCount {
+                    let consumed = link.deliveryCount.distance(to: count)
+                    link.credit = consumed <= link.credit ? link.credit - consumed : 0
+                    link.creditBudget = consumed <= link.creditBudget ? link.creditBudget - consumed : 0
+                    link.deliveryCount = count
+                }
+                let drained = link.drain && flow.drain && (flow.linkCredit ?? 0) == 0
+                if drained {
+                    link.drain = false
+                    link.credit = 0
+                    link.creditBudget = 0
+                }
+                return drained
+            }!
+            if drained { events.append(.drained(id)) }
             if flow.echo && !awaitingOurAttach { writeLinkFlow(channel, local) }
         }
     }
@@ -248,11 +264,20 @@ extension ConnectionEngine {
     mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) -> Bool {
         guard let session = sessions[channel], let link = session.links[local], link.isSender, link.drain else { return false }
         guard link.queue.isEmpty else { return true }
-        link.deliveryCount += link.credit
-        link.credit = 0
-        link.drain = false
+        modifyLink(channel, local) { link in
+            link.deliveryCount += link.credit
+            link.credit = 0
+            link.drain = false
+        }
         writeLinkFlow(channel, local, drain: true)
         return false
+    }
+
+    /// Changes the link on `local` of session `channel` in place; `nil` without calling `body`
+    /// when there is no such link. What the link holds stays counted in ``footprint``.
+    @discardableResult
+    mutating func modifyLink<R>(_ channel: UInt16, _ local: Handle, _ body: (inout LinkState) throws -> R) rethrows -> R? {
+        try sessions[channel]?.modifyLink(local, body) ?? nil
     }
 
     mutating func writeSessionFlow(_ channel: UInt16) {

@@ -122,20 +122,24 @@ extension ConnectionEngine {
     /// larger than the limit are never written (the peer would detach the link with
     /// `message-size-exceeded`): each is reported as settled and `rejected` with that condition,
     /// which is what sending it would have earned.
-    mutating func refuseOversizedQueuedDeliveries(_ link: LinkState) {
-        let limit = link.remoteMaxMessageSize
-        guard link.queue.elements.contains(where: { !limit.admits($0.payload.count) }) else { return }
-        let queued = link.queue.elements
-        link.queue.removeAll()
-        for delivery in queued {
-            // Nothing of a delivery is written before the peer's attach (it grants no credit before).
-            if delivery.offset == 0, !limit.admits(delivery.payload.count) {
-                let error = limit.exceeded(by: delivery.payload.count)
-                events.append(.outcome(link.id, delivery.id, .rejected(Rejected(error: error)), settled: true))
-            } else {
-                link.queue.append(delivery)
+    mutating func refuseOversizedQueuedDeliveries(_ channel: UInt16, _ local: Handle) {
+        var refused: [ConnectionEvent] = []
+        modifyLink(channel, local) { link in
+            let limit = link.remoteMaxMessageSize
+            guard link.queue.elements.contains(where: { !limit.admits($0.payload.count) }) else { return }
+            let queued = link.queue.elements
+            link.queue.removeAll()
+            for delivery in queued {
+                // Nothing of a delivery is written before the peer's attach (it grants no credit before).
+                if delivery.offset == 0, !limit.admits(delivery.payload.count) {
+                    let error = limit.exceeded(by: delivery.payload.count)
+                    refused.append(.outcome(link.id, delivery.id, .rejected(Rejected(error: error)), settled: true))
+                } else {
+                    link.queue.append(delivery)
+                }
             }
         }
+        events.append(contentsOf: refused)
     }
 
     /// Ends a session because the peer broke a session-level rule (§2.5.5).

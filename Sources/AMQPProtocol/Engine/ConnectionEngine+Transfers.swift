@@ -13,86 +13,104 @@ extension ConnectionEngine {
         }
         session.incomingWindow -= 1
         session.nextIncomingID += 1
-        guard let local = session.remoteHandles[transfer.handle], let link = session.links[local] else {
+        // Only what is needed is read: a copy of the link kept while its partial delivery grows
+        // would copy the payload with every frame.
+        guard let local = session.remoteHandles[transfer.handle],
+              let (id, name, isSender, phase, partialNumber, hasCredit) = session.links[local].map({
+                  ($0.id, $0.name, $0.isSender, $0.phase, $0.partial?.deliveryNumber, $0.credit > 0 || $0.creditBudget > 0)
+              })
+        else {
             endSessionForViolation(channel, .session(.unattachedHandle), "transfer for handle \(transfer.handle), which is not attached")
             return
         }
-        guard !link.isSender else {
-            endSessionForViolation(channel, .amqp(.notAllowed), "transfer on link \(link.name), where we are the sender")
+        guard !isSender else {
+            endSessionForViolation(channel, .amqp(.notAllowed), "transfer on link \(name), where we are the sender")
             return
         }
-        guard link.phase == .attached else {
+        guard phase == .attached else {
             // A detach of ours is on its way; frames in flight are dropped (§2.6.5).
             replenishIncomingWindow(channel)
             return
         }
-        if link.partial == nil {
+        if let partialNumber {
+            if let number = transfer.deliveryID, number != partialNumber {
+                detachForViolation(channel, local, .amqp(.invalidField), "delivery-id \(number) changed inside a multi-frame delivery")
+                return
+            }
+        } else {
             guard let deliveryNumber = transfer.deliveryID, let tag = transfer.deliveryTag else {
                 detachForViolation(channel, local, .amqp(.invalidField), "the first transfer of a delivery must carry delivery-id and delivery-tag")
                 return
             }
-            guard link.credit > 0 || link.creditBudget > 0 else {
+            guard hasCredit else {
                 detachForViolation(channel, local, .link(.transferLimitExceeded), "transfer without link credit")
                 return
             }
-            if link.credit > 0 { link.credit -= 1 }
-            link.creditBudget = max(link.creditBudget, 1) - 1
-            link.deliveryCount += 1
-            link.heldDeliveries += 1
-            link.deliveriesReceived += 1
-            link.partial = PartialDelivery(
-                deliveryNumber: deliveryNumber, tag: tag, messageFormat: transfer.messageFormat ?? 0,
-                settled: transfer.settled ?? false, state: transfer.state, payload: [], firstFrame: nil
-            )
+            session.modifyLink(local) { link in
+                if link.credit > 0 { link.credit -= 1 }
+                link.creditBudget = max(link.creditBudget, 1) - 1
+                link.deliveryCount += 1
+                link.heldDeliveries += 1
+                link.deliveriesReceived += 1
+                link.partial = PartialDelivery(
+                    deliveryNumber: deliveryNumber, tag: tag, messageFormat: transfer.messageFormat ?? 0,
+                    settled: transfer.settled ?? false, state: transfer.state, payload: [], firstFrame: nil
+                )
+            }
             topUpCredit(channel, local)
-        } else if let id = transfer.deliveryID, id != link.partial!.deliveryNumber {
-            detachForViolation(channel, local, .amqp(.invalidField), "delivery-id \(id) changed inside a multi-frame delivery")
-            return
         }
         if transfer.aborted {
-            let number = link.partial!.deliveryNumber
-            link.partial = nil
-            // Never surfaced, so never consumed: the application cannot give it back.
-            link.heldDeliveries -= min(link.heldDeliveries, 1)
+            let number = session.modifyLink(local) { link -> DeliveryNumber in
+                let number = link.partial!.deliveryNumber
+                link.partial = nil
+                // Never surfaced, so never consumed: the application cannot give it back.
+                link.heldDeliveries -= min(link.heldDeliveries, 1)
+                return number
+            }!
             topUpCredit(channel, local)
-            events.append(.deliveryAborted(link.id, number))
+            events.append(.deliveryAborted(id, number))
             replenishIncomingWindow(channel)
             return
         }
-        if transfer.settled == true { link.partial!.settled = true }
-        if let state = transfer.state { link.partial!.state = state }
-        // Append without copying the first frame until a second one arrives.
-        let size = (link.partial!.firstFrame?.count ?? link.partial!.payload.count) + payload.count
-        if !link.localMaxMessageSize.admits(size) {
-            detachForViolation(channel, local, .link(.messageSizeExceeded), "message of more than \(link.localMaxMessageSize) bytes")
-            return
-        }
-        if link.partial!.payload.isEmpty && link.partial!.firstFrame == nil {
-            link.partial!.firstFrame = payload
-        } else {
-            if let first = link.partial!.firstFrame {
-                link.partial!.payload.reserveCapacity(first.count + payload.count)
-                link.partial!.payload.append(contentsOf: first)
-                link.partial!.firstFrame = nil
+        enum Step { case tooLarge(MessageSizeLimit), more, complete(PartialDelivery) }
+        let step = session.modifyLink(local) { link -> Step in
+            if transfer.settled == true { link.partial!.settled = true }
+            if let state = transfer.state { link.partial!.state = state }
+            // Append without copying the first frame until a second one arrives.
+            let size = (link.partial!.firstFrame?.count ?? link.partial!.payload.count) + payload.count
+            if !link.localMaxMessageSize.admits(size) { return .tooLarge(link.localMaxMessageSize) }
+            if link.partial!.payload.isEmpty && link.partial!.firstFrame == nil {
+                link.partial!.firstFrame = payload
+            } else {
+                if let first = link.partial!.firstFrame {
+                    link.partial!.payload.reserveCapacity(first.count + payload.count)
+                    link.partial!.payload.append(contentsOf: first)
+                    link.partial!.firstFrame = nil
+                }
+                link.partial!.payload.append(contentsOf: payload)
             }
-            link.partial!.payload.append(contentsOf: payload)
-        }
-        if transfer.more {
+            if transfer.more { return .more }
+            let partial = link.partial!
+            link.partial = nil
+            return .complete(partial)
+        }!
+        switch step {
+        case .tooLarge(let limit):
+            detachForViolation(channel, local, .link(.messageSizeExceeded), "message of more than \(limit) bytes")
+        case .more:
             replenishIncomingWindow(channel)
-            return
+        case .complete(let partial):
+            let delivery = IncomingDelivery(
+                deliveryID: partial.deliveryNumber, tag: partial.tag, messageFormat: partial.messageFormat,
+                isSettled: partial.settled, state: partial.state,
+                payload: partial.firstFrame ?? partial.payload[...]
+            )
+            if !partial.settled {
+                session.unsettledIncoming[partial.deliveryNumber] = local
+            }
+            events.append(.delivery(id, delivery))
+            replenishIncomingWindow(channel)
         }
-        let partial = link.partial!
-        link.partial = nil
-        let delivery = IncomingDelivery(
-            deliveryID: partial.deliveryNumber, tag: partial.tag, messageFormat: partial.messageFormat,
-            isSettled: partial.settled, state: partial.state,
-            payload: partial.firstFrame ?? partial.payload[...]
-        )
-        if !partial.settled {
-            session.unsettledIncoming[partial.deliveryNumber] = local
-        }
-        events.append(.delivery(link.id, delivery))
-        replenishIncomingWindow(channel)
     }
 
     /// Grants the peer a fresh incoming window once half of it is used.
@@ -180,23 +198,24 @@ extension ConnectionEngine {
     /// Writes as many queued transfers of the session as the peer's incoming window and each
     /// link's credit allow, taking links in turn.
     mutating func pump(_ channel: UInt16) {
-        guard var session = sessions[channel], session.phase == .mapped, isOpen else { return }
+        guard let session = sessions[channel], session.phase == .mapped, isOpen else { return }
         var progressed = true
         while progressed && session.remoteIncomingWindow > 0 {
             progressed = false
             for handle in session.linkOrder {
                 guard session.remoteIncomingWindow > 0 else { break }
-                guard var link = session.links[handle], link.isSender, link.phase == .attached, !link.queue.isEmpty else { continue }
-                let started = link.queue.first?.deliveryNumber != nil
-                guard started || link.credit > 0 else { continue }
-                if writeNextFrames(of: &link, in: &session, channel: channel) { progressed = true }
+                let ready = session.links[handle].map {
+                    $0.isSender && $0.phase == .attached && !$0.queue.isEmpty && ($0.queue.first?.deliveryNumber != nil || $0.credit > 0)
+                } ?? false
+                guard ready else { continue }
+                if session.modifyLink(handle, { writeNextFrames(of: &$0, in: session, channel: channel) }) == true { progressed = true }
             }
         }
     }
 
     /// Writes the frames of the link's first queued delivery that the window allows. Returns
     /// whether a frame was written.
-    mutating func writeNextFrames(of link: inout LinkState, in session: inout SessionState, channel: UInt16) -> Bool {
+    mutating func writeNextFrames(of link: inout LinkState, in session: SessionState, channel: UInt16) -> Bool {
         guard var delivery = link.queue.first else { return false }
         var wrote = false
         let frameLimit = Int(min(remoteMaxFrameSize, UInt32(Int32.max)))

@@ -23,8 +23,8 @@ extension ConnectionEngine {
     /// ``CreditMode/window(_:heldUntilConsumed:totalLimit:)``); credit is topped up if due.
     /// Counts beyond what the link holds are ignored, and so is the call on a manual link.
     public mutating func consumed(_ count: Int, on id: LinkID) {
-        guard count > 0, let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle], !link.isSender else { return }
-        link.heldDeliveries -= min(link.heldDeliveries, UInt32(clamping: count))
+        guard count > 0, let (channel, handle) = linkLocations[id], sessions[channel]?.links[handle]?.isSender == false else { return }
+        modifyLink(channel, handle) { $0.heldDeliveries -= min($0.heldDeliveries, UInt32(clamping: count)) }
         topUpCredit(channel, handle)
     }
 
@@ -49,13 +49,16 @@ extension ConnectionEngine {
 
     /// Sets a receiving link's credit (not adds) and tells the sender.
     mutating func grantCredit(_ credit: UInt32, drain: Bool, _ channel: UInt16, _ local: Handle) {
-        guard let link = sessions[channel]?.links[local] else { return }
-        // Deliveries the sender had on their way may still come on top of the new credit.
-        link.largestGrant = max(link.largestGrant, credit)
-        let carried = min(UInt64(link.creditBudget), 2 * UInt64(link.largestGrant))
-        link.creditBudget = UInt32(clamping: UInt64(credit) + carried)
-        link.credit = credit
-        link.drain = drain
+        let granted = modifyLink(channel, local) { link -> Bool in
+            // Deliveries the sender had on their way may still come on top of the new credit.
+            link.largestGrant = max(link.largestGrant, credit)
+            let carried = min(UInt64(link.creditBudget), 2 * UInt64(link.largestGrant))
+            link.creditBudget = UInt32(clamping: UInt64(credit) + carried)
+            link.credit = credit
+            link.drain = drain
+            return true
+        }
+        guard granted == true else { return }
         writeLinkFlow(channel, local)
     }
 }

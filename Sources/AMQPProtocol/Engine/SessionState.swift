@@ -41,11 +41,9 @@ final class HeldCounts: @unchecked Sendable {
 
 /// The state of one link (§2.6), as seen from our end.
 ///
-/// A class, like ``SessionState``: the engine changes a link in place many times per frame (its
-/// queue of deliveries, a delivery being reassembled), and as a value nested in dictionaries every
-/// change copied those buffers — quadratic in the queue's length. Only the engine that created it
-/// touches it.
-final class LinkState: @unchecked Sendable {
+/// A value kept in its session's `links` and changed in place through
+/// ``SessionState/modifyLink(_:_:)``, which also keeps the footprint counts of what it holds.
+struct LinkState: Sendable {
     enum Phase: Sendable, Hashable {
         /// We sent attach and wait for the peer's.
         case attachSent
@@ -101,30 +99,18 @@ final class LinkState: @unchecked Sendable {
     var closing = false
     var localError: AMQPError?
 
-    let held: HeldCounts
     // Sender side
-    var queue = FIFO<OutgoingDelivery>() {
-        didSet {
-            held.queuedDeliveries += queue.count - countedQueue
-            countedQueue = queue.count
-        }
-    }
+    var queue = FIFO<OutgoingDelivery>()
     // Receiver side
-    var partial: PartialDelivery? {
-        didSet {
-            let bytes = partial.map { $0.payload.count + ($0.firstFrame?.count ?? 0) } ?? 0
-            held.partialDeliveryBytes += bytes - countedPartialBytes
-            countedPartialBytes = bytes
-        }
-    }
-    private var countedQueue = 0
-    private var countedPartialBytes = 0
+    var partial: PartialDelivery?
+
+    /// Payload bytes of the delivery being reassembled, for the footprint.
+    var partialBytes: Int { partial.map { $0.payload.count + ($0.firstFrame?.count ?? 0) } ?? 0 }
 
     var isSender: Bool { role == .sender }
 
     init(id: LinkID, name: String, role: Role, localHandle: Handle, remoteHandle: Handle?, phase: Phase,
-         senderSettleMode: SenderSettleMode, receiverSettleMode: ReceiverSettleMode, held: HeldCounts) {
-        self.held = held
+         senderSettleMode: SenderSettleMode, receiverSettleMode: ReceiverSettleMode) {
         self.id = id
         self.name = name
         self.role = role
@@ -135,14 +121,10 @@ final class LinkState: @unchecked Sendable {
         self.receiverSettleMode = receiverSettleMode
     }
 
-    deinit {
-        held.queuedDeliveries -= countedQueue
-        held.partialDeliveryBytes -= countedPartialBytes
-    }
 }
 
-/// The state of one session (§2.5), as seen from our end. A class for the reason ``LinkState`` is:
-/// its unsettled maps and links change in place.
+/// The state of one session (§2.5), as seen from our end. Still a class: its unsettled maps and
+/// links change in place while the engine writes frames.
 final class SessionState: @unchecked Sendable {
     enum Phase: Sendable, Hashable {
         /// We sent begin and wait for the peer's.
@@ -171,12 +153,9 @@ final class SessionState: @unchecked Sendable {
 
     let handleMax: Handle
     var remoteHandleMax: Handle = .max
-    var links: [Handle: LinkState] = [:] {
-        didSet {
-            held.links += links.count - countedLinks
-            countedLinks = links.count
-        }
-    }
+    /// Changed only through ``insertLink(_:)``, ``modifyLink(_:_:)`` and ``removeLink(_:)``, which
+    /// keep the footprint counts.
+    private(set) var links: [Handle: LinkState] = [:]
     /// Links in the order they were attached, for fair round-robin sending.
     var linkOrder: [Handle] = []
     var remoteHandles: [Handle: Handle] = [:]
@@ -193,7 +172,6 @@ final class SessionState: @unchecked Sendable {
     var localError: AMQPError?
 
     let held: HeldCounts
-    private var countedLinks = 0
     private var countedUnsettled = 0
 
     init(id: SessionID, localChannel: UInt16, incomingWindow: UInt32, handleMax: Handle, held: HeldCounts) {
@@ -209,8 +187,48 @@ final class SessionState: @unchecked Sendable {
     }
 
     deinit {
-        held.links -= countedLinks
         held.unsettledDeliveries -= countedUnsettled
+        for link in links.values { uncount(link) }
+    }
+
+    func insertLink(_ link: LinkState) {
+        // Callers take a free handle; were it in use, the counts stay those of the link kept.
+        if let replaced = links.updateValue(link, forKey: link.localHandle) { uncount(replaced) }
+        held.links += 1
+        held.queuedDeliveries += link.queue.count
+        held.partialDeliveryBytes += link.partialBytes
+    }
+
+    /// Changes the link on `handle` in place and returns what `body` returns, or `nil` without
+    /// calling it when there is no such link. Callers hold no copy of the link meanwhile: its
+    /// queue or partial delivery would then be copied on the first change.
+    @discardableResult
+    func modifyLink<R>(_ handle: Handle, _ body: (inout LinkState) throws -> R) rethrows -> R? {
+        guard links[handle] != nil else { return nil }
+        return try Self.counting(&links[handle]!, held, body)
+    }
+
+    private static func counting<R>(_ link: inout LinkState, _ held: HeldCounts, _ body: (inout LinkState) throws -> R) rethrows -> R {
+        let queued = link.queue.count
+        let partialBytes = link.partialBytes
+        defer {
+            held.queuedDeliveries += link.queue.count - queued
+            held.partialDeliveryBytes += link.partialBytes - partialBytes
+        }
+        return try body(&link)
+    }
+
+    @discardableResult
+    func removeLink(_ handle: Handle) -> LinkState? {
+        guard let link = links.removeValue(forKey: handle) else { return nil }
+        uncount(link)
+        return link
+    }
+
+    private func uncount(_ link: LinkState) {
+        held.links -= 1
+        held.queuedDeliveries -= link.queue.count
+        held.partialDeliveryBytes -= link.partialBytes
     }
 
     private func countUnsettled() {
