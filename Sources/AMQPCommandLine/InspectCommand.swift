@@ -60,35 +60,21 @@ struct InspectCommand: ParsableCommand {
     }
 }
 
-/// Turns a byte stream into one printable line per header or frame.
+/// Turns a byte stream into one printable line per header or frame: the text form is the one
+/// the live frame trace prints (``FrameDescription``), `--json` gives the same content as typed JSON.
 struct FrameInspector {
     let json: Bool
-    /// Payloads of multi-frame deliveries, by channel and handle, until their last frame.
-    var partial: [String: [UInt8]] = [:]
+    private var describer = FrameStreamDescriber(payloads: .sections, revealsSASLResponses: true)
 
     init(json: Bool) { self.json = json }
 
     mutating func inspect(_ bytes: [UInt8], emit: (String) -> Void) throws {
-        var decoder = FrameDecoder()
-        decoder.append(bytes)
-        while true {
-            let offset = decoder.streamOffset
-            guard let event = try decoder.next() else { break }
-            switch event {
-            case .protocolHeader(let header):
-                emit(json ? JSON.object([("offset", .number(String(offset))), ("header", .string(header.description))]).serialized
-                          : "\(header)")
-            case .frame(let frame):
-                emit(try describe(frame, offset: offset))
-                // A client's AMQP header follows its last SASL frame with nothing in between to
-                // announce it; the server's follows its sasl-outcome.
-                if frame.type == .sasl, decoder.nextBytesAreProtocolHeader == true {
-                    decoder.expectProtocolHeader()
-                }
-            }
+        describer.append(bytes)
+        while let description = try describer.next() {
+            emit(json ? Self.json(description) : description.description)
         }
-        if decoder.bufferedCount > 0 {
-            throw InspectError(message: "\(decoder.bufferedCount) bytes at the end do not form a whole frame")
+        if describer.bufferedCount > 0 {
+            throw InspectError(message: "\(describer.bufferedCount) bytes at the end do not form a whole frame")
         }
     }
 
@@ -97,62 +83,33 @@ struct FrameInspector {
         var description: String { message }
     }
 
-    mutating func describe(_ frame: Frame, offset: Int) throws -> String {
-        let kind = frame.type == .sasl ? "sasl" : "amqp"
-        if frame.isEmpty {
-            return json ? JSON.object([("offset", .number(String(offset))), ("type", .string(kind)), ("channel", .number(String(frame.channel))), ("heartbeat", .bool(true))]).serialized
-                        : "@\(frame.channel) (heartbeat)"
-        }
-        var decoder = AMQPDecoder(frame.body)
-        let performative = try decoder.decodeValue()
-        let payload = Array(frame.body.dropFirst(decoder.offset))
-        var sections: [AMQPValue]? = nil
-        var payloadNote: String? = nil
-        if !payload.isEmpty {
-            // Sections are printed when the delivery's last frame arrives.
-            let key = "\(frame.channel)/\(field(0, of: performative).map { "\($0)" } ?? "?")"
-            var whole = partial.removeValue(forKey: key) ?? []
-            whole += payload
-            if case .boolean(true)? = field(5, of: performative) {
-                partial[key] = whole
-                payloadNote = "\(payload.count) bytes, more to come"
-            } else {
-                var sectionDecoder = AMQPDecoder(whole)
-                var decoded: [AMQPValue] = []
-                do {
-                    while !sectionDecoder.isAtEnd { decoded.append(try sectionDecoder.decodeValue()) }
-                    sections = decoded
-                } catch {
-                    payloadNote = "\(whole.count) bytes that are not message sections: \(error)"
-                }
-            }
-        }
-        if json {
-            var pairs: [(key: String, value: JSON)] = [
-                ("offset", .number(String(offset))), ("type", .string(kind)), ("channel", .number(String(frame.channel))),
-            ]
+    static func json(_ description: FrameDescription) -> String {
+        var pairs: [(key: String, value: JSON)] = [("offset", .number(String(description.streamOffset)))]
+        switch description.content {
+        case .protocolHeader(let header):
+            pairs.append(("header", .string(header.description)))
+        case .heartbeat(let type, let channel):
+            pairs += [("type", .string(type == .sasl ? "sasl" : "amqp")), ("channel", .number(String(channel))), ("heartbeat", .bool(true))]
+        case .frame(let type, let channel, let performative, let payload):
+            pairs += [("type", .string(type == .sasl ? "sasl" : "amqp")), ("channel", .number(String(channel)))]
             pairs += describedJSON(performative, nameKey: "performative")
-            if let sections {
+            switch payload {
+            case nil: break
+            case .sections(let sections)?:
                 pairs.append(("sections", .array(sections.map { .object(describedJSON($0, nameKey: "section")) })))
+            case .partial(let count)?: pairs.append(("payload", .string("\(count) bytes, more to come")))
+            case .length(let count)?: pairs.append(("payload", .string("\(count) bytes")))
+            case .undecodable(let count, let error)?:
+                pairs.append(("payload", .string("\(count) bytes that are not message sections: \(error)")))
             }
-            if let payloadNote { pairs.append(("payload", .string(payloadNote))) }
-            return JSON.object(pairs).serialized
         }
-        var line = "@\(frame.channel) " + Self.format(performative)
-        if let sections { line += " " + sections.map(Self.format).joined(separator: " ") }
-        if let payloadNote { line += " (payload: \(payloadNote))" }
-        return line
-    }
-
-    func field(_ index: Int, of value: AMQPValue) -> AMQPValue? {
-        guard case .described(_, .list(let fields)) = value, index < fields.count else { return nil }
-        return fields[index]
+        return JSON.object(pairs).serialized
     }
 
     /// `name` and named fields for a described value the specification knows; the typed value
     /// otherwise.
-    func describedJSON(_ value: AMQPValue, nameKey: String) -> [(key: String, value: JSON)] {
-        if case .described(let descriptor, let body) = value, let d = Self.descriptorValue(descriptor),
+    static func describedJSON(_ value: AMQPValue, nameKey: String) -> [(key: String, value: JSON)] {
+        if case .described(let descriptor, let body) = value, let d = FrameStreamDescriber.descriptorValue(descriptor),
            let names = AMQPDescribedTypes.specNames(for: d) {
             if case .list(let fields) = body {
                 var named: [(key: String, value: JSON)] = []
@@ -164,53 +121,5 @@ struct FrameInspector {
             return [(nameKey, .string(names.type)), ("value", TypedJSON.json(for: body))]
         }
         return [("value", TypedJSON.json(for: value))]
-    }
-
-    static func descriptorValue(_ value: AMQPValue) -> DescriptorValue? {
-        switch value {
-        case .ulong(let c): return .code(c)
-        case .symbol(let s): return .symbol(s)
-        default: return nil
-        }
-    }
-
-    /// A compact, readable form: `open(container-id="a", max-frame-size=65536)`, strings
-    /// quoted, symbols as `:name`, binary as `b"…"`, described values the specification knows by
-    /// name with their fields named.
-    static func format(_ value: AMQPValue) -> String {
-        switch value {
-        case .described(let descriptor, let body):
-            if let d = descriptorValue(descriptor), let names = AMQPDescribedTypes.specNames(for: d) {
-                if case .list(let fields) = body {
-                    let shown = fields.enumerated().compactMap { i, f -> String? in
-                        f == .null ? nil : "\(i < names.fields.count ? names.fields[i] : "field-\(i)")=\(format(f))"
-                    }
-                    return "\(names.type)(\(shown.joined(separator: ", ")))"
-                }
-                return "\(names.type)(\(format(body)))"
-            }
-            return "\(format(descriptor))(\(format(body)))"
-        case .string(let s): return "\"\(s.replacingOccurrences(of: "\"", with: "\\\""))\""
-        case .symbol(let s): return ":\(s)"
-        case .binary(let b):
-            let text = b.allSatisfy { $0 >= 0x20 && $0 < 0x7F } ? String(decoding: b, as: UTF8.self) : nil
-            return text.map { "b\"\($0)\"" } ?? "0x\(b.hexString)"
-        case .list(let items): return "[" + items.map(format).joined(separator: ", ") + "]"
-        case .map(let map): return "{" + map.entries.map { "\(format($0.key))=\(format($0.value))" }.joined(separator: ", ") + "}"
-        case .array(let a):
-            let d = a.descriptor.map { "\(format($0)) " } ?? ""
-            return "\(d)@\(a.elementType)[" + a.elements.map(format).joined(separator: ", ") + "]"
-        case .boolean(let b): return b ? "true" : "false"
-        case .uint(let v): return "\(v)"
-        case .ulong(let v): return "\(v)"
-        case .int(let v): return "\(v)"
-        case .long(let v): return "\(v)"
-        case .ubyte(let v): return "\(v)"
-        case .ushort(let v): return "\(v)"
-        case .timestamp(let t): return "\(t.millisecondsSince1970)ms"
-        case .uuid(let u): return u.uuidString
-        case .null: return "null"
-        default: return value.description
-        }
     }
 }

@@ -121,6 +121,9 @@ public struct AMQPConnectionOptions: Sendable {
     /// A layer between the byte stream (TCP or TLS) and AMQP, such as the WebSocket binding;
     /// `nil` runs AMQP straight over the stream.
     public var streamLayer: (any AMQPStreamLayer)?
+    /// Prints every frame in and out (``AMQPFrameTrace``); `AMQP_TRACE_FRAMES` in the environment
+    /// decides by default.
+    public var frameTrace: AMQPFrameTrace?
 
     /// Options for `host`; the port follows the TLS choice unless given.
     public init(
@@ -146,6 +149,7 @@ public struct AMQPConnectionOptions: Sendable {
         self.maxMessageSize = 256 << 20
         self.logger = Logger(label: "swift-amqp.connection")
         self.streamLayer = nil
+        self.frameTrace = .fromEnvironment
     }
 
     /// Parses `amqp://[user[:password]@]host[:port][/vhost]` or `amqps://…` (TLS, verified) with
@@ -275,7 +279,8 @@ public final class AMQPConnection: Sendable {
                     }()
                     let startAMQP: @Sendable () throws -> Void = {
                         let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core,
-                                                        logger: logger, inBandTLS: inBandSSLContext.map { .client($0, serverHostname: sni) })
+                                                        logger: logger, inBandTLS: inBandSSLContext.map { .client($0, serverHostname: sni) },
+                                                        frameTrace: options.frameTrace)
                         core.handler = handler
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }

@@ -130,6 +130,9 @@ public final class AMQPListener: Sendable {
         /// when the process may open fewer files (the soft `RLIMIT_NOFILE` less 64 for everything
         /// else), so that connections alone never exhaust the descriptors.
         public var maxConnections: Int?
+        /// Prints every frame in and out of each connection (``AMQPFrameTrace``);
+        /// `AMQP_TRACE_FRAMES` in the environment decides by default.
+        public var frameTrace: AMQPFrameTrace?
 
         /// A plain listener on 127.0.0.1 (port 0: any free one) offering ANONYMOUS, not requiring SASL.
         public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
@@ -153,6 +156,7 @@ public final class AMQPListener: Sendable {
             self.logger = Logger(label: "swift-amqp.listener")
             self.handshakeTimeout = .seconds(30)
             self.maxConnections = Self.defaultMaxConnections
+            self.frameTrace = .fromEnvironment
         }
 
         /// 10,000, or the soft file-descriptor limit less 64 when that is lower (at least 1).
@@ -248,7 +252,8 @@ public final class AMQPListener: Sendable {
                     let adapter = ServerConnectionAdapter(delegate: makeDelegate())
                     let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop,
                                                     sink: adapter, logger: configuration.logger,
-                                                    inBandTLS: inBandSSLContext.map { .server($0) })
+                                                    inBandTLS: inBandSSLContext.map { .server($0) },
+                                                    frameTrace: configuration.frameTrace)
                     adapter.connection = AMQPServerConnection(handler: handler, remoteAddress: channel.remoteAddress)
                     // The adapter lives as long as the channel: the pipeline holds the handler, the
                     // handler holds the adapter only weakly, so the channel's close future keeps it.

@@ -41,6 +41,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// How the socket becomes TLS when the engine asks (in-band TLS, §5.2.1); `nil` when this
     /// connection does not negotiate TLS that way.
     let inBandTLS: InBandTLS?
+    /// The live frame trace, when asked for; a connection without one pays a nil check per read and write.
+    private var tracer: FrameTracer?
 
     /// The TLS side this connection takes after the TLS protocol headers.
     enum InBandTLS {
@@ -51,12 +53,14 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         case server(NIOSSLContext)
     }
 
-    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?, logger: Logger, inBandTLS: InBandTLS? = nil) {
+    init(engine: ConnectionEngine, eventLoop: EventLoop, sink: (any ConnectionEventSink)?, logger: Logger, inBandTLS: InBandTLS? = nil,
+         frameTrace: AMQPFrameTrace? = nil) {
         self.engine = engine
         self.eventLoop = eventLoop
         self.sink = sink
         self.logger = logger
         self.inBandTLS = inBandTLS
+        self.tracer = frameTrace.map { FrameTracer($0, label: "connection") }
     }
 
     var channel: Channel? { context?.channel }
@@ -67,13 +71,22 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// reading a queue or a partition log) checks both.
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
+    /// `host:port` of the peer, as the trace prefixes its lines.
+    static func traceLabel(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
     static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
 
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if let remote = context.channel.remoteAddress { logger[metadataKey: "amqp.peer"] = "\(remote)" }
+        if let remote = context.channel.remoteAddress {
+            logger[metadataKey: "amqp.peer"] = "\(remote)"
+            tracer?.label = Self.traceLabel(remote)
+        }
         if context.channel.isActive { start() }
     }
 
@@ -95,6 +108,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func start() {
         guard !started else { return }
         started = true
+        // A client's handler is added before it connects: the peer is known only now.
+        if let remote = context?.channel.remoteAddress { tracer?.label = Self.traceLabel(remote) }
         var startsWithTLS = false
         if case .client = inBandTLS { startsWithTLS = true }
         engine.start(now: Self.now(), inBandTLS: startsWithTLS)
@@ -104,6 +119,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         buffer.withUnsafeReadableBytes { raw in
+            tracer?.traceReceived(raw)
             engine.receive(raw, now: Self.now())
         }
         afterEngineStep()
@@ -204,6 +220,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func flushOutput() {
         guard let context, engine.hasOutput else { return }
         let buffer = engine.consumeOutput { raw -> ByteBuffer in
+            tracer?.traceSent(raw)
             var buffer = context.channel.allocator.buffer(capacity: raw.count)
             buffer.writeBytes(raw)
             return buffer

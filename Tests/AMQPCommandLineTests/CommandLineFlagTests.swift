@@ -145,6 +145,26 @@ struct CommandLineFlagTests {
         }
     }
 
+    @Test("AMQP_TRACE_FRAMES=1 prints every frame in and out on standard error, the password hidden")
+    func frameTrace() async throws {
+        let (broker, port) = try await MessagingCommandTests.broker(["--user", "app", "--password", "s3cret"])
+        defer { broker.stop() }
+        let send = try await Self.amqp(["send", "amqp://app:s3cret@127.0.0.1:\(port)/traced", "--count", "2", "--allow-plain-without-tls"],
+                                       environment: ["AMQP_TRACE_FRAMES": "1"])
+        #expect(send.exitStatus == 0, "\(send.outputTail)")
+        let lines = send.errorOutput.split(separator: "\n")
+        #expect(lines.contains { $0.hasSuffix("-> SASL 3-1.0.0") })
+        #expect(lines.contains { $0.contains("-> @0 sasl-init(mechanism=:PLAIN, initial-response=\"<11 bytes hidden>\"") })
+        #expect(lines.contains { $0.contains("<- @0 open(") })
+        #expect(lines.filter { $0.contains("-> @0 transfer(") }.count == 2)
+        #expect(lines.contains { $0.contains("<- @0 disposition(") })
+        #expect(!send.errorOutput.contains("s3cret") && !send.output.contains("s3cret"))
+        let quiet = try await Self.amqp(["send", "amqp://app:s3cret@127.0.0.1:\(port)/traced", "--count", "1", "--allow-plain-without-tls"],
+                                        environment: ["AMQP_TRACE_FRAMES": "0"])
+        #expect(quiet.exitStatus == 0, "\(quiet.outputTail)")
+        #expect(!quiet.errorOutput.contains("-> @0 open("))
+    }
+
     @Test("on a terminal, progress is a bar redrawn in place with the rate and the time left")
     func progressOnATerminal() async throws {
         let (broker, port) = try await MessagingCommandTests.broker()
