@@ -238,7 +238,10 @@ let package = Package(
                 "AMQPCodec", "AMQPTransport",
             ]
         ),
-        .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport", "AMQPTestSupport"]),
+        .testTarget(
+            name: "AMQPTransportTests",
+            dependencies: ["AMQPTransport", "AMQPTestSupport", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(name: "AMQPTypedJSONTests", dependencies: ["AMQPTypedJSON", "AMQPCodec"]),
         // Our client and listener against real peers (Qpid Proton C and Python, RabbitMQ), TLS
         // and hostile bytes through real sockets. Peers are started by the tests; a missing

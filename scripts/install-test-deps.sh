@@ -8,11 +8,12 @@
 #                        Qpid Proton's C broker, send and receive, built by the peer tests
 #   rabbitmq-server      RabbitMQ 3.10 with the AMQP 1.0 plugin; the tests run a private node
 #   bsdutils             `script`, which runs `amqp send` on a pseudo-terminal for the progress-bar test
+#   tinyproxy            a real HTTP proxy for the CONNECT tunnel tests
 # A peer test fails (never skips) when its peer is missing.
 set -euo pipefail
 
 packages=(amqp-specs libxml2-dev python3-qpid-proton libqpid-proton11-dev libqpid-proton11-dev-examples gcc pkg-config patch
-          rabbitmq-server bsdutils)
+          rabbitmq-server bsdutils tinyproxy)
 # With arguments, installs those packages instead (scripts/bench.sh uses it for Proton C).
 [ $# -eq 0 ] || packages=("$@")
 missing=()

@@ -124,6 +124,8 @@ public struct AMQPConnectionOptions: Sendable {
     /// Prints every frame in and out (``AMQPFrameTrace``); `AMQP_TRACE_FRAMES` in the environment
     /// decides by default.
     public var frameTrace: AMQPFrameTrace?
+    /// An HTTP proxy to tunnel through (``AMQPHTTPProxy``); `nil` connects directly.
+    public var proxy: AMQPHTTPProxy?
 
     /// Options for `host`; the port follows the TLS choice unless given.
     public init(
@@ -150,6 +152,7 @@ public struct AMQPConnectionOptions: Sendable {
         self.logger = Logger(label: "swift-amqp.connection")
         self.streamLayer = nil
         self.frameTrace = .fromEnvironment
+        self.proxy = nil
     }
 
     /// Parses `amqp://[user[:password]@]host[:port][/vhost]` or `amqps://…` (TLS, verified) with
@@ -178,12 +181,14 @@ public struct AMQPConnectionOptions: Sendable {
     /// What protects the connection's bytes before any in-band TLS: direct TLS (also with a
     /// ``streamLayer`` inside it, such as WebSocket over TLS) is
     /// ``TransportSecurity/encrypted``; otherwise a loopback host (``AMQPEndpoint/isLoopback(_:)``)
-    /// is ``TransportSecurity/loopback``. In-band TLS counts once its handshake is done: the engine
+    /// is ``TransportSecurity/loopback`` (and so is the ``proxy``, if any). In-band TLS counts once its handshake is done: the engine
     /// knows when. With ``cleartextCredentials`` it decides whether PLAIN may run
     /// (``CleartextCredentials/permits(_:over:)``).
     public var transportSecurity: TransportSecurity {
         if case .enabled = tls { return .encrypted }
-        return AMQPEndpoint.isLoopback(host) ? .loopback : .none
+        // Through a proxy, the bytes cross two hops: both must stay on this machine.
+        let onThisMachine = AMQPEndpoint.isLoopback(host) && (proxy.map { AMQPEndpoint.isLoopback($0.host) } ?? true)
+        return onThisMachine ? .loopback : .none
     }
 
     func engineConfiguration() -> ConnectionConfiguration {
@@ -269,44 +274,62 @@ public final class AMQPConnection: Sendable {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let sslContext {
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: sni))
-                    }
-                    let logger = {
-                        var logger = options.logger
-                        logger[metadataKey: "amqp.host"] = "\(options.host):\(options.port)"
-                        return logger
-                    }()
-                    let startAMQP: @Sendable () throws -> Void = {
-                        let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core,
-                                                        logger: logger, inBandTLS: inBandSSLContext.map { .client($0, serverHostname: sni) },
-                                                        frameTrace: options.frameTrace)
-                        core.handler = handler
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
-                    guard let layer = options.streamLayer else { return try startAMQP() }
-                    // A layer with a handshake of its own starts AMQP once it is done, or reports
-                    // why it could not; a channel that closes first fails the connect too.
-                    channel.closeFuture.whenComplete { _ in
-                        core.openPromise.fail(AMQPClientError(.connectionFailed, detail: "the connection closed before AMQP started"))
-                    }
-                    try layer.addHandlers(to: channel) { result in
-                        channel.eventLoop.assertInEventLoop()
-                        do {
-                            try result.get()
-                            try startAMQP()
-                        } catch {
-                            core.openPromise.fail(AMQPClientError(.connectionFailed, detail: "\(layer)", underlying: error))
-                            channel.close(promise: nil)
+                    // Everything that runs over the byte stream: through a proxy, once its tunnel is open.
+                    let overTheStream: @Sendable () throws -> Void = {
+                        if let sslContext {
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: sni))
+                        }
+                        let logger = {
+                            var logger = options.logger
+                            logger[metadataKey: "amqp.host"] = "\(options.host):\(options.port)"
+                            return logger
+                        }()
+                        let startAMQP: @Sendable () throws -> Void = {
+                            let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop, sink: core,
+                                                            logger: logger, inBandTLS: inBandSSLContext.map { .client($0, serverHostname: sni) },
+                                                            frameTrace: options.frameTrace)
+                            core.handler = handler
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        }
+                        guard let layer = options.streamLayer else { return try startAMQP() }
+                        // A layer with a handshake of its own starts AMQP once it is done, or reports
+                        // why it could not; a channel that closes first fails the connect too.
+                        channel.closeFuture.whenComplete { _ in
+                            core.openPromise.fail(AMQPClientError(.connectionFailed, detail: "the connection closed before AMQP started"))
+                        }
+                        try layer.addHandlers(to: channel) { result in
+                            channel.eventLoop.assertInEventLoop()
+                            do {
+                                try result.get()
+                                try startAMQP()
+                            } catch {
+                                core.openPromise.fail(AMQPClientError(.connectionFailed, detail: "\(layer)", underlying: error))
+                                channel.close(promise: nil)
+                            }
                         }
                     }
+                    guard let proxy = options.proxy else { return try overTheStream() }
+                    try channel.pipeline.syncOperations.addHandler(HTTPConnectTunnelHandler(
+                        proxy: proxy, targetHost: options.host, targetPort: options.port
+                    ) { result in
+                        do {
+                            try result.get()
+                            try overTheStream()
+                        } catch {
+                            core.openPromise.fail(AMQPClientError(.connectionFailed, detail: "\(error)", underlying: error))
+                            channel.close(promise: nil)
+                        }
+                    })
                 }
             }
         let channel: Channel
+        // Through a proxy, TCP goes to the proxy, which opens the connection to the broker.
+        let (connectHost, connectPort) = options.proxy.map { ($0.host, $0.port) } ?? (options.host, options.port)
         do {
-            channel = try await bootstrap.connect(host: options.host, port: options.port).get()
+            channel = try await bootstrap.connect(host: connectHost, port: connectPort).get()
         } catch {
-            let failure = AMQPClientError(.connectionFailed, detail: "cannot connect to \(options.host):\(options.port)", underlying: error)
+            let what = options.proxy.map { "\($0)" } ?? "\(options.host):\(options.port)"
+            let failure = AMQPClientError(.connectionFailed, detail: "cannot connect to \(what)", underlying: error)
             core.openPromise.fail(failure)
             throw failure
         }
