@@ -49,6 +49,9 @@ public struct EventHubsClientOptions: Sendable {
     /// Connect here instead of the namespace host (a proxy, a private endpoint, a test bridge);
     /// TLS server name, `open.hostname` and token audiences still name the namespace.
     public var customEndpoint: (host: String, port: Int)?
+    /// An HTTP proxy to tunnel through with `CONNECT` (``AMQPHTTPProxy``), for AMQP over TLS or
+    /// WebSockets alike; `nil` connects directly.
+    public var proxy: AMQPHTTPProxy?
     /// The AMQP container id; a fresh one per client by default.
     public var identifier: String?
     /// Where the client logs: connections, authorizations, retries and link recovery. Never
@@ -78,6 +81,7 @@ public struct EventHubsClientOptions: Sendable {
         self.tokenLifetime = tokenLifetime
         self.tlsConfiguration = nil
         self.customEndpoint = nil
+        self.proxy = nil
         self.identifier = nil
         self.logger = Logger(label: "swift-amqp.eventhubs")
         self.eventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -163,6 +167,7 @@ public struct EventHubsEndpoint: Sendable, Hashable, CustomStringConvertible {
                                          authentication: authentication,
                                          containerID: options.identifier ?? "swift-amqp-eventhubs-\(AMQPUUID.random())")
         amqp.serverName = fullyQualifiedNamespace
+        amqp.proxy = options.proxy
         amqp.virtualHost = fullyQualifiedNamespace
         amqp.channelMax = 65535
         amqp.logger = options.logger

@@ -1,5 +1,7 @@
 import AMQPEventHubs
 import AMQPEventHubsEmulator
+import AMQPTestSupport
+import AMQPTransport
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -125,6 +127,27 @@ struct WebSocketTests {
         #expect(events.last?.body == big.body)
         #expect(try await client.partitionIDs() == ["0", "1", "2", "3"])
         #expect(bridge.upgrades.withLockedValue { $0 } == 1)
+        await client.close()
+        try await bridge.stop()
+        try await fixture.stop()
+    }
+
+    @Test("WebSockets through an HTTP proxy (tinyproxy): CONNECT, then the upgrade inside the tunnel")
+    func throughProxy() async throws {
+        let fixture = try await EmulatorFixture.start()
+        let bridge = try await WebSocketBridge.start(targetPort: fixture.port)
+        let (proxy, proxyPort) = try await TinyProxy.start(username: "eh", password: "tunnel-secret")
+        defer { proxy.stop() }
+        var options = EventHubsClientOptions.fastRetries
+        options.transport = .webSockets
+        options.customEndpoint = ("127.0.0.1", bridge.port)
+        options.proxy = AMQPHTTPProxy(host: "127.0.0.1", port: proxyPort, credentials: .init(username: "eh", password: "tunnel-secret"))
+        let client = try fixture.client(options: options)
+        try await client.makeProducer().send([EventData("through a proxy")], options: .partition("2"))
+        let events = try await take(1, from: client.makePartitionReceiver(partitionID: "2", startingAt: .earliest))
+        #expect(events.first?.text == "through a proxy")
+        #expect(bridge.upgrades.withLockedValue { $0 } >= 1)
+        _ = try await proxy.waitForOutput("CONNECT 127.0.0.1:\(bridge.port) HTTP/1.1")
         await client.close()
         try await bridge.stop()
         try await fixture.stop()

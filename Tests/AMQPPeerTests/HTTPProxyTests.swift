@@ -13,27 +13,8 @@ extension RealPeers {
     /// as errors that name it.
     @Suite("HTTP CONNECT proxy (tinyproxy)", .timeLimit(.minutes(2)))
     struct HTTPProxyTests {
-        /// A tinyproxy on a free loopback port, requiring `credentials` when given. The log at
-        /// level Connect shows each tunnel it opened.
         static func tinyproxy(credentials: AMQPHTTPProxy.Credentials? = nil) async throws -> (process: ExternalProcess, port: Int) {
-            let port = try LocalPort.free()
-            let folder = try ScratchFolder.make("tinyproxy")
-            var config = """
-                Port \(port)
-                Listen 127.0.0.1
-                Timeout 30
-                LogLevel Connect
-                MaxClients 20
-
-                """
-            if let credentials { config += "BasicAuth \(credentials.username) \(credentials.password)\n" }
-            // As root (CI), tinyproxy must be told whom to run as.
-            if getuid() == 0 { config += "User nobody\nGroup nogroup\n" }
-            let file = folder.appendingPathComponent("tinyproxy.conf")
-            try config.write(to: file, atomically: true, encoding: .utf8)
-            let process = try ExternalProcess("/usr/bin/tinyproxy", ["-d", "-c", file.path], name: "tinyproxy")
-            try await process.waitForPort(port)
-            return (process, port)
+            try await TinyProxy.start(username: credentials?.username, password: credentials?.password)
         }
 
         static func roundTrip(_ options: AMQPConnectionOptions, text: String) async throws {
