@@ -1,6 +1,7 @@
 import AMQPCodec
 import AMQPProtocol
 import AMQPTypedJSON
+import AMQPSpecModel
 import AMQPTypes
 import ArgumentParser
 import Foundation
@@ -28,6 +29,9 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per line.")
     var json = false
 
+    @Option(name: .customLong("types"), help: "A spec XML file whose described types to name too, as the core's are (repeatable): a vendor's extension.")
+    var typeFiles: [String] = []
+
     @OptionGroup var log: LogOptions
 
     func run() throws {
@@ -48,8 +52,23 @@ struct InspectCommand: ParsableCommand {
         } else {
             bytes = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
         }
+        var files: [(fileName: String, bytes: [UInt8])] = []
+        for path in typeFiles {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                printError("error: cannot read \(path)")
+                throw ExitCode(1)
+            }
+            files.append((URL(fileURLWithPath: path).lastPathComponent, [UInt8](data)))
+        }
+        let names: DescribedTypeNames
+        do {
+            names = try DescribedTypeNames(specFiles: files)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
         let out = StandardOutput()
-        var inspector = FrameInspector(json: json)
+        var inspector = FrameInspector(json: json, names: names)
         do {
             try inspector.inspect(bytes) { out.line($0) }
         } catch {
@@ -61,12 +80,50 @@ struct InspectCommand: ParsableCommand {
 }
 
 /// Turns a byte stream into one printable line per header or frame.
+/// The AMQP names printed for described values: the core's (`AMQPDescribedTypes`), then those of
+/// spec files given with `--types`. Those files are only parsed, not resolved: naming a value
+/// needs its descriptor and field names, not the types its fields refer to (a vendor's file may
+/// use the core's `error` without the core's XML beside it).
+struct DescribedTypeNames: Sendable {
+    private var names: [DescriptorValue: (type: String, fields: [String])] = [:]
+
+    /// The core's names only.
+    static let core = DescribedTypeNames()
+
+    private init() {}
+
+    /// The core's names, and those of every described type of `specFiles`. A file that does not
+    /// parse, or a descriptor the core or an earlier file already names, is a ``SpecError``.
+    init(specFiles: [(fileName: String, bytes: [UInt8])]) throws(SpecError) {
+        for file in specFiles {
+            let document = try SpecParser.parse(file.bytes, fileName: file.fileName)
+            for type in document.sections.flatMap(\.types) {
+                guard let descriptor = type.descriptor else { continue }
+                let keys: [DescriptorValue] = [.code(descriptor.code)] + (Symbol(descriptor.name).map { [.symbol($0)] } ?? [])
+                if let other = keys.compactMap({ key in AMQPDescribedTypes.specNames(for: key)?.type ?? names[key]?.type }).first {
+                    throw SpecError(.duplicateDescriptor, file: file.fileName, line: descriptor.location.line, name: type.name,
+                                    "descriptor \(descriptor.name) (\(descriptor.codeText)) of '\(type.name)' already names '\(other)'")
+                }
+                for key in keys { names[key] = (type.name, type.fields.map(\.name)) }
+            }
+        }
+    }
+
+    func names(for descriptor: DescriptorValue) -> (type: String, fields: [String])? {
+        AMQPDescribedTypes.specNames(for: descriptor) ?? names[descriptor]
+    }
+}
+
 struct FrameInspector {
     let json: Bool
+    let names: DescribedTypeNames
     /// Payloads of multi-frame deliveries, by channel and handle, until their last frame.
     var partial: [String: [UInt8]] = [:]
 
-    init(json: Bool) { self.json = json }
+    init(json: Bool, names: DescribedTypeNames = .core) {
+        self.json = json
+        self.names = names
+    }
 
     mutating func inspect(_ bytes: [UInt8], emit: (String) -> Void) throws {
         var decoder = FrameDecoder()
@@ -138,8 +195,8 @@ struct FrameInspector {
             if let payloadNote { pairs.append(("payload", .string(payloadNote))) }
             return JSON.object(pairs).serialized
         }
-        var line = "@\(frame.channel) " + Self.format(performative)
-        if let sections { line += " " + sections.map(Self.format).joined(separator: " ") }
+        var line = "@\(frame.channel) " + Self.format(performative, names: names)
+        if let sections { line += " " + sections.map { Self.format($0, names: names) }.joined(separator: " ") }
         if let payloadNote { line += " (payload: \(payloadNote))" }
         return line
     }
@@ -153,7 +210,7 @@ struct FrameInspector {
     /// otherwise.
     func describedJSON(_ value: AMQPValue, nameKey: String) -> [(key: String, value: JSON)] {
         if case .described(let descriptor, let body) = value, let d = Self.descriptorValue(descriptor),
-           let names = AMQPDescribedTypes.specNames(for: d) {
+           let names = self.names.names(for: d) {
             if case .list(let fields) = body {
                 var named: [(key: String, value: JSON)] = []
                 for (i, f) in fields.enumerated() where f != .null {
@@ -177,10 +234,11 @@ struct FrameInspector {
     /// A compact, readable form: `open(container-id="a", max-frame-size=65536)`, strings
     /// quoted, symbols as `:name`, binary as `b"…"`, described values the specification knows by
     /// name with their fields named.
-    static func format(_ value: AMQPValue) -> String {
+    static func format(_ value: AMQPValue, names table: DescribedTypeNames = .core) -> String {
+        func format(_ value: AMQPValue) -> String { Self.format(value, names: table) }
         switch value {
         case .described(let descriptor, let body):
-            if let d = descriptorValue(descriptor), let names = AMQPDescribedTypes.specNames(for: d) {
+            if let d = descriptorValue(descriptor), let names = table.names(for: d) {
                 if case .list(let fields) = body {
                     let shown = fields.enumerated().compactMap { i, f -> String? in
                         f == .null ? nil : "\(i < names.fields.count ? names.fields[i] : "field-\(i)")=\(format(f))"
