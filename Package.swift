@@ -184,6 +184,8 @@ let package = Package(
                 "AMQPEventHubs",
                 "AMQPEventHubsEmulator",
                 "AMQPEventHubsBlobCheckpointStore",
+                // `amqp inspect --types FILE.xml` parses a vendor's spec file to name its types.
+                "AMQPSpecModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -234,7 +236,7 @@ let package = Package(
         .testTarget(
             name: "AMQPCommandLineTests",
             dependencies: [
-                "AMQPCommandLine", "AMQPTestSupport", "AMQPTestCertificates", "AMQPTypedJSON", "AMQPMessageJSON", "AMQPMessage", "AMQPTypes",
+                "AMQPCommandLine", "AMQPTestSupport", "AMQPTestCertificates", "AMQPTypedJSON", "AMQPMessageJSON", "AMQPMessage", "AMQPTypes", "AMQPSpecModel",
                 "AMQPCodec", "AMQPTransport",
             ]
         ),

@@ -83,7 +83,7 @@ shared_seeds() {
     performative) echo "" ;;
     listener) echo "$shared/captures/rabbitmq310.c2s.bin $shared/proton-fuzz-connection-driver/corpus" ;;
     client) echo "$shared/captures/rabbitmq310.s2c.bin $shared/proton-fuzz-connection-driver/corpus $shared/proton-fuzz-connection-driver/crash" ;;
-    spec-xml) echo "spec /usr/share/amqp/specs/1-0" ;;
+    spec-xml) echo "spec /usr/share/amqp/specs/1-0 Generated/AMQPTypes.index.xml Examples/VendorTypes/Sources/VendorTypes Examples/CustomTypes/Sources/CustomTypes" ;;
     json) echo "" ;;
   esac
 }

@@ -23,7 +23,8 @@ scripts/check-allocations.sh
 
 # Committed Generated/ must match the generator's output (the drift test checks it too; this
 # prints a readable diff summary when it fails).
-swift run --skip-build amqp-gen --extensions spec --output Generated/AMQPTypes --check
+swift run --skip-build amqp-gen --extensions spec --output Generated/AMQPTypes \
+  --module-name AMQPTypes --index-output Generated/AMQPTypes.index.xml --check
 
 # A user's package that generates its own types with the build-tool plugin.
 scripts/test-example-package.sh

@@ -7,7 +7,11 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `no-local-filter`, described by `apache.org:no-local-filter:list` (0x0000468C:0x00000003). Provides `filter` (``Filter``).
+/// `no-local-filter`: a composite of 0 fields.
+///
+/// - Descriptor: `apache.org:no-local-filter:list`, code `0x0000468C:0x00000003`.
+/// - Provides: `filter` (``Filter``).
+/// - Specification: section `jms` of `apache-filters` (`apache-filters.xml`).
 ///
 /// Drops messages published on the same connection as the receiving link (JMS no-local). A container that supports it advertises the capability APACHE.ORG:NO_LOCAL.
 public struct NoLocalFilter: Sendable, Hashable {
@@ -16,7 +20,11 @@ public struct NoLocalFilter: Sendable, Hashable {
     public init() {}
 }
 
-/// `selector-filter`, described by `apache.org:selector-filter:string` (0x0000468C:0x00000004): a restricted `string`. Provides `filter` (``Filter``).
+/// `selector-filter`: a described `string`.
+///
+/// - Descriptor: `apache.org:selector-filter:string`, code `0x0000468C:0x00000004`.
+/// - Provides: `filter` (``Filter``).
+/// - Specification: section `jms` of `apache-filters` (`apache-filters.xml`).
 ///
 /// Selects messages with a JMS-style SQL selector over header, properties and application properties (amqp.field_name for message fields). Azure Event Hubs positions a consumer with it: amqp.annotation.x-opt-offset > '123'. A container that supports it advertises the capability APACHE.ORG:SELECTOR.
 public struct SelectorFilter: Sendable, Hashable {

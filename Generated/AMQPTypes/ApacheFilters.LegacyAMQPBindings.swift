@@ -7,7 +7,11 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `legacy-amqp-direct-binding`, described by `apache.org:legacy-amqp-direct-binding:string` (0x0000468C:0x00000000): a restricted `string`. Provides `filter` (``Filter``).
+/// `legacy-amqp-direct-binding`: a described `string`.
+///
+/// - Descriptor: `apache.org:legacy-amqp-direct-binding:string`, code `0x0000468C:0x00000000`.
+/// - Provides: `filter` (``Filter``).
+/// - Specification: section `legacy-amqp-bindings` of `apache-filters` (`apache-filters.xml`).
 ///
 /// Matches a message whose properties subject equals the string exactly, like a direct exchange binding key.
 public struct LegacyAMQPDirectBinding: Sendable, Hashable {
@@ -20,7 +24,11 @@ public struct LegacyAMQPDirectBinding: Sendable, Hashable {
     }
 }
 
-/// `legacy-amqp-topic-binding`, described by `apache.org:legacy-amqp-topic-binding:string` (0x0000468C:0x00000001): a restricted `string`. Provides `filter` (``Filter``).
+/// `legacy-amqp-topic-binding`: a described `string`.
+///
+/// - Descriptor: `apache.org:legacy-amqp-topic-binding:string`, code `0x0000468C:0x00000001`.
+/// - Provides: `filter` (``Filter``).
+/// - Specification: section `legacy-amqp-bindings` of `apache-filters` (`apache-filters.xml`).
 ///
 /// Matches the properties subject against a topic pattern: words separated by dots, * for exactly one word, # for zero or more words.
 public struct LegacyAMQPTopicBinding: Sendable, Hashable {
@@ -33,7 +41,11 @@ public struct LegacyAMQPTopicBinding: Sendable, Hashable {
     }
 }
 
-/// `legacy-amqp-headers-binding`, described by `apache.org:legacy-amqp-headers-binding:map` (0x0000468C:0x00000002): a restricted `map`. Provides `filter` (``Filter``).
+/// `legacy-amqp-headers-binding`: a described `map`.
+///
+/// - Descriptor: `apache.org:legacy-amqp-headers-binding:map`, code `0x0000468C:0x00000002`.
+/// - Provides: `filter` (``Filter``).
+/// - Specification: section `legacy-amqp-bindings` of `apache-filters` (`apache-filters.xml`).
 ///
 /// Matches application properties against the map, like a headers exchange binding (the x-match key chooses between all and any).
 public struct LegacyAMQPHeadersBinding: Sendable, Hashable {

@@ -7,20 +7,68 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `source`, described by `amqp:source:list` (0x00000000:0x00000028). Provides `source` (``LinkSource``).
+/// `source`: a composite of 11 fields.
+///
+/// - Descriptor: `amqp:source:list`, code `0x00000000:0x00000028`.
+/// - Provides: `source` (``LinkSource``).
+/// - Specification: §3.5.3 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public struct Source: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000028, symbol: "amqp:source:list")
 
+    /// `address` (field 1 of `source`): any value that provides `address` (``Address``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var address: Address?
+
+    /// `durable` (field 2 of `source`): `terminus-durability`, a restricted `uint`.
+    ///
+    /// - Default: `none` (a null field means it, and the default is sent as null).
     public var durable: TerminusDurability
+
+    /// `expiry-policy` (field 3 of `source`): `terminus-expiry-policy`, a restricted `symbol`.
+    ///
+    /// - Default: `session-end` (a null field means it, and the default is sent as null).
     public var expiryPolicy: TerminusExpiryPolicy
+
+    /// `timeout` (field 4 of `source`): `seconds`, a restricted `uint`.
+    ///
+    /// - Default: `0` (a null field means it, and the default is sent as null).
+    /// - Unit: seconds.
     public var timeout: Seconds
+
+    /// `dynamic` (field 5 of `source`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var dynamic: Bool
+
+    /// `dynamic-node-properties` (field 6 of `source`): `node-properties`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var dynamicNodeProperties: NodeProperties?
+
+    /// `distribution-mode` (field 7 of `source`): `symbol`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var distributionMode: DistributionMode?
+
+    /// `filter` (field 8 of `source`): `filter-set`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var filter: FilterSet?
+
+    /// `default-outcome` (field 9 of `source`): any value that provides `outcome` (``Outcome``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var defaultOutcome: Outcome?
+
+    /// `outcomes` (field 10 of `source`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var outcomes: [Symbol]
+
+    /// `capabilities` (field 11 of `source`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var capabilities: [Symbol]
 
     public init(
@@ -50,16 +98,48 @@ public struct Source: Sendable, Hashable {
     }
 }
 
-/// `target`, described by `amqp:target:list` (0x00000000:0x00000029). Provides `target` (``LinkTarget``).
+/// `target`: a composite of 7 fields.
+///
+/// - Descriptor: `amqp:target:list`, code `0x00000000:0x00000029`.
+/// - Provides: `target` (``LinkTarget``).
+/// - Specification: §3.5.4 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public struct Target: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000029, symbol: "amqp:target:list")
 
+    /// `address` (field 1 of `target`): any value that provides `address` (``Address``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var address: Address?
+
+    /// `durable` (field 2 of `target`): `terminus-durability`, a restricted `uint`.
+    ///
+    /// - Default: `none` (a null field means it, and the default is sent as null).
     public var durable: TerminusDurability
+
+    /// `expiry-policy` (field 3 of `target`): `terminus-expiry-policy`, a restricted `symbol`.
+    ///
+    /// - Default: `session-end` (a null field means it, and the default is sent as null).
     public var expiryPolicy: TerminusExpiryPolicy
+
+    /// `timeout` (field 4 of `target`): `seconds`, a restricted `uint`.
+    ///
+    /// - Default: `0` (a null field means it, and the default is sent as null).
+    /// - Unit: seconds.
     public var timeout: Seconds
+
+    /// `dynamic` (field 5 of `target`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var dynamic: Bool
+
+    /// `dynamic-node-properties` (field 6 of `target`): `node-properties`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var dynamicNodeProperties: NodeProperties?
+
+    /// `capabilities` (field 7 of `target`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var capabilities: [Symbol]
 
     public init(
@@ -82,24 +162,28 @@ public struct Target: Sendable, Hashable {
 }
 
 /// `terminus-durability`: a restricted `uint`; decoding any other value is an error.
+///
+/// - Specification: §3.5.5 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public enum TerminusDurability: UInt32, Sendable, Hashable {
-    /// `0`
+    /// `none` = `0`
     case none = 0
-    /// `1`
+    /// `configuration` = `1`
     case configuration = 1
-    /// `2`
+    /// `unsettled-state` = `2`
     case unsettledState = 2
 }
 
 /// `terminus-expiry-policy`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Specification: §3.5.6 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public enum TerminusExpiryPolicy: Sendable, Hashable, RawRepresentable {
-    /// `link-detach`
+    /// `link-detach` = `link-detach`
     case linkDetach
-    /// `session-end`
+    /// `session-end` = `session-end`
     case sessionEnd
-    /// `connection-close`
+    /// `connection-close` = `connection-close`
     case connectionClose
-    /// `never`
+    /// `never` = `never`
     case never
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)
@@ -140,11 +224,14 @@ public enum TerminusExpiryPolicy: Sendable, Hashable, RawRepresentable {
     }
 }
 
-/// `std-dist-mode`: a restricted `symbol`; values it does not name are kept in `unknown`. Provides `distribution-mode` (``DistributionMode``).
+/// `std-dist-mode`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Provides: `distribution-mode` (``DistributionMode``).
+/// - Specification: §3.5.7 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public enum StandardDistributionMode: Sendable, Hashable, RawRepresentable {
-    /// `move`
+    /// `move` = `move`
     case move
-    /// `copy`
+    /// `copy` = `copy`
     case copy
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)
@@ -178,33 +265,53 @@ public enum StandardDistributionMode: Sendable, Hashable, RawRepresentable {
 }
 
 /// `filter-set`: a restricted `map`.
+///
+/// - Specification: §3.5.8 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public typealias FilterSet = AMQPMap
 
 /// `node-properties`: a restricted `fields`.
+///
+/// - Specification: §3.5.9 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public typealias NodeProperties = Fields
 
-/// `delete-on-close`, described by `amqp:delete-on-close:list` (0x00000000:0x0000002B). Provides `lifetime-policy` (``LifetimePolicy``).
+/// `delete-on-close`: a composite of 0 fields.
+///
+/// - Descriptor: `amqp:delete-on-close:list`, code `0x00000000:0x0000002B`.
+/// - Provides: `lifetime-policy` (``LifetimePolicy``).
+/// - Specification: §3.5.10 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public struct DeleteOnClose: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_0000002B, symbol: "amqp:delete-on-close:list")
 
     public init() {}
 }
 
-/// `delete-on-no-links`, described by `amqp:delete-on-no-links:list` (0x00000000:0x0000002C). Provides `lifetime-policy` (``LifetimePolicy``).
+/// `delete-on-no-links`: a composite of 0 fields.
+///
+/// - Descriptor: `amqp:delete-on-no-links:list`, code `0x00000000:0x0000002C`.
+/// - Provides: `lifetime-policy` (``LifetimePolicy``).
+/// - Specification: §3.5.11 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public struct DeleteOnNoLinks: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_0000002C, symbol: "amqp:delete-on-no-links:list")
 
     public init() {}
 }
 
-/// `delete-on-no-messages`, described by `amqp:delete-on-no-messages:list` (0x00000000:0x0000002D). Provides `lifetime-policy` (``LifetimePolicy``).
+/// `delete-on-no-messages`: a composite of 0 fields.
+///
+/// - Descriptor: `amqp:delete-on-no-messages:list`, code `0x00000000:0x0000002D`.
+/// - Provides: `lifetime-policy` (``LifetimePolicy``).
+/// - Specification: §3.5.12 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public struct DeleteOnNoMessages: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_0000002D, symbol: "amqp:delete-on-no-messages:list")
 
     public init() {}
 }
 
-/// `delete-on-no-links-or-messages`, described by `amqp:delete-on-no-links-or-messages:list` (0x00000000:0x0000002E). Provides `lifetime-policy` (``LifetimePolicy``).
+/// `delete-on-no-links-or-messages`: a composite of 0 fields.
+///
+/// - Descriptor: `amqp:delete-on-no-links-or-messages:list`, code `0x00000000:0x0000002E`.
+/// - Provides: `lifetime-policy` (``LifetimePolicy``).
+/// - Specification: §3.5.13 of AMQP 1.0, in section `addressing` of `messaging` (`messaging.bare.xml`).
 public struct DeleteOnNoLinksOrMessages: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_0000002E, symbol: "amqp:delete-on-no-links-or-messages:list")
 

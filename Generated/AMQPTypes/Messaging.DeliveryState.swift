@@ -7,11 +7,22 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `received`, described by `amqp:received:list` (0x00000000:0x00000023). Provides `delivery-state` (``DeliveryState``).
+/// `received`: a composite of 2 fields.
+///
+/// - Descriptor: `amqp:received:list`, code `0x00000000:0x00000023`.
+/// - Provides: `delivery-state` (``DeliveryState``).
+/// - Specification: §3.4.1 of AMQP 1.0, in section `delivery-state` of `messaging` (`messaging.bare.xml`).
 public struct Received: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000023, symbol: "amqp:received:list")
 
+    /// `section-number` (field 1 of `received`): `uint`.
+    ///
+    /// - Mandatory: never null.
     public var sectionNumber: UInt32
+
+    /// `section-offset` (field 2 of `received`): `ulong`.
+    ///
+    /// - Mandatory: never null.
     public var sectionOffset: UInt64
 
     public init(sectionNumber: UInt32, sectionOffset: UInt64) {
@@ -20,17 +31,28 @@ public struct Received: Sendable, Hashable {
     }
 }
 
-/// `accepted`, described by `amqp:accepted:list` (0x00000000:0x00000024). Provides `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// `accepted`: a composite of 0 fields.
+///
+/// - Descriptor: `amqp:accepted:list`, code `0x00000000:0x00000024`.
+/// - Provides: `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// - Specification: §3.4.2 of AMQP 1.0, in section `delivery-state` of `messaging` (`messaging.bare.xml`).
 public struct Accepted: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000024, symbol: "amqp:accepted:list")
 
     public init() {}
 }
 
-/// `rejected`, described by `amqp:rejected:list` (0x00000000:0x00000025). Provides `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// `rejected`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:rejected:list`, code `0x00000000:0x00000025`.
+/// - Provides: `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// - Specification: §3.4.3 of AMQP 1.0, in section `delivery-state` of `messaging` (`messaging.bare.xml`).
 public struct Rejected: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000025, symbol: "amqp:rejected:list")
 
+    /// `error` (field 1 of `rejected`): `error`, a composite.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var error: AMQPError?
 
     public init(error: AMQPError? = nil) {
@@ -38,19 +60,38 @@ public struct Rejected: Sendable, Hashable {
     }
 }
 
-/// `released`, described by `amqp:released:list` (0x00000000:0x00000026). Provides `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// `released`: a composite of 0 fields.
+///
+/// - Descriptor: `amqp:released:list`, code `0x00000000:0x00000026`.
+/// - Provides: `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// - Specification: §3.4.4 of AMQP 1.0, in section `delivery-state` of `messaging` (`messaging.bare.xml`).
 public struct Released: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000026, symbol: "amqp:released:list")
 
     public init() {}
 }
 
-/// `modified`, described by `amqp:modified:list` (0x00000000:0x00000027). Provides `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// `modified`: a composite of 3 fields.
+///
+/// - Descriptor: `amqp:modified:list`, code `0x00000000:0x00000027`.
+/// - Provides: `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// - Specification: §3.4.5 of AMQP 1.0, in section `delivery-state` of `messaging` (`messaging.bare.xml`).
 public struct Modified: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000027, symbol: "amqp:modified:list")
 
+    /// `delivery-failed` (field 1 of `modified`): `boolean`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var deliveryFailed: Bool?
+
+    /// `undeliverable-here` (field 2 of `modified`): `boolean`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var undeliverableHere: Bool?
+
+    /// `message-annotations` (field 3 of `modified`): `fields`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var messageAnnotations: Fields?
 
     public init(deliveryFailed: Bool? = nil, undeliverableHere: Bool? = nil, messageAnnotations: Fields? = nil) {

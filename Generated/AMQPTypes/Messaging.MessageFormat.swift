@@ -7,14 +7,38 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `header`, described by `amqp:header:list` (0x00000000:0x00000070). Provides `section` (``MessageSection``).
+/// `header`: a composite of 5 fields.
+///
+/// - Descriptor: `amqp:header:list`, code `0x00000000:0x00000070`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.1 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct Header: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000070, symbol: "amqp:header:list")
 
+    /// `durable` (field 1 of `header`): `boolean`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var durable: Bool?
+
+    /// `priority` (field 2 of `header`): `ubyte`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var priority: UInt8?
+
+    /// `ttl` (field 3 of `header`): `milliseconds`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
+    /// - Unit: milliseconds.
     public var ttl: Milliseconds?
+
+    /// `first-acquirer` (field 4 of `header`): `boolean`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var firstAcquirer: Bool?
+
+    /// `delivery-count` (field 5 of `header`): `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var deliveryCount: UInt32?
 
     public init(
@@ -32,7 +56,11 @@ public struct Header: Sendable, Hashable {
     }
 }
 
-/// `delivery-annotations`, described by `amqp:delivery-annotations:map` (0x00000000:0x00000071): a restricted `annotations`. Provides `section` (``MessageSection``).
+/// `delivery-annotations`: a described `annotations`.
+///
+/// - Descriptor: `amqp:delivery-annotations:map`, code `0x00000000:0x00000071`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.2 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct DeliveryAnnotations: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000071, symbol: "amqp:delivery-annotations:map")
 
@@ -43,7 +71,11 @@ public struct DeliveryAnnotations: Sendable, Hashable {
     }
 }
 
-/// `message-annotations`, described by `amqp:message-annotations:map` (0x00000000:0x00000072): a restricted `annotations`. Provides `section` (``MessageSection``).
+/// `message-annotations`: a described `annotations`.
+///
+/// - Descriptor: `amqp:message-annotations:map`, code `0x00000000:0x00000072`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.3 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct MessageAnnotations: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000072, symbol: "amqp:message-annotations:map")
 
@@ -54,22 +86,79 @@ public struct MessageAnnotations: Sendable, Hashable {
     }
 }
 
-/// `properties`, described by `amqp:properties:list` (0x00000000:0x00000073). Provides `section` (``MessageSection``).
+/// `properties`: a composite of 13 fields.
+///
+/// - Descriptor: `amqp:properties:list`, code `0x00000000:0x00000073`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.4 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct Properties: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000073, symbol: "amqp:properties:list")
 
+    /// `message-id` (field 1 of `properties`): any value that provides `message-id` (``MessageID``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var messageID: MessageID?
+
+    /// `user-id` (field 2 of `properties`): `binary`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var userID: Binary?
+
+    /// `to` (field 3 of `properties`): any value that provides `address` (``Address``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var to: Address?
+
+    /// `subject` (field 4 of `properties`): `string`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var subject: String?
+
+    /// `reply-to` (field 5 of `properties`): any value that provides `address` (``Address``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var replyTo: Address?
+
+    /// `correlation-id` (field 6 of `properties`): any value that provides `message-id` (``MessageID``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var correlationID: MessageID?
+
+    /// `content-type` (field 7 of `properties`): `symbol`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var contentType: Symbol?
+
+    /// `content-encoding` (field 8 of `properties`): `symbol`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var contentEncoding: Symbol?
+
+    /// `absolute-expiry-time` (field 9 of `properties`): `timestamp`.
+    ///
+    /// - Optional: `nil` is sent as null.
+    /// - Unit: milliseconds since 1970-01-01T00:00:00Z.
     public var absoluteExpiryTime: Timestamp?
+
+    /// `creation-time` (field 10 of `properties`): `timestamp`.
+    ///
+    /// - Optional: `nil` is sent as null.
+    /// - Unit: milliseconds since 1970-01-01T00:00:00Z.
     public var creationTime: Timestamp?
+
+    /// `group-id` (field 11 of `properties`): `string`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var groupID: String?
+
+    /// `group-sequence` (field 12 of `properties`): `sequence-no`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var groupSequence: SequenceNumber?
+
+    /// `reply-to-group-id` (field 13 of `properties`): `string`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var replyToGroupID: String?
 
     public init(
@@ -103,7 +192,11 @@ public struct Properties: Sendable, Hashable {
     }
 }
 
-/// `application-properties`, described by `amqp:application-properties:map` (0x00000000:0x00000074): a restricted `map`. Provides `section` (``MessageSection``).
+/// `application-properties`: a described `map`.
+///
+/// - Descriptor: `amqp:application-properties:map`, code `0x00000000:0x00000074`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.5 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct ApplicationProperties: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000074, symbol: "amqp:application-properties:map")
 
@@ -114,7 +207,11 @@ public struct ApplicationProperties: Sendable, Hashable {
     }
 }
 
-/// `data`, described by `amqp:data:binary` (0x00000000:0x00000075): a restricted `binary`. Provides `section` (``MessageSection``).
+/// `data`: a described `binary`.
+///
+/// - Descriptor: `amqp:data:binary`, code `0x00000000:0x00000075`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.6 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct DataSection: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000075, symbol: "amqp:data:binary")
 
@@ -125,7 +222,11 @@ public struct DataSection: Sendable, Hashable {
     }
 }
 
-/// `amqp-sequence`, described by `amqp:amqp-sequence:list` (0x00000000:0x00000076): a restricted `list`. Provides `section` (``MessageSection``).
+/// `amqp-sequence`: a described `list`.
+///
+/// - Descriptor: `amqp:amqp-sequence:list`, code `0x00000000:0x00000076`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.7 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct AMQPSequenceSection: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000076, symbol: "amqp:amqp-sequence:list")
 
@@ -136,7 +237,11 @@ public struct AMQPSequenceSection: Sendable, Hashable {
     }
 }
 
-/// `amqp-value`, described by `amqp:amqp-value:*` (0x00000000:0x00000077): a restricted `*`. Provides `section` (``MessageSection``).
+/// `amqp-value`: a described `*`.
+///
+/// - Descriptor: `amqp:amqp-value:*`, code `0x00000000:0x00000077`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.8 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct AMQPValueSection: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000077, symbol: "amqp:amqp-value:*")
 
@@ -147,7 +252,11 @@ public struct AMQPValueSection: Sendable, Hashable {
     }
 }
 
-/// `footer`, described by `amqp:footer:map` (0x00000000:0x00000078): a restricted `annotations`. Provides `section` (``MessageSection``).
+/// `footer`: a described `annotations`.
+///
+/// - Descriptor: `amqp:footer:map`, code `0x00000000:0x00000078`.
+/// - Provides: `section` (``MessageSection``).
+/// - Specification: §3.2.9 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public struct Footer: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000078, symbol: "amqp:footer:map")
 
@@ -159,21 +268,38 @@ public struct Footer: Sendable, Hashable {
 }
 
 /// `annotations`: a restricted `map`.
+///
+/// - Specification: §3.2.10 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public typealias Annotations = AMQPMap
 
-/// `message-id-ulong`: a restricted `ulong`. Provides `message-id` (``MessageID``).
+/// `message-id-ulong`: a restricted `ulong`.
+///
+/// - Provides: `message-id` (``MessageID``).
+/// - Specification: §3.2.11 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public typealias MessageIDUlong = UInt64
 
-/// `message-id-uuid`: a restricted `uuid`. Provides `message-id` (``MessageID``).
+/// `message-id-uuid`: a restricted `uuid`.
+///
+/// - Provides: `message-id` (``MessageID``).
+/// - Specification: §3.2.12 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public typealias MessageIDUUID = AMQPUUID
 
-/// `message-id-binary`: a restricted `binary`. Provides `message-id` (``MessageID``).
+/// `message-id-binary`: a restricted `binary`.
+///
+/// - Provides: `message-id` (``MessageID``).
+/// - Specification: §3.2.13 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public typealias MessageIDBinary = Binary
 
-/// `message-id-string`: a restricted `string`. Provides `message-id` (``MessageID``).
+/// `message-id-string`: a restricted `string`.
+///
+/// - Provides: `message-id` (``MessageID``).
+/// - Specification: §3.2.14 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public typealias MessageIDString = String
 
-/// `address-string`: a restricted `string`. Provides `address` (``Address``).
+/// `address-string`: a restricted `string`.
+///
+/// - Provides: `address` (``Address``).
+/// - Specification: §3.2.15 of AMQP 1.0, in section `message-format` of `messaging` (`messaging.bare.xml`).
 public typealias AddressString = String
 
 extension AMQPDefinitions {

@@ -7,10 +7,17 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `sasl-mechanisms`, described by `amqp:sasl-mechanisms:list` (0x00000000:0x00000040). Provides `sasl-frame` (``SASLPerformative``).
+/// `sasl-mechanisms`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:sasl-mechanisms:list`, code `0x00000000:0x00000040`.
+/// - Provides: `sasl-frame` (``SASLPerformative``).
+/// - Specification: §5.3 of AMQP 1.0, in section `sasl` of `security` (`security.bare.xml`).
 public struct SASLMechanisms: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000040, symbol: "amqp:sasl-mechanisms:list")
 
+    /// `sasl-server-mechanisms` (field 1 of `sasl-mechanisms`): `symbol`.
+    ///
+    /// - Mandatory, multiple: one value or an array of them (§1.4), never null.
     public var saslServerMechanisms: [Symbol]
 
     public init(saslServerMechanisms: [Symbol]) {
@@ -18,12 +25,27 @@ public struct SASLMechanisms: Sendable, Hashable {
     }
 }
 
-/// `sasl-init`, described by `amqp:sasl-init:list` (0x00000000:0x00000041). Provides `sasl-frame` (``SASLPerformative``).
+/// `sasl-init`: a composite of 3 fields.
+///
+/// - Descriptor: `amqp:sasl-init:list`, code `0x00000000:0x00000041`.
+/// - Provides: `sasl-frame` (``SASLPerformative``).
+/// - Specification: §5.3 of AMQP 1.0, in section `sasl` of `security` (`security.bare.xml`).
 public struct SASLInit: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000041, symbol: "amqp:sasl-init:list")
 
+    /// `mechanism` (field 1 of `sasl-init`): `symbol`.
+    ///
+    /// - Mandatory: never null.
     public var mechanism: Symbol
+
+    /// `initial-response` (field 2 of `sasl-init`): `binary`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var initialResponse: Binary?
+
+    /// `hostname` (field 3 of `sasl-init`): `string`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var hostname: String?
 
     public init(mechanism: Symbol, initialResponse: Binary? = nil, hostname: String? = nil) {
@@ -33,10 +55,17 @@ public struct SASLInit: Sendable, Hashable {
     }
 }
 
-/// `sasl-challenge`, described by `amqp:sasl-challenge:list` (0x00000000:0x00000042). Provides `sasl-frame` (``SASLPerformative``).
+/// `sasl-challenge`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:sasl-challenge:list`, code `0x00000000:0x00000042`.
+/// - Provides: `sasl-frame` (``SASLPerformative``).
+/// - Specification: §5.3 of AMQP 1.0, in section `sasl` of `security` (`security.bare.xml`).
 public struct SASLChallenge: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000042, symbol: "amqp:sasl-challenge:list")
 
+    /// `challenge` (field 1 of `sasl-challenge`): `binary`.
+    ///
+    /// - Mandatory: never null.
     public var challenge: Binary
 
     public init(challenge: Binary) {
@@ -44,10 +73,17 @@ public struct SASLChallenge: Sendable, Hashable {
     }
 }
 
-/// `sasl-response`, described by `amqp:sasl-response:list` (0x00000000:0x00000043). Provides `sasl-frame` (``SASLPerformative``).
+/// `sasl-response`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:sasl-response:list`, code `0x00000000:0x00000043`.
+/// - Provides: `sasl-frame` (``SASLPerformative``).
+/// - Specification: §5.3 of AMQP 1.0, in section `sasl` of `security` (`security.bare.xml`).
 public struct SASLResponse: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000043, symbol: "amqp:sasl-response:list")
 
+    /// `response` (field 1 of `sasl-response`): `binary`.
+    ///
+    /// - Mandatory: never null.
     public var response: Binary
 
     public init(response: Binary) {
@@ -55,11 +91,22 @@ public struct SASLResponse: Sendable, Hashable {
     }
 }
 
-/// `sasl-outcome`, described by `amqp:sasl-outcome:list` (0x00000000:0x00000044). Provides `sasl-frame` (``SASLPerformative``).
+/// `sasl-outcome`: a composite of 2 fields.
+///
+/// - Descriptor: `amqp:sasl-outcome:list`, code `0x00000000:0x00000044`.
+/// - Provides: `sasl-frame` (``SASLPerformative``).
+/// - Specification: §5.3 of AMQP 1.0, in section `sasl` of `security` (`security.bare.xml`).
 public struct SASLOutcome: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000044, symbol: "amqp:sasl-outcome:list")
 
+    /// `code` (field 1 of `sasl-outcome`): `sasl-code`, a restricted `ubyte`.
+    ///
+    /// - Mandatory: never null.
     public var code: SASLCode
+
+    /// `additional-data` (field 2 of `sasl-outcome`): `binary`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var additionalData: Binary?
 
     public init(code: SASLCode, additionalData: Binary? = nil) {
@@ -69,16 +116,18 @@ public struct SASLOutcome: Sendable, Hashable {
 }
 
 /// `sasl-code`: a restricted `ubyte`; decoding any other value is an error.
+///
+/// - Specification: §5.3 of AMQP 1.0, in section `sasl` of `security` (`security.bare.xml`).
 public enum SASLCode: UInt8, Sendable, Hashable {
-    /// `0`
+    /// `ok` = `0`
     case ok = 0
-    /// `1`
+    /// `auth` = `1`
     case auth = 1
-    /// `2`
+    /// `sys` = `2`
     case sys = 2
-    /// `3`
+    /// `sys-perm` = `3`
     case sysPerm = 3
-    /// `4`
+    /// `sys-temp` = `4`
     case sysTemp = 4
 }
 

@@ -7,10 +7,17 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `coordinator`, described by `amqp:coordinator:list` (0x00000000:0x00000030). Provides `target` (``LinkTarget``).
+/// `coordinator`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:coordinator:list`, code `0x00000000:0x00000030`.
+/// - Provides: `target` (``LinkTarget``).
+/// - Specification: §4.5 of AMQP 1.0, in section `coordination` of `transactions` (`transactions.bare.xml`).
 public struct Coordinator: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000030, symbol: "amqp:coordinator:list")
 
+    /// `capabilities` (field 1 of `coordinator`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var capabilities: [TransactionCapability]
 
     public init(capabilities: [TransactionCapability] = []) {
@@ -18,10 +25,16 @@ public struct Coordinator: Sendable, Hashable {
     }
 }
 
-/// `declare`, described by `amqp:declare:list` (0x00000000:0x00000031).
+/// `declare`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:declare:list`, code `0x00000000:0x00000031`.
+/// - Specification: §4.5 of AMQP 1.0, in section `coordination` of `transactions` (`transactions.bare.xml`).
 public struct Declare: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000031, symbol: "amqp:declare:list")
 
+    /// `global-id` (field 1 of `declare`): any value that provides `global-tx-id` (`GlobalTxID`).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var globalID: AMQPValue?
 
     public init(globalID: AMQPValue? = nil) {
@@ -29,11 +42,21 @@ public struct Declare: Sendable, Hashable {
     }
 }
 
-/// `discharge`, described by `amqp:discharge:list` (0x00000000:0x00000032).
+/// `discharge`: a composite of 2 fields.
+///
+/// - Descriptor: `amqp:discharge:list`, code `0x00000000:0x00000032`.
+/// - Specification: §4.5 of AMQP 1.0, in section `coordination` of `transactions` (`transactions.bare.xml`).
 public struct Discharge: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000032, symbol: "amqp:discharge:list")
 
+    /// `txn-id` (field 1 of `discharge`): any value that provides `txn-id` (``TransactionID``).
+    ///
+    /// - Mandatory: never null.
     public var txnID: TransactionID
+
+    /// `fail` (field 2 of `discharge`): `boolean`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var fail: Bool?
 
     public init(txnID: TransactionID, fail: Bool? = nil) {
@@ -42,13 +65,23 @@ public struct Discharge: Sendable, Hashable {
     }
 }
 
-/// `transaction-id`: a restricted `binary`. Provides `txn-id` (``TransactionID``).
+/// `transaction-id`: a restricted `binary`.
+///
+/// - Provides: `txn-id` (``TransactionID``).
+/// - Specification: §4.5 of AMQP 1.0, in section `coordination` of `transactions` (`transactions.bare.xml`).
 public typealias BinaryTransactionID = Binary
 
-/// `declared`, described by `amqp:declared:list` (0x00000000:0x00000033). Provides `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// `declared`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:declared:list`, code `0x00000000:0x00000033`.
+/// - Provides: `delivery-state` (``DeliveryState``), `outcome` (``Outcome``).
+/// - Specification: §4.5 of AMQP 1.0, in section `coordination` of `transactions` (`transactions.bare.xml`).
 public struct Declared: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000033, symbol: "amqp:declared:list")
 
+    /// `txn-id` (field 1 of `declared`): any value that provides `txn-id` (``TransactionID``).
+    ///
+    /// - Mandatory: never null.
     public var txnID: TransactionID
 
     public init(txnID: TransactionID) {
@@ -56,11 +89,22 @@ public struct Declared: Sendable, Hashable {
     }
 }
 
-/// `transactional-state`, described by `amqp:transactional-state:list` (0x00000000:0x00000034). Provides `delivery-state` (``DeliveryState``).
+/// `transactional-state`: a composite of 2 fields.
+///
+/// - Descriptor: `amqp:transactional-state:list`, code `0x00000000:0x00000034`.
+/// - Provides: `delivery-state` (``DeliveryState``).
+/// - Specification: §4.5 of AMQP 1.0, in section `coordination` of `transactions` (`transactions.bare.xml`).
 public struct TransactionalState: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000034, symbol: "amqp:transactional-state:list")
 
+    /// `txn-id` (field 1 of `transactional-state`): any value that provides `txn-id` (``TransactionID``).
+    ///
+    /// - Mandatory: never null.
     public var txnID: TransactionID
+
+    /// `outcome` (field 2 of `transactional-state`): any value that provides `outcome` (``Outcome``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var outcome: Outcome?
 
     public init(txnID: TransactionID, outcome: Outcome? = nil) {
@@ -69,17 +113,20 @@ public struct TransactionalState: Sendable, Hashable {
     }
 }
 
-/// `txn-capability`: a restricted `symbol`; values it does not name are kept in `unknown`. Provides `txn-capability` (``TransactionCapability``).
+/// `txn-capability`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Provides: `txn-capability` (``TransactionCapability``).
+/// - Specification: §4.5 of AMQP 1.0, in section `coordination` of `transactions` (`transactions.bare.xml`).
 public enum StandardTransactionCapability: Sendable, Hashable, RawRepresentable {
-    /// `amqp:local-transactions`
+    /// `local-transactions` = `amqp:local-transactions`
     case localTransactions
-    /// `amqp:distributed-transactions`
+    /// `distributed-transactions` = `amqp:distributed-transactions`
     case distributedTransactions
-    /// `amqp:promotable-transactions`
+    /// `promotable-transactions` = `amqp:promotable-transactions`
     case promotableTransactions
-    /// `amqp:multi-txns-per-ssn`
+    /// `multi-txns-per-ssn` = `amqp:multi-txns-per-ssn`
     case multiTxnsPerSsn
-    /// `amqp:multi-ssns-per-txn`
+    /// `multi-ssns-per-txn` = `amqp:multi-ssns-per-txn`
     case multiSsnsPerTxn
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)
@@ -124,13 +171,16 @@ public enum StandardTransactionCapability: Sendable, Hashable, RawRepresentable 
     }
 }
 
-/// `transaction-error`: a restricted `symbol`; values it does not name are kept in `unknown`. Provides `error-condition` (``ErrorCondition``).
+/// `transaction-error`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Provides: `error-condition` (``ErrorCondition``).
+/// - Specification: §4.5 of AMQP 1.0, in section `coordination` of `transactions` (`transactions.bare.xml`).
 public enum TransactionErrorCondition: Sendable, Hashable, RawRepresentable {
-    /// `amqp:transaction:unknown-id`
+    /// `unknown-id` = `amqp:transaction:unknown-id`
     case unknownID
-    /// `amqp:transaction:rollback`
+    /// `transaction-rollback` = `amqp:transaction:rollback`
     case transactionRollback
-    /// `amqp:transaction:timeout`
+    /// `transaction-timeout` = `amqp:transaction:timeout`
     case transactionTimeout
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)

@@ -8,10 +8,12 @@ import AMQPCodec
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
 /// `role`: a restricted `boolean`; decoding any other value is an error.
+///
+/// - Specification: §2.8.1 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public enum Role: Sendable, Hashable, RawRepresentable {
-    /// `false`
+    /// `sender` = `false`
     case sender
-    /// `true`
+    /// `receiver` = `true`
     case receiver
 
     public init?(rawValue: Bool) {
@@ -34,59 +36,99 @@ public enum Role: Sendable, Hashable, RawRepresentable {
 }
 
 /// `sender-settle-mode`: a restricted `ubyte`; decoding any other value is an error.
+///
+/// - Specification: §2.8.2 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public enum SenderSettleMode: UInt8, Sendable, Hashable {
-    /// `0`
+    /// `unsettled` = `0`
     case unsettled = 0
-    /// `1`
+    /// `settled` = `1`
     case settled = 1
-    /// `2`
+    /// `mixed` = `2`
     case mixed = 2
 }
 
 /// `receiver-settle-mode`: a restricted `ubyte`; decoding any other value is an error.
+///
+/// - Specification: §2.8.3 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public enum ReceiverSettleMode: UInt8, Sendable, Hashable {
-    /// `0`
+    /// `first` = `0`
     case first = 0
-    /// `1`
+    /// `second` = `1`
     case second = 1
 }
 
 /// `handle`: a restricted `uint`.
+///
+/// - Specification: §2.8.4 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias Handle = UInt32
 
 /// `seconds`: a restricted `uint`.
+///
+/// - Unit: seconds.
+/// - Specification: §2.8.5 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias Seconds = UInt32
 
 /// `milliseconds`: a restricted `uint`.
+///
+/// - Unit: milliseconds.
+/// - Specification: §2.8.6 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias Milliseconds = UInt32
 
 /// `delivery-tag`: a restricted `binary`.
+///
+/// - Specification: §2.8.7 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias DeliveryTag = Binary
 
 /// `delivery-number`: a restricted `sequence-no`.
+///
+/// - Specification: §2.8.8 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias DeliveryNumber = SequenceNumber
 
 /// `transfer-number`: a restricted `sequence-no`.
+///
+/// - Specification: §2.8.9 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias TransferNumber = SequenceNumber
 
 /// `sequence-no`: a restricted `uint`, compared with RFC 1982 serial number arithmetic.
+///
+/// - Specification: §2.8.10 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias SequenceNumber = SerialNumber
 
 /// `message-format`: a restricted `uint`.
+///
+/// - Specification: §2.8.11 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias MessageFormat = UInt32
 
 /// `ietf-language-tag`: a restricted `symbol`.
+///
+/// - Specification: §2.8.12 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias IETFLanguageTag = Symbol
 
 /// `fields`: a restricted `map`.
+///
+/// - Specification: §2.8.13 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public typealias Fields = AMQPMap
 
-/// `error`, described by `amqp:error:list` (0x00000000:0x0000001D).
+/// `error`: a composite of 3 fields.
+///
+/// - Descriptor: `amqp:error:list`, code `0x00000000:0x0000001D`.
+/// - Specification: §2.8.14 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public struct AMQPError: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_0000001D, symbol: "amqp:error:list")
 
+    /// `condition` (field 1 of `error`): `symbol`.
+    ///
+    /// - Mandatory: never null.
     public var condition: ErrorCondition
+
+    /// `description` (field 2 of `error`): `string`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var description: String?
+
+    /// `info` (field 3 of `error`): `fields`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var info: Fields?
 
     public init(condition: ErrorCondition, description: String? = nil, info: Fields? = nil) {
@@ -96,33 +138,36 @@ public struct AMQPError: Sendable, Hashable {
     }
 }
 
-/// `amqp-error`: a restricted `symbol`; values it does not name are kept in `unknown`. Provides `error-condition` (``ErrorCondition``).
+/// `amqp-error`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Provides: `error-condition` (``ErrorCondition``).
+/// - Specification: §2.8.15 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public enum AMQPErrorCondition: Sendable, Hashable, RawRepresentable {
-    /// `amqp:internal-error`
+    /// `internal-error` = `amqp:internal-error`
     case internalError
-    /// `amqp:not-found`
+    /// `not-found` = `amqp:not-found`
     case notFound
-    /// `amqp:unauthorized-access`
+    /// `unauthorized-access` = `amqp:unauthorized-access`
     case unauthorizedAccess
-    /// `amqp:decode-error`
+    /// `decode-error` = `amqp:decode-error`
     case decodeError
-    /// `amqp:resource-limit-exceeded`
+    /// `resource-limit-exceeded` = `amqp:resource-limit-exceeded`
     case resourceLimitExceeded
-    /// `amqp:not-allowed`
+    /// `not-allowed` = `amqp:not-allowed`
     case notAllowed
-    /// `amqp:invalid-field`
+    /// `invalid-field` = `amqp:invalid-field`
     case invalidField
-    /// `amqp:not-implemented`
+    /// `not-implemented` = `amqp:not-implemented`
     case notImplemented
-    /// `amqp:resource-locked`
+    /// `resource-locked` = `amqp:resource-locked`
     case resourceLocked
-    /// `amqp:precondition-failed`
+    /// `precondition-failed` = `amqp:precondition-failed`
     case preconditionFailed
-    /// `amqp:resource-deleted`
+    /// `resource-deleted` = `amqp:resource-deleted`
     case resourceDeleted
-    /// `amqp:illegal-state`
+    /// `illegal-state` = `amqp:illegal-state`
     case illegalState
-    /// `amqp:frame-size-too-small`
+    /// `frame-size-too-small` = `amqp:frame-size-too-small`
     case frameSizeTooSmall
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)
@@ -199,13 +244,16 @@ public enum AMQPErrorCondition: Sendable, Hashable, RawRepresentable {
     }
 }
 
-/// `connection-error`: a restricted `symbol`; values it does not name are kept in `unknown`. Provides `error-condition` (``ErrorCondition``).
+/// `connection-error`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Provides: `error-condition` (``ErrorCondition``).
+/// - Specification: §2.8.16 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public enum ConnectionErrorCondition: Sendable, Hashable, RawRepresentable {
-    /// `amqp:connection:forced`
+    /// `connection-forced` = `amqp:connection:forced`
     case connectionForced
-    /// `amqp:connection:framing-error`
+    /// `framing-error` = `amqp:connection:framing-error`
     case framingError
-    /// `amqp:connection:redirect`
+    /// `redirect` = `amqp:connection:redirect`
     case redirect
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)
@@ -242,15 +290,18 @@ public enum ConnectionErrorCondition: Sendable, Hashable, RawRepresentable {
     }
 }
 
-/// `session-error`: a restricted `symbol`; values it does not name are kept in `unknown`. Provides `error-condition` (``ErrorCondition``).
+/// `session-error`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Provides: `error-condition` (``ErrorCondition``).
+/// - Specification: §2.8.17 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public enum SessionErrorCondition: Sendable, Hashable, RawRepresentable {
-    /// `amqp:session:window-violation`
+    /// `window-violation` = `amqp:session:window-violation`
     case windowViolation
-    /// `amqp:session:errant-link`
+    /// `errant-link` = `amqp:session:errant-link`
     case errantLink
-    /// `amqp:session:handle-in-use`
+    /// `handle-in-use` = `amqp:session:handle-in-use`
     case handleInUse
-    /// `amqp:session:unattached-handle`
+    /// `unattached-handle` = `amqp:session:unattached-handle`
     case unattachedHandle
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)
@@ -291,17 +342,20 @@ public enum SessionErrorCondition: Sendable, Hashable, RawRepresentable {
     }
 }
 
-/// `link-error`: a restricted `symbol`; values it does not name are kept in `unknown`. Provides `error-condition` (``ErrorCondition``).
+/// `link-error`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Provides: `error-condition` (``ErrorCondition``).
+/// - Specification: §2.8.18 of AMQP 1.0, in section `definitions` of `transport` (`transport.bare.xml`).
 public enum LinkErrorCondition: Sendable, Hashable, RawRepresentable {
-    /// `amqp:link:detach-forced`
+    /// `detach-forced` = `amqp:link:detach-forced`
     case detachForced
-    /// `amqp:link:transfer-limit-exceeded`
+    /// `transfer-limit-exceeded` = `amqp:link:transfer-limit-exceeded`
     case transferLimitExceeded
-    /// `amqp:link:message-size-exceeded`
+    /// `message-size-exceeded` = `amqp:link:message-size-exceeded`
     case messageSizeExceeded
-    /// `amqp:link:redirect`
+    /// `redirect` = `amqp:link:redirect`
     case redirect
-    /// `amqp:link:stolen`
+    /// `stolen` = `amqp:link:stolen`
     case stolen
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)

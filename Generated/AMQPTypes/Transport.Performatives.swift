@@ -7,19 +7,64 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `open`, described by `amqp:open:list` (0x00000000:0x00000010). Provides `frame` (``Performative``).
+/// `open`: a composite of 10 fields.
+///
+/// - Descriptor: `amqp:open:list`, code `0x00000000:0x00000010`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.1 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct Open: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000010, symbol: "amqp:open:list")
 
+    /// `container-id` (field 1 of `open`): `string`.
+    ///
+    /// - Mandatory: never null.
     public var containerID: String
+
+    /// `hostname` (field 2 of `open`): `string`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var hostname: String?
+
+    /// `max-frame-size` (field 3 of `open`): `uint`.
+    ///
+    /// - Default: `4294967295` (a null field means it, and the default is sent as null).
+    /// - Unit: bytes.
     public var maxFrameSize: UInt32
+
+    /// `channel-max` (field 4 of `open`): `ushort`.
+    ///
+    /// - Default: `65535` (a null field means it, and the default is sent as null).
     public var channelMax: UInt16
-    public var idleTimeOut: Milliseconds?
+
+    /// `idle-time-out` (field 5 of `open`): `milliseconds`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
+    /// - Unit: milliseconds.
+    public var idleTimeout: Milliseconds?
+
+    /// `outgoing-locales` (field 6 of `open`): `ietf-language-tag`, a restricted `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var outgoingLocales: [IETFLanguageTag]
+
+    /// `incoming-locales` (field 7 of `open`): `ietf-language-tag`, a restricted `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var incomingLocales: [IETFLanguageTag]
+
+    /// `offered-capabilities` (field 8 of `open`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var offeredCapabilities: [Symbol]
+
+    /// `desired-capabilities` (field 9 of `open`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var desiredCapabilities: [Symbol]
+
+    /// `properties` (field 10 of `open`): `fields`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var properties: Fields?
 
     public init(
@@ -27,7 +72,7 @@ public struct Open: Sendable, Hashable {
         hostname: String? = nil,
         maxFrameSize: UInt32 = 4294967295,
         channelMax: UInt16 = 65535,
-        idleTimeOut: Milliseconds? = nil,
+        idleTimeout: Milliseconds? = nil,
         outgoingLocales: [IETFLanguageTag] = [],
         incomingLocales: [IETFLanguageTag] = [],
         offeredCapabilities: [Symbol] = [],
@@ -38,7 +83,7 @@ public struct Open: Sendable, Hashable {
         self.hostname = hostname
         self.maxFrameSize = maxFrameSize
         self.channelMax = channelMax
-        self.idleTimeOut = idleTimeOut
+        self.idleTimeout = idleTimeout
         self.outgoingLocales = outgoingLocales
         self.incomingLocales = incomingLocales
         self.offeredCapabilities = offeredCapabilities
@@ -47,17 +92,54 @@ public struct Open: Sendable, Hashable {
     }
 }
 
-/// `begin`, described by `amqp:begin:list` (0x00000000:0x00000011). Provides `frame` (``Performative``).
+/// `begin`: a composite of 8 fields.
+///
+/// - Descriptor: `amqp:begin:list`, code `0x00000000:0x00000011`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.2 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct Begin: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000011, symbol: "amqp:begin:list")
 
+    /// `remote-channel` (field 1 of `begin`): `ushort`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var remoteChannel: UInt16?
+
+    /// `next-outgoing-id` (field 2 of `begin`): `transfer-number`, a restricted `uint`.
+    ///
+    /// - Mandatory: never null.
     public var nextOutgoingID: TransferNumber
+
+    /// `incoming-window` (field 3 of `begin`): `uint`.
+    ///
+    /// - Mandatory: never null.
+    /// - Unit: transfer frames.
     public var incomingWindow: UInt32
+
+    /// `outgoing-window` (field 4 of `begin`): `uint`.
+    ///
+    /// - Mandatory: never null.
+    /// - Unit: transfer frames.
     public var outgoingWindow: UInt32
+
+    /// `handle-max` (field 5 of `begin`): `handle`, a restricted `uint`.
+    ///
+    /// - Default: `4294967295` (a null field means it, and the default is sent as null).
     public var handleMax: Handle
+
+    /// `offered-capabilities` (field 6 of `begin`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var offeredCapabilities: [Symbol]
+
+    /// `desired-capabilities` (field 7 of `begin`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var desiredCapabilities: [Symbol]
+
+    /// `properties` (field 8 of `begin`): `fields`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var properties: Fields?
 
     public init(
@@ -81,31 +163,91 @@ public struct Begin: Sendable, Hashable {
     }
 }
 
-/// `attach`, described by `amqp:attach:list` (0x00000000:0x00000012). Provides `frame` (``Performative``).
+/// `attach`: a composite of 14 fields.
+///
+/// - Descriptor: `amqp:attach:list`, code `0x00000000:0x00000012`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.3 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct Attach: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000012, symbol: "amqp:attach:list")
 
+    /// `name` (field 1 of `attach`): `string`.
+    ///
+    /// - Mandatory: never null.
     public var name: String
+
+    /// `handle` (field 2 of `attach`): `handle`, a restricted `uint`.
+    ///
+    /// - Mandatory: never null.
     public var handle: Handle
+
+    /// `role` (field 3 of `attach`): `role`, a restricted `boolean`.
+    ///
+    /// - Mandatory: never null.
     public var role: Role
-    public var sndSettleMode: SenderSettleMode
-    public var rcvSettleMode: ReceiverSettleMode
+
+    /// `snd-settle-mode` (field 4 of `attach`): `sender-settle-mode`, a restricted `ubyte`.
+    ///
+    /// - Default: `mixed` (a null field means it, and the default is sent as null).
+    public var senderSettleMode: SenderSettleMode
+
+    /// `rcv-settle-mode` (field 5 of `attach`): `receiver-settle-mode`, a restricted `ubyte`.
+    ///
+    /// - Default: `first` (a null field means it, and the default is sent as null).
+    public var receiverSettleMode: ReceiverSettleMode
+
+    /// `source` (field 6 of `attach`): any value that provides `source` (``LinkSource``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var source: LinkSource?
+
+    /// `target` (field 7 of `attach`): any value that provides `target` (``LinkTarget``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var target: LinkTarget?
+
+    /// `unsettled` (field 8 of `attach`): `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var unsettled: AMQPMap?
+
+    /// `incomplete-unsettled` (field 9 of `attach`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var incompleteUnsettled: Bool
+
+    /// `initial-delivery-count` (field 10 of `attach`): `sequence-no`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var initialDeliveryCount: SequenceNumber?
+
+    /// `max-message-size` (field 11 of `attach`): `ulong`.
+    ///
+    /// - Optional: `nil` is sent as null.
+    /// - Unit: bytes.
     public var maxMessageSize: UInt64?
+
+    /// `offered-capabilities` (field 12 of `attach`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var offeredCapabilities: [Symbol]
+
+    /// `desired-capabilities` (field 13 of `attach`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var desiredCapabilities: [Symbol]
+
+    /// `properties` (field 14 of `attach`): `fields`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var properties: Fields?
 
     public init(
         name: String,
         handle: Handle,
         role: Role,
-        sndSettleMode: SenderSettleMode = .mixed,
-        rcvSettleMode: ReceiverSettleMode = .first,
+        senderSettleMode: SenderSettleMode = .mixed,
+        receiverSettleMode: ReceiverSettleMode = .first,
         source: LinkSource? = nil,
         target: LinkTarget? = nil,
         unsettled: AMQPMap? = nil,
@@ -119,8 +261,8 @@ public struct Attach: Sendable, Hashable {
         self.name = name
         self.handle = handle
         self.role = role
-        self.sndSettleMode = sndSettleMode
-        self.rcvSettleMode = rcvSettleMode
+        self.senderSettleMode = senderSettleMode
+        self.receiverSettleMode = receiverSettleMode
         self.source = source
         self.target = target
         self.unsettled = unsettled
@@ -133,20 +275,71 @@ public struct Attach: Sendable, Hashable {
     }
 }
 
-/// `flow`, described by `amqp:flow:list` (0x00000000:0x00000013). Provides `frame` (``Performative``).
+/// `flow`: a composite of 11 fields.
+///
+/// - Descriptor: `amqp:flow:list`, code `0x00000000:0x00000013`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.4 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct Flow: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000013, symbol: "amqp:flow:list")
 
+    /// `next-incoming-id` (field 1 of `flow`): `transfer-number`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var nextIncomingID: TransferNumber?
+
+    /// `incoming-window` (field 2 of `flow`): `uint`.
+    ///
+    /// - Mandatory: never null.
+    /// - Unit: transfer frames.
     public var incomingWindow: UInt32
+
+    /// `next-outgoing-id` (field 3 of `flow`): `transfer-number`, a restricted `uint`.
+    ///
+    /// - Mandatory: never null.
     public var nextOutgoingID: TransferNumber
+
+    /// `outgoing-window` (field 4 of `flow`): `uint`.
+    ///
+    /// - Mandatory: never null.
+    /// - Unit: transfer frames.
     public var outgoingWindow: UInt32
+
+    /// `handle` (field 5 of `flow`): `handle`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var handle: Handle?
+
+    /// `delivery-count` (field 6 of `flow`): `sequence-no`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var deliveryCount: SequenceNumber?
+
+    /// `link-credit` (field 7 of `flow`): `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
+    /// - Unit: messages.
     public var linkCredit: UInt32?
+
+    /// `available` (field 8 of `flow`): `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
+    /// - Unit: messages.
     public var available: UInt32?
+
+    /// `drain` (field 9 of `flow`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var drain: Bool
+
+    /// `echo` (field 10 of `flow`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var echo: Bool
+
+    /// `properties` (field 11 of `flow`): `fields`, a restricted `map`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var properties: Fields?
 
     public init(
@@ -176,20 +369,67 @@ public struct Flow: Sendable, Hashable {
     }
 }
 
-/// `transfer`, described by `amqp:transfer:list` (0x00000000:0x00000014). Provides `frame` (``Performative``).
+/// `transfer`: a composite of 11 fields.
+///
+/// - Descriptor: `amqp:transfer:list`, code `0x00000000:0x00000014`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.5 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct Transfer: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000014, symbol: "amqp:transfer:list")
 
+    /// `handle` (field 1 of `transfer`): `handle`, a restricted `uint`.
+    ///
+    /// - Mandatory: never null.
     public var handle: Handle
+
+    /// `delivery-id` (field 2 of `transfer`): `delivery-number`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var deliveryID: DeliveryNumber?
+
+    /// `delivery-tag` (field 3 of `transfer`): `delivery-tag`, a restricted `binary`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var deliveryTag: DeliveryTag?
+
+    /// `message-format` (field 4 of `transfer`): `message-format`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var messageFormat: MessageFormat?
+
+    /// `settled` (field 5 of `transfer`): `boolean`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var settled: Bool?
+
+    /// `more` (field 6 of `transfer`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var more: Bool
-    public var rcvSettleMode: ReceiverSettleMode?
+
+    /// `rcv-settle-mode` (field 7 of `transfer`): `receiver-settle-mode`, a restricted `ubyte`.
+    ///
+    /// - Optional: `nil` is sent as null.
+    public var receiverSettleMode: ReceiverSettleMode?
+
+    /// `state` (field 8 of `transfer`): any value that provides `delivery-state` (``DeliveryState``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var state: DeliveryState?
+
+    /// `resume` (field 9 of `transfer`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var resume: Bool
+
+    /// `aborted` (field 10 of `transfer`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var aborted: Bool
+
+    /// `batchable` (field 11 of `transfer`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var batchable: Bool
 
     public init(
@@ -199,7 +439,7 @@ public struct Transfer: Sendable, Hashable {
         messageFormat: MessageFormat? = nil,
         settled: Bool? = nil,
         more: Bool = false,
-        rcvSettleMode: ReceiverSettleMode? = nil,
+        receiverSettleMode: ReceiverSettleMode? = nil,
         state: DeliveryState? = nil,
         resume: Bool = false,
         aborted: Bool = false,
@@ -211,7 +451,7 @@ public struct Transfer: Sendable, Hashable {
         self.messageFormat = messageFormat
         self.settled = settled
         self.more = more
-        self.rcvSettleMode = rcvSettleMode
+        self.receiverSettleMode = receiverSettleMode
         self.state = state
         self.resume = resume
         self.aborted = aborted
@@ -219,15 +459,42 @@ public struct Transfer: Sendable, Hashable {
     }
 }
 
-/// `disposition`, described by `amqp:disposition:list` (0x00000000:0x00000015). Provides `frame` (``Performative``).
+/// `disposition`: a composite of 6 fields.
+///
+/// - Descriptor: `amqp:disposition:list`, code `0x00000000:0x00000015`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.6 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct Disposition: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000015, symbol: "amqp:disposition:list")
 
+    /// `role` (field 1 of `disposition`): `role`, a restricted `boolean`.
+    ///
+    /// - Mandatory: never null.
     public var role: Role
+
+    /// `first` (field 2 of `disposition`): `delivery-number`, a restricted `uint`.
+    ///
+    /// - Mandatory: never null.
     public var first: DeliveryNumber
+
+    /// `last` (field 3 of `disposition`): `delivery-number`, a restricted `uint`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var last: DeliveryNumber?
+
+    /// `settled` (field 4 of `disposition`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var settled: Bool
+
+    /// `state` (field 5 of `disposition`): any value that provides `delivery-state` (``DeliveryState``).
+    ///
+    /// - Optional: `nil` is sent as null.
     public var state: DeliveryState?
+
+    /// `batchable` (field 6 of `disposition`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var batchable: Bool
 
     public init(
@@ -247,12 +514,27 @@ public struct Disposition: Sendable, Hashable {
     }
 }
 
-/// `detach`, described by `amqp:detach:list` (0x00000000:0x00000016). Provides `frame` (``Performative``).
+/// `detach`: a composite of 3 fields.
+///
+/// - Descriptor: `amqp:detach:list`, code `0x00000000:0x00000016`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.7 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct Detach: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000016, symbol: "amqp:detach:list")
 
+    /// `handle` (field 1 of `detach`): `handle`, a restricted `uint`.
+    ///
+    /// - Mandatory: never null.
     public var handle: Handle
+
+    /// `closed` (field 2 of `detach`): `boolean`.
+    ///
+    /// - Default: `false` (a null field means it, and the default is sent as null).
     public var closed: Bool
+
+    /// `error` (field 3 of `detach`): `error`, a composite.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var error: AMQPError?
 
     public init(handle: Handle, closed: Bool = false, error: AMQPError? = nil) {
@@ -262,10 +544,17 @@ public struct Detach: Sendable, Hashable {
     }
 }
 
-/// `end`, described by `amqp:end:list` (0x00000000:0x00000017). Provides `frame` (``Performative``).
+/// `end`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:end:list`, code `0x00000000:0x00000017`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.8 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct End: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000017, symbol: "amqp:end:list")
 
+    /// `error` (field 1 of `end`): `error`, a composite.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var error: AMQPError?
 
     public init(error: AMQPError? = nil) {
@@ -273,10 +562,17 @@ public struct End: Sendable, Hashable {
     }
 }
 
-/// `close`, described by `amqp:close:list` (0x00000000:0x00000018). Provides `frame` (``Performative``).
+/// `close`: a composite of 1 field.
+///
+/// - Descriptor: `amqp:close:list`, code `0x00000000:0x00000018`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: §2.7.9 of AMQP 1.0, in section `performatives` of `transport` (`transport.bare.xml`).
 public struct Close: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000000_00000018, symbol: "amqp:close:list")
 
+    /// `error` (field 1 of `close`): `error`, a composite.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var error: AMQPError?
 
     public init(error: AMQPError? = nil) {
@@ -293,7 +589,7 @@ extension Open: AMQPDescribedType {
         self.hostname = try decoder.decodeField(String.self, &fields, "hostname")
         self.maxFrameSize = try decoder.decodeField(UInt32.self, &fields, "max-frame-size") ?? 4294967295
         self.channelMax = try decoder.decodeField(UInt16.self, &fields, "channel-max") ?? 65535
-        self.idleTimeOut = try decoder.decodeField(Milliseconds.self, &fields, "idle-time-out")
+        self.idleTimeout = try decoder.decodeField(Milliseconds.self, &fields, "idle-time-out")
         self.outgoingLocales = try decoder.decodeMultipleField(IETFLanguageTag.self, &fields, "outgoing-locales") ?? []
         self.incomingLocales = try decoder.decodeMultipleField(IETFLanguageTag.self, &fields, "incoming-locales") ?? []
         self.offeredCapabilities = try decoder.decodeMultipleField(Symbol.self, &fields, "offered-capabilities") ?? []
@@ -308,7 +604,7 @@ extension Open: AMQPDescribedType {
         encoder.encodeField(self.hostname, &composite)
         encoder.encodeField(self.maxFrameSize, default: 4294967295, &composite)
         encoder.encodeField(self.channelMax, default: 65535, &composite)
-        encoder.encodeField(self.idleTimeOut, &composite)
+        encoder.encodeField(self.idleTimeout, &composite)
         encoder.encodeField(multiple: self.outgoingLocales.isEmpty ? nil : self.outgoingLocales, &composite)
         encoder.encodeField(multiple: self.incomingLocales.isEmpty ? nil : self.incomingLocales, &composite)
         encoder.encodeField(multiple: self.offeredCapabilities.isEmpty ? nil : self.offeredCapabilities, &composite)
@@ -352,8 +648,8 @@ extension Attach: AMQPDescribedType {
         self.name = try decoder.decodeMandatoryField(String.self, &fields, "name")
         self.handle = try decoder.decodeMandatoryField(Handle.self, &fields, "handle")
         self.role = try decoder.decodeMandatoryField(Role.self, &fields, "role")
-        self.sndSettleMode = try decoder.decodeField(SenderSettleMode.self, &fields, "snd-settle-mode") ?? .mixed
-        self.rcvSettleMode = try decoder.decodeField(ReceiverSettleMode.self, &fields, "rcv-settle-mode") ?? .first
+        self.senderSettleMode = try decoder.decodeField(SenderSettleMode.self, &fields, "snd-settle-mode") ?? .mixed
+        self.receiverSettleMode = try decoder.decodeField(ReceiverSettleMode.self, &fields, "rcv-settle-mode") ?? .first
         self.source = try decoder.decodeField(LinkSource.self, &fields, "source")
         self.target = try decoder.decodeField(LinkTarget.self, &fields, "target")
         self.unsettled = try decoder.decodeField(AMQPMap.self, &fields, "unsettled")
@@ -371,8 +667,8 @@ extension Attach: AMQPDescribedType {
         encoder.encodeField(self.name, &composite)
         encoder.encodeField(self.handle, &composite)
         encoder.encodeField(self.role, &composite)
-        encoder.encodeField(self.sndSettleMode, default: .mixed, &composite)
-        encoder.encodeField(self.rcvSettleMode, default: .first, &composite)
+        encoder.encodeField(self.senderSettleMode, default: .mixed, &composite)
+        encoder.encodeField(self.receiverSettleMode, default: .first, &composite)
         encoder.encodeField(self.source, &composite)
         encoder.encodeField(self.target, &composite)
         encoder.encodeField(self.unsettled, &composite)
@@ -429,7 +725,7 @@ extension Transfer: AMQPDescribedType {
         self.messageFormat = try decoder.decodeField(MessageFormat.self, &fields, "message-format")
         self.settled = try decoder.decodeField(Bool.self, &fields, "settled")
         self.more = try decoder.decodeField(Bool.self, &fields, "more") ?? false
-        self.rcvSettleMode = try decoder.decodeField(ReceiverSettleMode.self, &fields, "rcv-settle-mode")
+        self.receiverSettleMode = try decoder.decodeField(ReceiverSettleMode.self, &fields, "rcv-settle-mode")
         self.state = try decoder.decodeField(DeliveryState.self, &fields, "state")
         self.resume = try decoder.decodeField(Bool.self, &fields, "resume") ?? false
         self.aborted = try decoder.decodeField(Bool.self, &fields, "aborted") ?? false
@@ -445,7 +741,7 @@ extension Transfer: AMQPDescribedType {
         encoder.encodeField(self.messageFormat, &composite)
         encoder.encodeField(self.settled, &composite)
         encoder.encodeField(self.more, default: false, &composite)
-        encoder.encodeField(self.rcvSettleMode, &composite)
+        encoder.encodeField(self.receiverSettleMode, &composite)
         encoder.encodeField(self.state, &composite)
         encoder.encodeField(self.resume, default: false, &composite)
         encoder.encodeField(self.aborted, default: false, &composite)

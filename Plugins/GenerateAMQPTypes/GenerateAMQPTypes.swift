@@ -16,6 +16,9 @@ struct GenerateAMQPTypes: CommandPlugin {
         process.arguments = [
             "--extensions", package.appending(path: "spec").path(percentEncoded: false),
             "--output", package.appending(path: "Generated/AMQPTypes").path(percentEncoded: false),
+            // What users' spec files are generated against (AMQPTypeGenerator, `amqp-gen --against`).
+            "--module-name", "AMQPTypes",
+            "--index-output", package.appending(path: "Generated/AMQPTypes.index.xml").path(percentEncoded: false),
         ] + arguments
         try process.run()
         process.waitUntilExit()

@@ -1,6 +1,7 @@
 import AMQPCodec
 import AMQPProtocol
 import AMQPTypedJSON
+import AMQPSpecModel
 import AMQPTypes
 import ArgumentParser
 import Foundation
@@ -28,6 +29,9 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per line.")
     var json = false
 
+    @Option(name: .customLong("types"), help: "A spec XML file whose described types to name too, as the core's are (repeatable): a vendor's extension.")
+    var typeFiles: [String] = []
+
     @OptionGroup var log: LogOptions
 
     func run() throws {
@@ -48,8 +52,23 @@ struct InspectCommand: ParsableCommand {
         } else {
             bytes = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
         }
+        var files: [(fileName: String, bytes: [UInt8])] = []
+        for path in typeFiles {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                printError("error: cannot read \(path)")
+                throw ExitCode(1)
+            }
+            files.append((URL(fileURLWithPath: path).lastPathComponent, [UInt8](data)))
+        }
+        let names: DescribedTypeNames
+        do {
+            names = try DescribedTypeNames(specFiles: files)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
         let out = StandardOutput()
-        var inspector = FrameInspector(json: json)
+        var inspector = FrameInspector(json: json, names: names)
         do {
             try inspector.inspect(bytes) { out.line($0) }
         } catch {
@@ -60,18 +79,58 @@ struct InspectCommand: ParsableCommand {
     }
 }
 
+/// Turns a byte stream into one printable line per header or frame.
+/// The AMQP names printed for described values: the core's (`AMQPDescribedTypes`), then those of
+/// spec files given with `--types`. Those files are only parsed, not resolved: naming a value
+/// needs its descriptor and field names, not the types its fields refer to (a vendor's file may
+/// use the core's `error` without the core's XML beside it).
+struct DescribedTypeNames: Sendable {
+    private var names: [DescriptorValue: (type: String, fields: [String])] = [:]
+
+    /// The core's names only.
+    static let core = DescribedTypeNames()
+
+    private init() {}
+
+    /// The core's names, and those of every described type of `specFiles`. A file that does not
+    /// parse, or a descriptor the core or an earlier file already names, is a ``SpecError``.
+    init(specFiles: [(fileName: String, bytes: [UInt8])]) throws(SpecError) {
+        for file in specFiles {
+            let document = try SpecParser.parse(file.bytes, fileName: file.fileName)
+            for type in document.sections.flatMap(\.types) {
+                guard let descriptor = type.descriptor else { continue }
+                let keys: [DescriptorValue] = [.code(descriptor.code)] + (Symbol(descriptor.name).map { [.symbol($0)] } ?? [])
+                if let other = keys.compactMap({ key in AMQPDescribedTypes.specNames(for: key)?.type ?? names[key]?.type }).first {
+                    throw SpecError(.duplicateDescriptor, file: file.fileName, line: descriptor.location.line, name: type.name,
+                                    "descriptor \(descriptor.name) (\(descriptor.codeText)) of '\(type.name)' already names '\(other)'")
+                }
+                for key in keys { names[key] = (type.name, type.fields.map(\.name)) }
+            }
+        }
+    }
+
+    func names(for descriptor: DescriptorValue) -> (type: String, fields: [String])? {
+        AMQPDescribedTypes.specNames(for: descriptor) ?? names[descriptor]
+    }
+}
+
 /// Turns a byte stream into one printable line per header or frame: the text form is the one
-/// the live frame trace prints (``FrameDescription``), `--json` gives the same content as typed JSON.
+/// the live frame trace prints (``FrameDescription``), with `--types` names too; `--json` gives
+/// the same content as typed JSON.
 struct FrameInspector {
     let json: Bool
+    let names: DescribedTypeNames
     private var describer = FrameStreamDescriber(payloads: .sections, revealsSASLResponses: true)
 
-    init(json: Bool) { self.json = json }
+    init(json: Bool, names: DescribedTypeNames = .core) {
+        self.json = json
+        self.names = names
+    }
 
     mutating func inspect(_ bytes: [UInt8], emit: (String) -> Void) throws {
         describer.append(bytes)
         while let description = try describer.next() {
-            emit(json ? Self.json(description) : description.description)
+            emit(json ? json(description) : description.formatted(naming: names.names(for:)))
         }
         if describer.bufferedCount > 0 {
             throw InspectError(message: "\(describer.bufferedCount) bytes at the end do not form a whole frame")
@@ -83,7 +142,7 @@ struct FrameInspector {
         var description: String { message }
     }
 
-    static func json(_ description: FrameDescription) -> String {
+    func json(_ description: FrameDescription) -> String {
         var pairs: [(key: String, value: JSON)] = [("offset", .number(String(description.streamOffset)))]
         switch description.content {
         case .protocolHeader(let header):
@@ -108,9 +167,9 @@ struct FrameInspector {
 
     /// `name` and named fields for a described value the specification knows; the typed value
     /// otherwise.
-    static func describedJSON(_ value: AMQPValue, nameKey: String) -> [(key: String, value: JSON)] {
+    func describedJSON(_ value: AMQPValue, nameKey: String) -> [(key: String, value: JSON)] {
         if case .described(let descriptor, let body) = value, let d = FrameStreamDescriber.descriptorValue(descriptor),
-           let names = AMQPDescribedTypes.specNames(for: d) {
+           let names = self.names.names(for: d) {
             if case .list(let fields) = body {
                 var named: [(key: String, value: JSON)] = []
                 for (i, f) in fields.enumerated() where f != .null {

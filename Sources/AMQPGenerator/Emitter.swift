@@ -4,6 +4,9 @@ import AMQPSpecModel
 struct Emitter {
     let model: SpecModel
     let mapper: TypeMapper
+    let docs: Docs
+    /// The name of the enum listing this module's described types.
+    let registryName: String
 
     /// The declarations of one output file: the user-facing ones, then codec support.
     struct Parts {
@@ -23,7 +26,7 @@ struct Emitter {
     /// Rejects spec names that would become the same Swift name, or a name the generator uses itself.
     func checkNames() throws(GeneratorError) {
         var owners: [String: String] = [:]
-        let reserved = [Naming.definitionsNamespace, Naming.describedTypesRegistry]
+        let reserved = [Naming.definitionsNamespace, Naming.describedTypesRegistry, registryName]
         func claim(_ swiftName: String, by specName: String, at location: SourceLocation) throws(GeneratorError) {
             if reserved.contains(swiftName) || Primitives.table.values.contains(where: { $0.swift == swiftName }) || swiftName == Primitives.any {
                 throw GeneratorError(at: location, name: specName, "'\(specName)' would be named \(swiftName), which the generator or the codec already uses; add a rename to Naming.typeRenames")
@@ -51,7 +54,7 @@ struct Emitter {
 
     // MARK: - Sections
 
-    func emit(_ section: SpecSection) throws(GeneratorError) -> Parts {
+    func emit(_ section: SpecSection, of document: SpecDocument) throws(GeneratorError) -> Parts {
         var parts = Parts()
         for type in section.types {
             switch mapper.shape(of: type) {
@@ -62,14 +65,14 @@ struct Emitter {
                     throw GeneratorError(at: type.location, name: type.name, "'\(type.name)' is not one of AMQP's primitive types, which are the codec's own")
                 }
             case .composite:
-                parts.append(try composite(type))
+                parts.append(try composite(type, docs: typeDocs(type, document)))
             case .wrapper:
-                parts.append(try wrapper(type))
+                parts.append(try wrapper(type, docs: typeDocs(type, document)))
             case .choices(let root, let isOpen):
-                parts.append(try choices(type, root: root, isOpen: isOpen))
+                parts.append(try choices(type, root: root, isOpen: isOpen, docs: typeDocs(type, document)))
             case .alias:
                 parts.main.append(.documented(
-                    Docs.lines(Docs.summary(of: type, model: model), type.docs, label: type.label),
+                    typeDocs(type, document),
                     .typealias(.public, name: Naming.typeName(type.name), try mapper.aliasTarget(of: type))))
             }
         }
@@ -79,6 +82,10 @@ struct Emitter {
                 members: section.definitions.map(definition))))
         }
         return parts
+    }
+
+    private func typeDocs(_ type: SpecType, _ document: SpecDocument) -> [String] {
+        docs.type(type, in: document, summary: docs.summary(of: type))
     }
 
     private func definition(_ d: SpecDefinition) -> Declaration {
@@ -147,15 +154,14 @@ struct Emitter {
             initializer: .call("AMQPDescriptor", [Argument("code", .integer(code)), Argument("symbol", .string(descriptor.name))])))
     }
 
-    private func composite(_ type: SpecType) throws(GeneratorError) -> Parts {
+    private func composite(_ type: SpecType, docs typeDocs: [String]) throws(GeneratorError) -> Parts {
         let name = Naming.typeName(type.name)
         let fields = try fields(of: type)
         var members: [Declaration] = []
         if let descriptor = type.descriptor { members.append(descriptorProperty(descriptor)) }
-        for field in fields {
+        for (index, field) in fields.enumerated() {
             let property = Declaration.variable(VariableDeclaration(access: .public, isMutable: true, name: field.name, type: field.propertyType))
-            let doc = Docs.lines(nil, field.spec.docs, label: field.spec.label)
-            members.append(doc.isEmpty ? property : .documented(doc, property))
+            members.append(.documented(docs.field(field.spec, position: index + 1, of: type), property))
         }
         members.append(.function(FunctionDeclaration(
             access: .public, kind: .initializer(failable: false),
@@ -207,7 +213,7 @@ struct Emitter {
             Self.decodingInitializer("describedBodyFrom", decode),
             Self.encodingFunction("encodeDescribedBody", encode),
         ]))
-        return Parts(main: [.documented(Docs.lines(Docs.summary(of: type, model: model), type.docs, label: type.label), declaration)], encoding: [codec])
+        return Parts(main: [.documented(typeDocs, declaration)], encoding: [codec])
     }
 
     /// `init(<label> decoder: inout AMQPDecoder) throws(AMQPDecodingError)`: `from` for
@@ -230,7 +236,7 @@ struct Emitter {
     // MARK: - Restricted types
 
     /// A described restricted type: a struct holding one value of its source type.
-    private func wrapper(_ type: SpecType) throws(GeneratorError) -> Parts {
+    private func wrapper(_ type: SpecType, docs typeDocs: [String]) throws(GeneratorError) -> Parts {
         let name = Naming.typeName(type.name)
         guard let descriptor = type.descriptor else { preconditionFailure("wrapper without descriptor") }
         let source = type.source ?? "*"
@@ -259,12 +265,12 @@ struct Emitter {
             Self.decodingInitializer("describedBodyFrom", [.expression(.assignment(value, .try(decode)))]),
             Self.encodingFunction("encodeDescribedBody", [.expression(encode)]),
         ]))
-        return Parts(main: [.documented(Docs.lines(Docs.summary(of: type, model: model), type.docs, label: type.label), declaration)], encoding: [codec])
+        return Parts(main: [.documented(typeDocs, declaration)], encoding: [codec])
     }
 
     /// A restricted type with choices: an enum. Integer sets use Swift raw values; boolean sets
     /// spell out `RawRepresentable`; symbol and string sets are open (`unknown(_:)`).
-    private func choices(_ type: SpecType, root: String, isOpen: Bool) throws(GeneratorError) -> Parts {
+    private func choices(_ type: SpecType, root: String, isOpen: Bool, docs typeDocs: [String]) throws(GeneratorError) -> Parts {
         let name = Naming.typeName(type.name)
         guard let rawType = Primitives.table[root]?.swift, root != "list", root != "map", root != "array" else {
             throw GeneratorError(at: type.location, name: type.name, "choices of '\(type.name)' restrict '\(root)', which has no literal values")
@@ -277,7 +283,7 @@ struct Emitter {
         }
         func documentedCase(_ c: (choice: SpecChoice, caseName: String, literal: Expression), rawValue: Expression?) -> Declaration {
             let declaration = Declaration.enumCase(name: c.caseName, associatedValues: [], rawValue: rawValue)
-            let doc = Docs.lines("`\(c.choice.value)`", c.choice.docs, label: nil)
+            let doc = Docs.lines("`\(c.choice.name)` = `\(c.choice.value)`", c.choice.docs, label: nil)
             return .documented(doc, declaration)
         }
         var members: [Declaration]
@@ -316,26 +322,80 @@ struct Emitter {
         }
         let declaration = Declaration.enumeration(TypeDeclaration(access: .public, name: name, inherits: inherits, members: members))
         let codec = Declaration.extension(ExtensionDeclaration(access: nil, extendedType: name, conformances: ["AMQPRestrictedType"], members: []))
-        return Parts(main: [.documented(Docs.lines(Docs.summary(of: type, model: model), type.docs, label: type.label), declaration)], encoding: [codec])
+        return Parts(main: [.documented(typeDocs, declaration)], encoding: [codec])
     }
 
     // MARK: - Shared declarations
 
+    /// The archetypes this module declares an enum for: all of them, except those an imported
+    /// module's types provide (that module declares the enum; see ``emitShared()``).
+    var declaredArchetypes: [SpecModel.Archetype] { Self.declaredArchetypes(of: model) }
+
+    static func declaredArchetypes(of model: SpecModel) -> [SpecModel.Archetype] {
+        model.archetypes.filter { archetype in !archetype.providers.contains { model.isImported($0) } }
+    }
+
+    /// Archetype enums, the described-type registry and the definitions namespace. Against an
+    /// imported module, only what is this module's own: an archetype the module declares keeps its
+    /// enum there (a user's `outcome` decodes as the module's `Outcome.unknown`), the registry holds
+    /// only this module's types, and definitions extend the module's namespace.
     func emitShared() throws(GeneratorError) -> Parts {
         var parts = Parts()
-        for archetype in model.archetypes {
+        for archetype in declaredArchetypes {
             parts.append(try self.archetype(archetype))
         }
-        let described = model.types.filter { $0.descriptor != nil }
+        for archetype in model.archetypes where archetype.providers.contains(where: model.isImported) {
+            parts.main += try importedArchetypeConversions(archetype)
+        }
+        let described = model.types.filter { $0.descriptor != nil && !model.isImported($0) }
         if !described.isEmpty {
             parts.main.append(registry(described))
         }
-        if model.documents.contains(where: { $0.sections.contains { !$0.definitions.isEmpty } }) {
+        let importedDefinitions = model.documents.contains { $0.swiftModule != nil && $0.sections.contains { !$0.definitions.isEmpty } }
+        if !importedDefinitions, model.documents.contains(where: { $0.sections.contains { !$0.definitions.isEmpty } }) {
             parts.main.append(.documented(
                 ["Constants the specification defines with `<definition>` (ports, versions, limits); each section's file adds its own."],
                 .enumeration(TypeDeclaration(access: .public, name: Naming.definitionsNamespace, inherits: [], members: []))))
         }
         return parts
+    }
+
+    /// For each of this module's types that provides an archetype an imported module declares
+    /// (a vendor's outcome): a conversion into the imported enum, whose `unknown` case holds it,
+    /// and the typed accessor back. Only for described archetypes, whose `unknown` keeps the
+    /// descriptor; a symbol of a user's set already reads back through its own `init(rawValue:)`.
+    private func importedArchetypeConversions(_ archetype: SpecModel.Archetype) throws(GeneratorError) -> [Declaration] {
+        let own = archetype.providers.filter { !model.isImported($0) }
+        guard !own.isEmpty, try mapper.archetypeShape(archetype) == .described else { return [] }
+        let enumName = Naming.archetypeName(archetype.name)
+        var members: [Declaration] = []
+        for provider in own {
+            let type = Naming.typeName(provider.name)
+            let parts = Expression.identifier("parts")
+            members.append(.documented(
+                ["`\(provider.name)` as a `\(enumName)`: the imported enum has no case for it, so it is its `unknown` case, which encodes as `\(type)` does."],
+                .function(FunctionDeclaration(
+                    access: .public, kind: .initializer(failable: false),
+                    parameters: [.init(label: nil, name: "value", type: .named(type))], throwsType: nil, returnType: nil,
+                    body: [
+                        .binding(isMutable: false, name: "parts", value: .member(.identifier("value"), "describedParts")),
+                        .expression(.assignment(.self, .call(.member(nil, Naming.unknownCase), [
+                            Argument("descriptor", .member(parts, "descriptor")), Argument("value", .member(parts, "value")),
+                        ]))),
+                    ]))))
+            members.append(.documented(
+                ["The `\(provider.name)` this holds; `nil` when it holds another `\(archetype.name)`, an error when it has the descriptor of `\(provider.name)` but not its fields."],
+                .function(FunctionDeclaration(
+                    access: .public, kind: .function(Naming.providerCaseName(provider.name, archetype: archetype.name)),
+                    parameters: [], throwsType: "AMQPDecodingError", returnType: .optional(.named(type)),
+                    body: [.switch(.self, [
+                        SwitchCase(
+                            patterns: [.call(.member(nil, Naming.unknownCase), [Argument(.letBinding("descriptor", nil)), Argument(.letBinding("value", nil))])],
+                            body: [.return(.try(.call(type, [Argument("descriptor", .identifier("descriptor")), Argument("value", .identifier("value"))])))]),
+                        SwitchCase(patterns: [], body: [.return(.nil)]),
+                    ])]))))
+        }
+        return [.extension(ExtensionDeclaration(access: nil, extendedType: enumName, conformances: [], members: members))]
     }
 
     private func archetype(_ archetype: SpecModel.Archetype) throws(GeneratorError) -> Parts {
@@ -443,27 +503,36 @@ struct Emitter {
         var cases = described.map { type in
             SwitchCase(patterns: Self.descriptorPatterns(Naming.typeName(type.name)), body: [.return(.metatype(.named(Naming.typeName(type.name))))])
         }
-        cases.append(SwitchCase(patterns: [], body: [.return(.nil)]))
+        // Against an imported module, the lookups compose its registry: a descriptor this module
+        // does not define is asked of the module's (no global table both would register into).
+        let imported = model.documents.contains { $0.swiftModule != nil }
+        let descriptorArgument = [Argument("for", .identifier("descriptor"))]
+        func fallback(_ function: String) -> Expression {
+            imported ? .call(.member(.identifier(Naming.describedTypesRegistry), function), descriptorArgument) : .nil
+        }
+        cases.append(SwitchCase(patterns: [], body: [.return(fallback("type"))]))
         var nameCases = described.map { type in
             SwitchCase(
                 patterns: Self.descriptorPatterns(Naming.typeName(type.name)),
                 body: [.return(.tuple([.string(type.name), .array(type.fields.map { .string($0.name) })]))])
         }
-        nameCases.append(SwitchCase(patterns: [], body: [.return(.nil)]))
+        nameCases.append(SwitchCase(patterns: [], body: [.return(fallback("specNames"))]))
         return .documented(
             ["Every described type generated from the spec files, and the lookup from a descriptor (code or symbol) to its type."],
-            .enumeration(TypeDeclaration(access: .public, name: Naming.describedTypesRegistry, inherits: [], members: [
-                .documented(["In spec file order."], .variable(VariableDeclaration(
+            .enumeration(TypeDeclaration(access: .public, name: registryName, inherits: [], members: [
+                .documented([imported ? "This module's own, in spec file order." : "In spec file order."], .variable(VariableDeclaration(
                     access: .public, isStatic: true, isMutable: true, name: "all", type: .array(metatype),
                     getter: [.return(.array(described.map { .metatype(.named(Naming.typeName($0.name))) }))]))),
-                .documented(["The type `descriptor` names, or `nil` if no spec file defines it."], .function(FunctionDeclaration(
+                .documented([imported
+                    ? "The type `descriptor` names: one of this module's, else the imported module's (`\(Naming.describedTypesRegistry)`), else `nil`."
+                    : "The type `descriptor` names, or `nil` if no spec file defines it."], .function(FunctionDeclaration(
                     access: .public, isStatic: true, kind: .function("type"),
                     parameters: [.init(label: "for", name: "descriptor", type: .named("DescriptorValue"))],
                     throwsType: nil, returnType: .optional(.named("(\("any (AMQPDescribedType & Hashable & Sendable).Type"))")),
                     body: [.switch(.identifier("descriptor"), cases)]))),
                 .documented([
                     "The names the spec files give the type `descriptor` names and its fields, in order, for",
-                    "printing values the way the specification spells them; `nil` if no spec file defines it.",
+                    "printing values the way the specification spells them; `nil` if no spec file defines it" + (imported ? " (the imported module's included)." : "."),
                 ], .function(FunctionDeclaration(
                     access: .public, isStatic: true, kind: .function("specNames"),
                     parameters: [.init(label: "for", name: "descriptor", type: .named("DescriptorValue"))],

@@ -28,10 +28,20 @@ public struct GeneratorOptions: Hashable, Sendable {
 
     /// How output is split into files; ``Layout/filePerSection`` by default.
     public var layout: Layout
+    /// Section numbers and units for the doc comments (validate them against the model first:
+    /// ``SpecAnnotations/validate(against:)``); none by default.
+    public var annotations: SpecAnnotations
 
-    /// Options with `layout`, one file per section by default.
-    public init(layout: Layout = .filePerSection) {
+    /// The Swift module the output is compiled into. Against an imported module (an index is
+    /// loaded), it names the registry enum, `<module>DescribedTypes`, so that it and the imported
+    /// module's `AMQPDescribedTypes` can be used side by side.
+    public var moduleName: String?
+
+    /// Options with `layout`, one file per section by default, and `annotations` for the docs.
+    public init(layout: Layout = .filePerSection, annotations: SpecAnnotations = SpecAnnotations(), moduleName: String? = nil) {
         self.layout = layout
+        self.annotations = annotations
+        self.moduleName = moduleName
     }
 }
 
@@ -53,35 +63,40 @@ public enum AMQPSwiftGenerator {
     ///
     /// Throws ``GeneratorError`` when a type has no codable Swift form or two Swift names collide.
     public static func generate(_ model: SpecModel, options: GeneratorOptions = GeneratorOptions()) throws(GeneratorError) -> [GeneratedFile] {
-        let emitter = Emitter(model: model, mapper: TypeMapper(model: model))
+        let imports = Array(Set(model.documents.compactMap(\.swiftModule))).sorted()
+        let registryName = imports.isEmpty ? Naming.describedTypesRegistry : (options.moduleName ?? "Extension") + "DescribedTypes"
+        // Links only to archetype enums this module declares: DocC does not resolve another module's.
+        let archetypeEnums = Set(Emitter.declaredArchetypes(of: model).map { Naming.archetypeName($0.name) })
+        let docs = Docs(model: model, annotations: options.annotations, linkable: { archetypeEnums.contains($0) })
+        let emitter = Emitter(model: model, mapper: TypeMapper(model: model), docs: docs, registryName: registryName)
         try emitter.checkNames()
         var files: [GeneratedFile] = []
-        for document in model.documents {
+        for document in model.documents where document.swiftModule == nil {
             switch options.layout {
             case .filePerSection:
                 for section in document.sections {
-                    let parts = try emitter.emit(section)
+                    let parts = try emitter.emit(section, of: document)
                     guard !parts.isEmpty else { continue }
                     files.append(file(
                         Naming.fileName(document: document.name, section: section.name),
-                        sources: [document.fileName], note: "Section \"\(section.name)\" of \(document.name).", parts))
+                        sources: [document.fileName], note: "Section \"\(section.name)\" of \(document.name).", imports: imports, parts))
                 }
             case .filePerDocument:
                 var parts = Emitter.Parts()
                 for section in document.sections {
-                    let sectionParts = try emitter.emit(section)
+                    let sectionParts = try emitter.emit(section, of: document)
                     guard !sectionParts.isEmpty else { continue }
                     parts.main.append(.mark("\(section.name)"))
                     parts.append(sectionParts)
                 }
-                files.append(file(Naming.fileName(documentFile: document.fileName), sources: [document.fileName], note: "Spec file \"\(document.name)\".", parts))
+                files.append(file(Naming.fileName(documentFile: document.fileName), sources: [document.fileName], note: "Spec file \"\(document.name)\".", imports: imports, parts))
             }
         }
         let shared = try emitter.emitShared()
         if !shared.isEmpty || options.layout == .filePerDocument {
             files.append(file(
-                Naming.archetypesFileName, sources: model.documents.map(\.fileName),
-                note: "Archetypes (one enum per `provides` name), the described-type registry and the definitions namespace.", shared))
+                Naming.archetypesFileName, sources: model.documents.filter { $0.swiftModule == nil }.map(\.fileName),
+                note: "Archetypes (one enum per `provides` name), the described-type registry and the definitions namespace.", imports: imports, shared))
         }
         return files
     }
@@ -107,7 +122,7 @@ public enum AMQPSwiftGenerator {
         return problems
     }
 
-    private static func file(_ name: String, sources: [String], note: String, _ parts: Emitter.Parts) -> GeneratedFile {
+    private static func file(_ name: String, sources: [String], note: String, imports: [String], _ parts: Emitter.Parts) -> GeneratedFile {
         var declarations: [Declaration] = [
             .comment(["Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again."]),
             .typealias(.private, name: "GeneratedCodeVersion", .named("AMQPGeneratedCodeVersion.V1")),
@@ -119,7 +134,7 @@ public enum AMQPSwiftGenerator {
         }
         let swiftFile = SwiftFile(
             header: [String(headerPrefix.dropFirst(3)) + sources.joined(separator: ", "), "", note],
-            imports: ["AMQPCodec"],
+            imports: ["AMQPCodec"] + imports,
             declarations: declarations)
         return GeneratedFile(name: name, contents: SwiftPrinter().render(swiftFile))
     }

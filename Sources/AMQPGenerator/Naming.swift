@@ -63,6 +63,18 @@ enum Naming {
         "uuid": "UUID", "jms": "JMS", "url": "URL",
     ]
 
+    /// Abbreviated words of spec names, spelled out in Swift names, so that a generated field and
+    /// the hand-written API around it have one spelling (`snd-settle-mode` → `senderSettleMode`,
+    /// as `AMQPSender` and the engine call it).
+    static let wordExpansions: [String: String] = [
+        "snd": "sender", "rcv": "receiver",
+    ]
+
+    /// Pairs of spec words that are one English word (`idle-time-out` → `idleTimeout`).
+    static let compoundWords: [String: String] = [
+        "time out": "timeout",
+    ]
+
     /// The namespace enum that holds `<definition>` constants.
     static let definitionsNamespace = "AMQPDefinitions"
     /// The enum listing every generated described type.
@@ -92,8 +104,17 @@ enum Naming {
     }
 
     static func words(_ name: String) -> [String] {
-        name.split(whereSeparator: { $0 == "-" || $0 == "_" || $0 == "." || $0 == ":" || $0 == " " })
+        let split = name.split(whereSeparator: { $0 == "-" || $0 == "_" || $0 == "." || $0 == ":" || $0 == " " })
             .map { $0.lowercased() }
+        var words: [String] = []
+        for word in split {
+            if let last = words.last, let compound = compoundWords[last + " " + word] {
+                words[words.count - 1] = compound
+            } else {
+                words.append(wordExpansions[word] ?? word)
+            }
+        }
+        return words
     }
 
     static func upperCamel(_ name: String) -> String {

@@ -11,6 +11,20 @@ public struct SpecDocument: Hashable, Sendable {
     public var docs: [SpecDoc]
     /// The `<section>` elements, in file order.
     public var sections: [SpecSection]
+    /// The `swift-module` attribute: set in an index of types another Swift module already
+    /// declares (`AMQPTypes`), whose names a user's files may use but which are not generated
+    /// again. `nil` for a file whose types are to be generated.
+    public var swiftModule: String?
+
+    /// A document read from `fileName`.
+    public init(name: String, fileName: String, label: String?, docs: [SpecDoc], sections: [SpecSection], swiftModule: String? = nil) {
+        self.name = name
+        self.fileName = fileName
+        self.label = label
+        self.docs = docs
+        self.sections = sections
+        self.swiftModule = swiftModule
+    }
 }
 
 /// A `<section>`: the unit the generator writes one Swift file for.

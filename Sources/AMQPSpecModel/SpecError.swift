@@ -19,6 +19,7 @@ public struct SpecError: Error, Hashable, Sendable, CustomStringConvertible {
             case sourceCycle
             case invalidSource
             case invalidValue
+            case unknownArchetype
         }
 
         let base: Base
@@ -46,6 +47,10 @@ public struct SpecError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A choice value or field default that is not a value of its type.
         public static let invalidValue = Kind(base: .invalidValue)
 
+        /// A `provides` naming an archetype that neither the imported module's types provide nor
+        /// any loaded field `requires` (usually a misspelling: `provides="outcom"`).
+        public static let unknownArchetype = Kind(base: .unknownArchetype)
+
         /// A short phrase for messages, e.g. `unknown type`.
         public var description: String {
             switch base {
@@ -60,6 +65,7 @@ public struct SpecError: Error, Hashable, Sendable, CustomStringConvertible {
             case .sourceCycle: return "restriction cycle"
             case .invalidSource: return "invalid source"
             case .invalidValue: return "invalid value"
+            case .unknownArchetype: return "unknown archetype"
             }
         }
     }

@@ -11,6 +11,7 @@ public struct SpecModel: Sendable {
     /// first appearance, with its providers in file order.
     public let archetypes: [Archetype]
     private let typesByName: [String: SpecType]
+    private let importedTypeNames: Set<String>
 
     /// The names of AMQP's primitive types (§1.6 of the types specification). They are known even
     /// when `types.xml` is not loaded, so an extension file can be read on its own.
@@ -86,9 +87,42 @@ public struct SpecModel: Sendable {
             definitions[definition.name] = definition
         }
         self.typesByName = byName
+        self.importedTypeNames = Set(documents.filter { $0.swiftModule != nil }.flatMap(\.sections).flatMap(\.types).map(\.name))
         self.archetypes = archetypeOrder.map { Archetype(name: $0, providers: providers[$0] ?? []) }
         for type in types {
             try validate(type)
+        }
+        try validateProvidesAgainstImports()
+    }
+
+    /// The Swift module that declares `type`, when an index says another module does.
+    public func importingModule(of type: SpecType) -> String? {
+        guard importedTypeNames.contains(type.name) else { return nil }
+        return documents.first { $0.swiftModule != nil && $0.sections.contains { $0.types.contains(type) } }?.swiftModule
+    }
+
+    /// Whether `type` is declared by an imported module (an index), not generated from these files.
+    public func isImported(_ type: SpecType) -> Bool {
+        importedTypeNames.contains(type.name)
+    }
+
+
+    /// Files generated against a module (an index is loaded) may only provide archetypes that
+    /// module's types provide, or that some loaded field requires: an archetype nobody accepts is
+    /// a misspelling, and would silently generate an enum nothing uses.
+    private func validateProvidesAgainstImports() throws(SpecError) {
+        let imported = documents.filter { $0.swiftModule != nil }
+        guard !imported.isEmpty else { return }
+        var known = Set(imported.flatMap(\.sections).flatMap(\.types).flatMap(\.provides))
+        for type in types {
+            for field in type.fields { known.formUnion(field.requires) }
+        }
+        for document in documents where document.swiftModule == nil {
+            for type in document.sections.flatMap(\.types) {
+                for archetype in type.provides where !known.contains(archetype) {
+                    throw SpecError(.unknownArchetype, at: type.location, name: archetype, "'\(type.name)' provides '\(archetype)', which no type of \(imported[0].swiftModule ?? "") provides and no field requires")
+                }
+            }
         }
     }
 

@@ -50,7 +50,17 @@ private struct ElementReader {
             default: break  // the schema allows nothing else here; other tools' annotations are ignored
             }
         }
-        return SpecDocument(name: name, fileName: fileName, label: root.attributes["label"], docs: docs, sections: sections)
+        let swiftModule = root.attributes["swift-module"]
+        if let swiftModule, !Self.isSwiftIdentifier(swiftModule) {
+            throw SpecError(.invalidAttribute, at: location(root), name: "swift-module", "swift-module=\"\(swiftModule)\" is not a Swift module name")
+        }
+        return SpecDocument(name: name, fileName: fileName, label: root.attributes["label"], docs: docs, sections: sections, swiftModule: swiftModule)
+    }
+
+    /// Letters, digits and `_`, not starting with a digit: what an `import` can name.
+    static func isSwiftIdentifier(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
     }
 
     func section(_ e: XMLElement) throws(SpecError) -> SpecSection {

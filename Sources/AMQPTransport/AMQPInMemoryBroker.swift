@@ -194,7 +194,7 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
         if attach.role == .sender {
             incoming[link] = address
         } else {
-            let presettled = attach.sndSettleMode == .settled
+            let presettled = attach.senderSettleMode == .settled
             let consumer = state.withLockedValue { state -> UInt64 in
                 let id = state.nextConsumerID
                 state.nextConsumerID += 1

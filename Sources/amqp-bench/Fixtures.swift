@@ -64,7 +64,7 @@ enum Fixtures {
         hostname: "bench.servicebus.example.net",
         maxFrameSize: 1 << 20,
         channelMax: 255,
-        idleTimeOut: 60_000,
+        idleTimeout: 60_000,
         properties: [.symbol("product"): .string("swift-amqp"), .symbol("platform"): .string("Swift")]
     )
 
@@ -72,8 +72,8 @@ enum Fixtures {
         name: "sender-orders-4f9c2d7e",
         handle: 0,
         role: .sender,
-        sndSettleMode: .unsettled,
-        rcvSettleMode: .first,
+        senderSettleMode: .unsettled,
+        receiverSettleMode: .first,
         source: .source(Source(address: .string("sender-orders-4f9c2d7e"))),
         target: .target(Target(address: .string("orders"))),
         initialDeliveryCount: 0,

@@ -21,7 +21,7 @@ struct AMQPGen: ParsableCommand {
     @Option(name: .customLong("spec-dir"), help: "Folder of the OASIS spec files (default: \(defaultSpecDirectory), unless --spec-file is given).")
     var specDirectory: String?
 
-    @Option(name: .customLong("extensions"), help: "Folder of extension spec files (every *.xml in it).")
+    @Option(name: .customLong("extensions"), help: "Folder of extension spec files (every *.xml in it, and \(annotationsFileName) for the doc comments' section numbers and units).")
     var extensionsDirectory: String?
 
     @Option(name: .customLong("spec-file"), help: "A spec file to read, after the folders (repeatable).")
@@ -29,6 +29,18 @@ struct AMQPGen: ParsableCommand {
 
     @Option(name: .customLong("output"), help: "Folder the Swift files are written to.")
     var outputDirectory: String
+
+    @Option(name: .customLong("against"), help: """
+        The index of a module to generate against (Generated/AMQPTypes.index.xml of swift-amqp): the spec files may use \
+        its types (error, fields, role, delivery-state, …), and the output imports that module instead of declaring them again.
+        """)
+    var againstIndex: String?
+
+    @Option(name: .customLong("module-name"), help: "The Swift module the output is compiled into: names the registry enum (<module>DescribedTypes) when generating --against an index, and the module an --index-output describes.")
+    var moduleName: String?
+
+    @Option(name: .customLong("index-output"), help: "Also write the index of the generated module here (needs --module-name), for spec files generated --against it.")
+    var indexOutput: String?
 
     @Option(help: "section: one file per spec section; document: one file per spec file (for build-tool plugins, whose outputs are named in advance).")
     var layout: Layout = .section
@@ -43,18 +55,27 @@ struct AMQPGen: ParsableCommand {
         case section, document
     }
 
+    /// The table of section numbers and units beside the extension files (``SpecAnnotations``).
+    static let annotationsFileName = "annotations.tsv"
+
     /// The OASIS files in the order the specification presents them; other files follow by name.
     static let coreOrder = ["types", "transport", "messaging", "security", "transactions"]
 
     func run() throws {
         var paths: [String] = []
-        if let directory = specDirectory ?? (specFiles.isEmpty ? Self.defaultSpecDirectory : nil) {
+        if let directory = specDirectory ?? (specFiles.isEmpty && againstIndex == nil ? Self.defaultSpecDirectory : nil) {
             paths += try Self.xmlFiles(in: directory, ordered: true)
         }
         if let extensionsDirectory {
             paths += try Self.xmlFiles(in: extensionsDirectory, ordered: false)
         }
         paths += specFiles
+        if indexOutput != nil && moduleName == nil {
+            throw ValidationError("--index-output needs --module-name (the module the index describes)")
+        }
+        // The index comes first: a user's file that redefines one of its names or descriptors is
+        // the one reported.
+        if let againstIndex { paths.insert(againstIndex, at: 0) }
         var files: [(fileName: String, bytes: [UInt8])] = []
         for path in paths {
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -62,17 +83,42 @@ struct AMQPGen: ParsableCommand {
             }
             files.append((URL(fileURLWithPath: path).lastPathComponent, [UInt8](data)))
         }
-        let generated: [GeneratedFile]
+        var annotationsFile: (fileName: String, bytes: [UInt8])?
+        if let extensionsDirectory {
+            let path = (extensionsDirectory as NSString).appendingPathComponent(Self.annotationsFileName)
+            if let data = FileManager.default.contents(atPath: path) {
+                annotationsFile = (Self.annotationsFileName, [UInt8](data))
+            }
+        }
+        var generated: [GeneratedFile]
+        var index: GeneratedFile?
         do {
             let model = try SpecModel.load(files)
-            generated = try AMQPSwiftGenerator.generate(model, options: GeneratorOptions(layout: layout == .section ? .filePerSection : .filePerDocument))
+            var annotations = SpecAnnotations()
+            if let annotationsFile {
+                annotations = try SpecAnnotations.parse(annotationsFile.bytes, fileName: annotationsFile.fileName)
+                try annotations.validate(against: model)
+            }
+            generated = try AMQPSwiftGenerator.generate(
+                model, options: GeneratorOptions(layout: layout == .section ? .filePerSection : .filePerDocument, annotations: annotations, moduleName: moduleName))
+            if indexOutput != nil, let moduleName {
+                index = AMQPSwiftGenerator.index(of: model, module: moduleName)
+            }
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
         }
         let output = URL(fileURLWithPath: outputDirectory)
         if check {
-            let problems = try Self.compare(generated, with: output)
+            var problems = try Self.compare(generated, with: output)
+            if let index, let indexOutput {
+                let committed = FileManager.default.contents(atPath: indexOutput).map { String(decoding: $0, as: UTF8.self) }
+                if committed == nil {
+                    problems.append("  missing: \(indexOutput)")
+                } else if committed != index.contents {
+                    problems.append("  stale: \(indexOutput)")
+                }
+            }
             if problems.isEmpty {
                 print("amqp-gen: \(output.path) is up to date (\(generated.count) files)")
             } else {
@@ -82,6 +128,12 @@ struct AMQPGen: ParsableCommand {
             }
         } else {
             try Self.write(generated, to: output, always: writeAll)
+            if let index, let indexOutput {
+                let bytes = Data(index.contents.utf8)
+                if writeAll || FileManager.default.contents(atPath: indexOutput) != bytes {
+                    try bytes.write(to: URL(fileURLWithPath: indexOutput), options: .atomic)
+                }
+            }
         }
     }
 

@@ -47,6 +47,24 @@ struct CommandLineFlagTests {
         }
     }
 
+    @Test("inspect --types names a vendor's outcome in a capture; a file naming a core descriptor exits 1 naming its line")
+    func inspectWithVendorTypes() async throws {
+        let folder = try ScratchFolder.make("cli-inspect-types")
+        let capture = folder.appendingPathComponent("c2s.bin")
+        try Data(InspectTests.dispositionWithVendorOutcome()).write(to: capture)
+        let xml = folder.appendingPathComponent("vendor.xml")
+        try InspectTests.vendorXML.write(to: xml, atomically: true, encoding: .utf8)
+        let named = try await Self.amqp(["inspect", capture.path, "--types", xml.path])
+        #expect(named.exitStatus == 0, "\(named.outputTail)")
+        #expect(named.output.contains("@1 disposition(role=true, first=7, settled=true, state=deferred(retry-after=30000))"), "\(named.output)")
+        let clash = folder.appendingPathComponent("clash.xml")
+        try #"<amqp name="v"><section name="s"><type name="mine" class="composite" source="list"><descriptor name="x:mine:list" code="0x00000000:0x00000024"/></type></section></amqp>"#
+            .write(to: clash, atomically: true, encoding: .utf8)
+        let refused = try await Self.amqp(["inspect", capture.path, "--types", clash.path])
+        #expect(refused.exitStatus == 1)
+        #expect(refused.outputTail.contains("clash.xml:1: error: duplicate descriptor"), "\(refused.outputTail)")
+    }
+
     @Test("a flag overrides the same field of a --messages line and keeps the others")
     func fieldsOverJSONMessages() async throws {
         let (broker, port) = try await MessagingCommandTests.broker()

@@ -1,5 +1,7 @@
 import AMQPCodec
+import AMQPSpecModel
 import AMQPTestSupport
+import AMQPTypes
 import AMQPTypedJSON
 import Foundation
 import Testing
@@ -13,6 +15,51 @@ struct InspectTests {
         var out: [String] = []
         try inspector.inspect(bytes) { out.append($0) }
         return out
+    }
+
+    /// A disposition whose state is a vendor's outcome, as `Examples/VendorTypes` defines it.
+    static let vendorXML = #"""
+        <amqp name="vendor"><section name="outcomes">
+          <type name="deferred" class="composite" source="list" provides="delivery-state, outcome">
+            <descriptor name="example.com:deferred:list" code="0x0000F00D:0x00000002"/>
+            <field name="retry-after" type="milliseconds" mandatory="true"/>
+            <field name="reason" type="error"/>
+          </type>
+        </section></amqp>
+        """#
+
+    static func dispositionWithVendorOutcome() -> [UInt8] {
+        let state = DeliveryState.unknown(descriptor: .code(0x0000F00D_00000002), value: .list([.uint(30_000)]))
+        let body = AMQPEncoder.encode(Disposition(role: .receiver, first: 7, settled: true, state: state))
+        let size = UInt32(8 + body.count)
+        let header: [UInt8] = [UInt8(size >> 24), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF), 2, 0, 0, 1]
+        return Array("AMQP".utf8) + [0, 1, 0, 0] + header + body
+    }
+
+    @Test("--types names a vendor's described types in captures; without it they print by descriptor")
+    func vendorTypes() throws {
+        let bytes = Self.dispositionWithVendorOutcome()
+        let plain = try lines(bytes)
+        #expect(plain.last == "@1 disposition(role=true, first=7, settled=true, state=\(0x0000F00D_00000002)([30000]))")
+        var inspector = FrameInspector(json: false, names: try DescribedTypeNames(specFiles: [("vendor.xml", Array(Self.vendorXML.utf8))]))
+        var named: [String] = []
+        try inspector.inspect(bytes) { named.append($0) }
+        #expect(named.last == "@1 disposition(role=true, first=7, settled=true, state=deferred(retry-after=30000))")
+    }
+
+    @Test("--types refuses a file that does not parse, or that names a core descriptor, naming file and line")
+    func badTypeFiles() throws {
+        #expect(throws: SpecError.self) { try DescribedTypeNames(specFiles: [("vendor.xml", Array("<amqp".utf8))]) }
+        let clash = #"<amqp name="v"><section name="s">"# + "\n"
+            + #"<type name="mine" class="composite" source="list"><descriptor name="x:mine:list" code="0x00000000:0x00000024"/></type></section></amqp>"#
+        do {
+            _ = try DescribedTypeNames(specFiles: [("vendor.xml", Array(clash.utf8))])
+            Issue.record("a core descriptor was accepted")
+        } catch {
+            #expect(error.file == "vendor.xml")
+            #expect(error.line == 2)
+            #expect(error.message.contains("'accepted'"))
+        }
     }
 
     @Test("prints the whole RabbitMQ capture, both directions, with spec names and message sections")

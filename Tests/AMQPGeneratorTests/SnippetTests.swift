@@ -84,22 +84,51 @@ import AMQPCodec
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
 /// `mode`: a restricted `ubyte`; decoding any other value is an error.
+///
+/// - Specification: section `frames` of `demo` (`composite.xml`).
 public enum Mode: UInt8, Sendable, Hashable {
-    /// `0`
+    /// `first` = `0`
     case first = 0
-    /// `1`
+    /// `second` = `1`
     case second = 1
 }
 
-/// `ping`, described by `demo:ping:list` (0x00000123:0x00000001). Provides `frame` (``Performative``).
+/// `ping`: a composite of 6 fields.
+///
+/// - Descriptor: `demo:ping:list`, code `0x00000123:0x00000001`.
+/// - Provides: `frame` (``Performative``).
+/// - Specification: section `frames` of `demo` (`composite.xml`).
 public struct Ping: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000123_00000001, symbol: "demo:ping:list")
 
+    /// `id` (field 1 of `ping`): `string`.
+    ///
+    /// - Mandatory: never null.
     public var id: String
+
+    /// `window` (field 2 of `ping`): `uint`.
+    ///
+    /// - Default: `10` (a null field means it, and the default is sent as null).
     public var window: UInt32
+
+    /// `mode` (field 3 of `ping`): `mode`, a restricted `ubyte`.
+    ///
+    /// - Default: `second` (a null field means it, and the default is sent as null).
     public var mode: Mode
+
+    /// `note` (field 4 of `ping`): `string`.
+    ///
+    /// - Optional: `nil` is sent as null.
     public var note: String?
+
+    /// `tags` (field 5 of `ping`): `symbol`.
+    ///
+    /// - Multiple: one value or an array of them (§1.4); empty is sent as null.
     public var tags: [Symbol]
+
+    /// `peers` (field 6 of `ping`): `symbol`.
+    ///
+    /// - Mandatory, multiple: one value or an array of them (§1.4), never null.
     public var peers: [Symbol]
 
     public init(
@@ -164,10 +193,12 @@ import AMQPCodec
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
 /// `flag`: a restricted `boolean`; decoding any other value is an error.
+///
+/// - Specification: section `values` of `demo` (`restricted.xml`).
 public enum Flag: Sendable, Hashable, RawRepresentable {
-    /// `false`
+    /// `off` = `false`
     case off
-    /// `true`
+    /// `on` = `true`
     case on
 
     public init?(rawValue: Bool) {
@@ -190,10 +221,12 @@ public enum Flag: Sendable, Hashable, RawRepresentable {
 }
 
 /// `color`: a restricted `symbol`; values it does not name are kept in `unknown`.
+///
+/// - Specification: section `values` of `demo` (`restricted.xml`).
 public enum Color: Sendable, Hashable, RawRepresentable {
-    /// `demo:red`
+    /// `red` = `demo:red`
     case red
-    /// `demo:default`
+    /// `default` = `demo:default`
     case `default`
     /// A value this version of the specification does not name. Decoding never puts a named value here.
     case unknown(Symbol)
@@ -227,9 +260,15 @@ public enum Color: Sendable, Hashable, RawRepresentable {
 }
 
 /// `counter`: a restricted `uint`.
+///
+/// - Specification: section `values` of `demo` (`restricted.xml`).
 public typealias Counter = UInt32
 
-/// `note`, described by `demo:note:string` (0x00000123:0x00000002): a restricted `string`. Provides `payload` (``Payload``).
+/// `note`: a described `string`.
+///
+/// - Descriptor: `demo:note:string`, code `0x00000123:0x00000002`.
+/// - Provides: `payload` (``Payload``).
+/// - Specification: section `values` of `demo` (`restricted.xml`).
 public struct Note: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000123_00000002, symbol: "demo:note:string")
 
@@ -240,7 +279,11 @@ public struct Note: Sendable, Hashable {
     }
 }
 
-/// `batch`, described by `demo:batch:list` (0x00000123:0x00000003): a restricted `list`. Provides `payload` (``Payload``).
+/// `batch`: a described `list`.
+///
+/// - Descriptor: `demo:batch:list`, code `0x00000123:0x00000003`.
+/// - Provides: `payload` (``Payload``).
+/// - Specification: section `values` of `demo` (`restricted.xml`).
 public struct Batch: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000123_00000003, symbol: "demo:batch:list")
 
@@ -385,7 +428,10 @@ import AMQPCodec
 // Fails to compile when this file and AMQPCodec disagree on the generated-code API: run amqp-gen again.
 private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 
-/// `lamp`, described by `demo:lamp:list` (0x00000123:0x00000004).
+/// `lamp`: a composite of 1 field.
+///
+/// - Descriptor: `demo:lamp:list`, code `0x00000123:0x00000004`.
+/// - Specification: section `documented` of `demo` (`docs.xml`).
 ///
 /// A lamp that can be switched.
 ///
@@ -402,6 +448,10 @@ private typealias GeneratedCodeVersion = AMQPGeneratedCodeVersion.V1
 public struct Lamp: Sendable, Hashable {
     public static let descriptor = AMQPDescriptor(code: 0x00000123_00000004, symbol: "demo:lamp:list")
 
+    /// `lit` (field 1 of `lamp`): `boolean`.
+    ///
+    /// - Mandatory: never null.
+    ///
     /// Whether it shines.
     public var lit: Bool
 

@@ -29,15 +29,31 @@ func loadSpecFiles() throws -> [(fileName: String, bytes: [UInt8])] {
     return files
 }
 
+/// The generator's options for `Generated/AMQPTypes`: section numbers and units from
+/// `spec/annotations.tsv`, checked against `model`.
+func committedOptions(for model: SpecModel) throws -> GeneratorOptions {
+    let url = packageRoot.appendingPathComponent("spec/annotations.tsv")
+    let annotations = try SpecAnnotations.parse([UInt8](try Data(contentsOf: url)), fileName: "annotations.tsv")
+    try annotations.validate(against: model)
+    return GeneratorOptions(annotations: annotations)
+}
+
 struct SpecFilesMissing: Error, CustomStringConvertible {
     var path: String
     var description: String { "\(path) is missing: apt-get install -y amqp-specs" }
 }
 
 /// Generates from one XML snippet and returns the files by name.
-func generate(_ xml: String, fileName: String = "snippet.xml", layout: GeneratorOptions.Layout = .filePerSection) throws -> [String: String] {
+func generate(
+    _ xml: String, fileName: String = "snippet.xml", layout: GeneratorOptions.Layout = .filePerSection, annotations: String? = nil
+) throws -> [String: String] {
     let model = try SpecModel.load([(fileName, bytes(xml))])
-    let files = try AMQPSwiftGenerator.generate(model, options: GeneratorOptions(layout: layout))
+    var options = GeneratorOptions(layout: layout)
+    if let annotations {
+        options.annotations = try SpecAnnotations.parse(bytes(annotations), fileName: "annotations.tsv")
+        try options.annotations.validate(against: model)
+    }
+    let files = try AMQPSwiftGenerator.generate(model, options: options)
     return Dictionary(uniqueKeysWithValues: files.map { ($0.name, $0.contents) })
 }
 

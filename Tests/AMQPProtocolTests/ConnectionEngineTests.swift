@@ -356,7 +356,7 @@ struct IdleTimeoutTests {
             server: ConnectionConfiguration(role: .server, containerID: "s", idleTimeout: 4_000))
         pair.start()
         // The server advertises 2 s (half of its 4 s); the client must write within 1 s of quiet.
-        #expect(pair.client.peerOpen?.idleTimeOut == 2_000)
+        #expect(pair.client.peerOpen?.idleTimeout == 2_000)
         let start = pair.now
         _ = pair.client.tick(now: start)
         #expect(!pair.client.hasOutput)

@@ -33,8 +33,8 @@ func h(_ text: String) -> [UInt8] { HexEncoding.bytes(text)! }
 
     @Test func nullMeansTheDefault() throws {
         let attach = try AMQPDecoder.decode(Attach.self, from: h("005312c00805a1016e4341" + "4040"))
-        #expect(attach.sndSettleMode == .mixed)
-        #expect(attach.rcvSettleMode == .first)
+        #expect(attach.senderSettleMode == .mixed)
+        #expect(attach.receiverSettleMode == .first)
         #expect(attach.role == .receiver)
     }
 

@@ -88,7 +88,7 @@ extension ConnectionEngine {
         let localMaxMessageSize = options.role == .receiver ? options.maxMessageSize ?? configuration.maxMessageSize : nil
         let attach = Attach(
             name: options.name, handle: handle, role: options.role,
-            sndSettleMode: options.senderSettleMode, rcvSettleMode: options.receiverSettleMode,
+            senderSettleMode: options.senderSettleMode, receiverSettleMode: options.receiverSettleMode,
             source: options.source, target: options.target,
             initialDeliveryCount: options.role == .sender ? 0 : nil,
             maxMessageSize: localMaxMessageSize,
@@ -150,8 +150,8 @@ extension ConnectionEngine {
         }
         let attach = Attach(
             name: link.name, handle: handle, role: link.role,
-            sndSettleMode: link.role == .sender ? senderSettleMode ?? link.senderSettleMode : link.senderSettleMode,
-            rcvSettleMode: link.receiverSettleMode,
+            senderSettleMode: link.role == .sender ? senderSettleMode ?? link.senderSettleMode : link.senderSettleMode,
+            receiverSettleMode: link.receiverSettleMode,
             source: source, target: target,
             initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil,
             maxMessageSize: advertised,

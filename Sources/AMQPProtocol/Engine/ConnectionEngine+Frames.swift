@@ -200,7 +200,7 @@ extension ConnectionEngine {
         remoteOpen = open
         remoteMaxFrameSize = open.maxFrameSize
         remoteChannelMax = open.channelMax
-        remoteIdleTimeout = open.idleTimeOut
+        remoteIdleTimeout = open.idleTimeout
         if configuration.role == .server { writeOpen() }
         events.append(.opened(open))
     }

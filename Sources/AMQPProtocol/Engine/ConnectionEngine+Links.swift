@@ -39,8 +39,8 @@ extension ConnectionEngine {
                 } else {
                     link.remoteMaxMessageSize = attach.messageSizeLimit
                 }
-                link.senderSettleMode = attach.sndSettleMode
-                link.receiverSettleMode = attach.rcvSettleMode
+                link.senderSettleMode = attach.senderSettleMode
+                link.receiverSettleMode = attach.receiverSettleMode
                 if kept {
                     link.attachReply = attach
                 } else {
@@ -65,7 +65,7 @@ extension ConnectionEngine {
         nextLinkSerial += 1
         var link = LinkState(
             id: id, name: attach.name, role: ourRole, localHandle: local, remoteHandle: attach.handle,
-            phase: .attachReceived, senderSettleMode: attach.sndSettleMode, receiverSettleMode: attach.rcvSettleMode
+            phase: .attachReceived, senderSettleMode: attach.senderSettleMode, receiverSettleMode: attach.receiverSettleMode
         )
         if ourRole == .receiver {
             guard let initial = attach.initialDeliveryCount else {
@@ -157,8 +157,8 @@ extension ConnectionEngine {
     mutating func writeAnsweringAttach(_ link: LinkState, handle: Handle, channel: UInt16,
                                        source: LinkSource? = nil, target: LinkTarget? = nil) {
         func answer(_ source: LinkSource?, _ target: LinkTarget?) -> Attach {
-            Attach(name: link.name, handle: handle, role: link.role, sndSettleMode: link.senderSettleMode,
-                   rcvSettleMode: link.receiverSettleMode, source: source, target: target,
+            Attach(name: link.name, handle: handle, role: link.role, senderSettleMode: link.senderSettleMode,
+                   receiverSettleMode: link.receiverSettleMode, source: source, target: target,
                    initialDeliveryCount: link.role == .sender ? link.deliveryCount : nil)
         }
         var attach = answer(source, target)

@@ -352,7 +352,7 @@ public struct ConnectionEngine: Sendable {
             hostname: configuration.role == .client ? configuration.hostname : nil,
             maxFrameSize: configuration.maxFrameSize,
             channelMax: configuration.channelMax,
-            idleTimeOut: configuration.idleTimeout.map { $0 / 2 },
+            idleTimeout: configuration.idleTimeout.map { $0 / 2 },
             offeredCapabilities: configuration.offeredCapabilities,
             desiredCapabilities: configuration.desiredCapabilities,
             properties: configuration.properties
