@@ -175,19 +175,28 @@ public struct FrameStreamDescriber: Sendable {
 }
 
 extension FrameDescription: CustomStringConvertible {
+    /// The AMQP type name and field names of a described value's descriptor, or `nil` for one it
+    /// does not know: the core's (`AMQPDescribedTypes.specNames(for:)`) by default, a vendor's too
+    /// where a caller knows them.
+    public typealias Naming = (DescriptorValue) -> (type: String, fields: [String])?
+
     /// One line: `@0 open(container-id="a", max-frame-size=65536)`, the message sections of a
     /// complete transfer after it.
-    public var description: String {
+    public var description: String { formatted(naming: AMQPDescribedTypes.specNames(for:)) }
+
+    /// ``description`` with described values named by `naming`.
+    public func formatted(naming: Naming) -> String {
+        func format(_ value: AMQPValue) -> String { Self.format(value, naming: naming) }
         switch content {
         case .protocolHeader(let header):
             return "\(header)"
         case .heartbeat(_, let channel):
             return "@\(channel) (heartbeat)"
         case .frame(_, let channel, let performative, let payload):
-            var line = "@\(channel) " + Self.format(performative)
+            var line = "@\(channel) " + format(performative)
             switch payload {
             case nil: break
-            case .sections(let sections)?: line += " " + sections.map(Self.format).joined(separator: " ")
+            case .sections(let sections)?: line += " " + sections.map(format).joined(separator: " ")
             case .partial(let count)?: line += " (payload: \(count) bytes, more to come)"
             case .length(let count)?: line += " (payload: \(count) bytes)"
             case .undecodable(let count, let error)?: line += " (payload: \(count) bytes that are not message sections: \(error))"
@@ -198,10 +207,11 @@ extension FrameDescription: CustomStringConvertible {
 
     /// A compact, readable form of a value: strings quoted, symbols as `:name`, binary as `b"…"`
     /// or hexadecimal, described values the specification knows by name with their fields named.
-    public static func format(_ value: AMQPValue) -> String {
+    public static func format(_ value: AMQPValue, naming: Naming = AMQPDescribedTypes.specNames(for:)) -> String {
+        func format(_ value: AMQPValue) -> String { Self.format(value, naming: naming) }
         switch value {
         case .described(let descriptor, let body):
-            if let d = FrameStreamDescriber.descriptorValue(descriptor), let names = AMQPDescribedTypes.specNames(for: d) {
+            if let d = FrameStreamDescriber.descriptorValue(descriptor), let names = naming(d) {
                 if case .list(let fields) = body {
                     let shown = fields.enumerated().compactMap { i, f -> String? in
                         f == .null ? nil : "\(i < names.fields.count ? names.fields[i] : "field-\(i)")=\(format(f))"
