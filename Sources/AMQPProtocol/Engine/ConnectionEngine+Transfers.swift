@@ -84,13 +84,20 @@ extension ConnectionEngine {
             replenishIncomingWindow(channel)
             return
         }
-        enum Step { case tooLarge(MessageSizeLimit), more, complete(PartialDelivery) }
+        enum Step { case tooLarge(MessageSizeLimit), overConnectionLimit(UInt64), more, complete(PartialDelivery) }
+        let incompleteBytes = sessions.held.partialDeliveryBytes
+        let incompleteLimit = configuration.maxIncompleteDeliveryBytes
         let step = modifyLink(channel, local) { link -> Step in
             if transfer.settled == true { link.partial!.settled = true }
             if let state = transfer.state { link.partial!.state = state }
             // Append without copying the first frame until a second one arrives.
             let size = (link.partial!.firstFrame?.count ?? link.partial!.payload.count) + payload.count
             if !link.localMaxMessageSize.admits(size) { return .tooLarge(link.localMaxMessageSize) }
+            // The one check of the connection's total: what all links reassemble, with this frame.
+            if transfer.more, let limit = incompleteLimit,
+               UInt64(incompleteBytes) + UInt64(payload.count) > limit {
+                return .overConnectionLimit(limit)
+            }
             if link.partial!.payload.isEmpty && link.partial!.firstFrame == nil {
                 link.partial!.firstFrame = payload
             } else {
@@ -109,6 +116,9 @@ extension ConnectionEngine {
         switch step {
         case .tooLarge(let limit):
             detachForViolation(channel, local, .link(.messageSizeExceeded), "message of more than \(limit) bytes")
+        case .overConnectionLimit(let limit):
+            closeForViolation(.amqp(.resourceLimitExceeded),
+                              "incomplete multi-frame deliveries would hold more than \(limit) bytes on this connection (maxIncompleteDeliveryBytes)")
         case .more:
             replenishIncomingWindow(channel)
         case .complete(let partial):
