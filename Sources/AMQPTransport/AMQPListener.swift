@@ -111,6 +111,11 @@ public final class AMQPListener: Sendable {
         public var idleTimeout: Milliseconds?
         /// The largest message a receiving link accepts (1 MiB by default).
         public var maxMessageSize: UInt64?
+        /// The most bytes the multi-frame deliveries a connection is still receiving may hold
+        /// together, over all its links; past it the connection is closed with
+        /// `amqp:resource-limit-exceeded`. `nil` (the default): four times ``maxMessageSize``
+        /// (``ConnectionConfiguration/defaultMaxIncompleteDeliveryBytes(maxMessageSize:)``).
+        public var maxIncompleteDeliveryBytes: UInt64?
         /// The incoming window granted to each session, in transfer frames.
         public var sessionIncomingWindow: UInt32
         /// `open.properties` sent to clients.
@@ -172,7 +177,7 @@ public final class AMQPListener: Sendable {
                 sasl: saslMechanisms.isEmpty ? .none : .server(saslMechanisms, required: saslRequired),
                 inBandTLS: inBandTLS == nil ? .refused : (inBandTLSRequired ? .required : .accepted),
                 encodingPolicy: encodingPolicy, sessionIncomingWindow: sessionIncomingWindow,
-                handleMax: 4095, maxMessageSize: maxMessageSize
+                handleMax: 4095, maxMessageSize: maxMessageSize, maxIncompleteDeliveryBytes: maxIncompleteDeliveryBytes
             )
         }
     }

@@ -81,10 +81,26 @@ public struct ConnectionConfiguration: Sendable {
     /// The largest message a receiving link accepts (`attach.max-message-size`); reassembly of
     /// a multi-frame delivery stops there. `nil`: no limit beyond memory.
     public var maxMessageSize: UInt64?
+    /// The most payload bytes that multi-frame deliveries still arriving may hold at once, over
+    /// all links of the connection; a frame that would take them past it closes the connection
+    /// with `amqp:resource-limit-exceeded`. ``maxMessageSize`` bounds one delivery on one link;
+    /// this bounds their sum, which a peer could otherwise multiply by opening links (up to
+    /// ``handleMax`` + 1 per session). `nil`: no limit beyond memory.
+    public var maxIncompleteDeliveryBytes: UInt64?
+
+    /// The default of ``maxIncompleteDeliveryBytes``: four times `maxMessageSize`, so that a peer
+    /// may reassemble the largest message on four links at once (a producer sending to a few
+    /// partitions in parallel) while the total stays a small multiple of one message, whatever
+    /// the number of links. No limit when messages have none.
+    public static func defaultMaxIncompleteDeliveryBytes(maxMessageSize: UInt64?) -> UInt64? {
+        MessageSizeLimit(advertised: maxMessageSize).bytes.map { $0.multipliedReportingOverflow(by: 4).overflow ? .max : $0 * 4 }
+    }
 
     /// Defaults: 1 MiB frames, channels 0–255, a 60 s idle timeout, no SASL, 2048-frame session
-    /// windows, 1024 links per session, 256 MiB messages; servers encode with
-    /// ``EncodingPolicy/full``, clients with ``EncodingPolicy/compact``.
+    /// windows, 1024 links per session, 256 MiB messages, incomplete deliveries holding at most
+    /// four times the message size (``defaultMaxIncompleteDeliveryBytes(maxMessageSize:)``, 1 GiB
+    /// here; set the property to `nil` for no limit); servers encode with ``EncodingPolicy/full``,
+    /// clients with ``EncodingPolicy/compact``.
     ///
     /// `maxFrameSize` is raised to 512 and `sessionIncomingWindow` to 2 if given lower.
     public init(
@@ -104,7 +120,8 @@ public struct ConnectionConfiguration: Sendable {
         encodingPolicy: EncodingPolicy? = nil,
         sessionIncomingWindow: UInt32 = 2048,
         handleMax: Handle = 1023,
-        maxMessageSize: UInt64? = 256 << 20
+        maxMessageSize: UInt64? = 256 << 20,
+        maxIncompleteDeliveryBytes: UInt64? = nil
     ) {
         self.role = role
         self.containerID = containerID
@@ -123,5 +140,6 @@ public struct ConnectionConfiguration: Sendable {
         self.sessionIncomingWindow = max(sessionIncomingWindow, 2)
         self.handleMax = handleMax
         self.maxMessageSize = maxMessageSize
+        self.maxIncompleteDeliveryBytes = maxIncompleteDeliveryBytes ?? Self.defaultMaxIncompleteDeliveryBytes(maxMessageSize: maxMessageSize)
     }
 }

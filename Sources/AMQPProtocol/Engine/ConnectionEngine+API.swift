@@ -68,7 +68,7 @@ extension ConnectionEngine {
         guard let channel = freeChannel() else { throw ConnectionUsageError("no free channel (channel-max reached)") }
         let id = SessionID(nextSessionSerial)
         nextSessionSerial += 1
-        addSession(SessionState(id: id, localChannel: channel, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax, held: held), on: channel)
+        addSession(SessionState(id: id, localChannel: channel, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax))
         sessionChannels[id] = channel
         writeBegin(channel)
         return id
@@ -78,11 +78,11 @@ extension ConnectionEngine {
     /// `begin` need not be answered yet.
     public mutating func attachLink(on sessionID: SessionID, _ options: LinkOptions) throws(ConnectionUsageError) -> LinkID {
         guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing") }
-        guard let channel = sessionChannels[sessionID], let session = sessions[channel], session.phase != .endSent else {
+        guard let channel = sessionChannels[sessionID], let phase = sessions[channel]?.phase, phase != .endSent else {
             throw ConnectionUsageError("\(sessionID) is not open")
         }
-        guard let handle = session.freeHandle() else { throw ConnectionUsageError("no free handle on \(sessionID)") }
-        if session.links.values.contains(where: { $0.name == options.name && $0.role == options.role }) {
+        guard let handle = sessions[channel]!.freeHandle() else { throw ConnectionUsageError("no free handle on \(sessionID)") }
+        if sessions[channel]!.links.values.contains(where: { $0.name == options.name && $0.role == options.role }) {
             throw ConnectionUsageError("a \(options.role) link named \(options.name) is already attached on \(sessionID)")
         }
         let localMaxMessageSize = options.role == .receiver ? options.maxMessageSize ?? configuration.maxMessageSize : nil
@@ -109,8 +109,7 @@ extension ConnectionEngine {
         )
         link.localMaxMessageSize = MessageSizeLimit(advertised: localMaxMessageSize)
         if options.role == .receiver { link.creditMode = options.creditMode }
-        session.insertLink(link)
-        session.linkOrder.append(handle)
+        sessions.modify(channel) { $0.insertLink(link) }
         linkLocations[id] = (channel, handle)
         writeOnSession(attach, channel: channel)
         return id
@@ -141,8 +140,7 @@ extension ConnectionEngine {
         // After a close nothing is written, and no event may follow (credit the peer pipelined
         // with its attach would otherwise be reported after `closed`).
         guard canStartEndpoints else { throw ConnectionUsageError("the connection is closing; \(id) cannot be accepted") }
-        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
-              link.phase == .attachReceived
+        guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle], link.phase == .attachReceived
         else { throw ConnectionUsageError("\(id) is not waiting for an answer") }
         var advertised = maxMessageSize
         if link.role == .receiver {
@@ -192,8 +190,7 @@ extension ConnectionEngine {
     /// termini and would retry for ever instead of reporting the error; pass the peer's termini
     /// to answer them the way Azure does.
     public mutating func refuseLink(_ id: LinkID, error: AMQPError, source: LinkSource? = nil, target: LinkTarget? = nil) {
-        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
-              link.phase == .attachReceived
+        guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle], link.phase == .attachReceived
         else { return }
         writeAnsweringAttach(link, handle: handle, channel: channel, source: source, target: target)
         modifyLink(channel, handle) { link in
@@ -208,7 +205,7 @@ extension ConnectionEngine {
     /// drain: use it up or give it back (§2.6.7). On a link in ``CreditMode/window(_:heldUntilConsumed:totalLimit:)``
     /// mode the engine's top-up rule goes on from what this sets, except while a drain is under way.
     public mutating func setCredit(_ credit: UInt32, drain: Bool = false, on id: LinkID) throws(ConnectionUsageError) {
-        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle] else {
+        guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle] else {
             throw ConnectionUsageError("\(id) is not attached")
         }
         guard !link.isSender else { throw ConnectionUsageError("\(id) is a sender; credit is the receiver's to give") }
@@ -250,8 +247,8 @@ extension ConnectionEngine {
     ) throws(ConnectionUsageError) -> OutgoingDeliveryID {
         // Only what is needed is read: a copy of the link kept while its queue grows would copy
         // the queue with every message.
-        guard let (channel, handle) = linkLocations[id], let session = sessions[channel],
-              let (isSender, phase, remoteMaxMessageSize, senderSettleMode) = session.links[handle].map({
+        guard let (channel, handle) = linkLocations[id],
+              let (isSender, phase, remoteMaxMessageSize, senderSettleMode) = sessions[channel]?.links[handle].map({
                   ($0.isSender, $0.phase, $0.remoteMaxMessageSize, $0.senderSettleMode)
               })
         else {
@@ -273,7 +270,7 @@ extension ConnectionEngine {
         case .mixed: isSettled = settled ?? false
         }
         let deliveryID = OutgoingDeliveryID(serial)
-        session.modifyLink(handle) {
+        modifyLink(channel, handle) {
             $0.queue.append(OutgoingDelivery(id: deliveryID, payload: payload, tag: deliveryTag, settled: isSettled, messageFormat: messageFormat))
         }
         pump(channel)
@@ -304,12 +301,14 @@ extension ConnectionEngine {
     /// Receiver: settles several deliveries with one state, in as few `disposition` frames as
     /// their ids allow.
     public mutating func settle(deliveryIDs: [DeliveryNumber], on id: LinkID, state: DeliveryState?, settled: Bool = true) throws(ConnectionUsageError) {
-        guard let (channel, _) = linkLocations[id], let session = sessions[channel] else {
+        guard let (channel, _) = linkLocations[id], sessions[channel] != nil else {
             throw ConnectionUsageError("\(id) is not attached")
         }
         let ids = deliveryIDs.sorted()
         if settled {
-            for deliveryID in ids { session.unsettledIncoming.removeValue(forKey: deliveryID) }
+            sessions.modify(channel) { session in
+                for deliveryID in ids { session.unsettledIncoming.removeValue(forKey: deliveryID) }
+            }
         }
         writeDispositions(channel, role: .receiver, ids: ids, state: state, settled: settled)
     }
@@ -317,8 +316,7 @@ extension ConnectionEngine {
     /// Detaches a link (closing it unless `closed` is false); ``ConnectionEvent/linkDetached(_:error:closed:byPeer:)``
     /// follows when the peer answers.
     public mutating func detachLink(_ id: LinkID, closed: Bool = true, error: AMQPError? = nil) {
-        guard let (channel, handle) = linkLocations[id], let session = sessions[channel], let link = session.links[handle],
-              link.phase != .detachSent
+        guard let (channel, handle) = linkLocations[id], let link = sessions[channel]?.links[handle], link.phase != .detachSent
         else { return }
         // A link the peer attached and we never answered: our detach needs our attach first.
         if link.phase == .attachReceived { writeAnsweringAttach(link, handle: handle, channel: channel) }
@@ -333,9 +331,11 @@ extension ConnectionEngine {
 
     /// Ends a session; ``ConnectionEvent/sessionEnded(_:error:byPeer:)`` follows when the peer answers.
     public mutating func endSession(_ id: SessionID, error: AMQPError? = nil) {
-        guard let channel = sessionChannels[id], let session = sessions[channel], session.phase != .endSent else { return }
-        session.phase = .endSent
-        session.localError = error
+        guard let channel = sessionChannels[id], let phase = sessions[channel]?.phase, phase != .endSent else { return }
+        sessions.modify(channel) { session in
+            session.phase = .endSent
+            session.localError = error
+        }
         write(fitted(error) { End(error: $0) }, channel: channel)
     }
 

@@ -26,9 +26,9 @@ extension ConnectionEngine {
     package var footprint: Footprint {
         Footprint(
             bufferedBytes: decoder.bufferedCount, pendingOutputBytes: output.count + deferred.count,
-            pendingEvents: events.count, sessions: sessions.count, links: held.links,
-            unsettledDeliveries: held.unsettledDeliveries, partialDeliveryBytes: held.partialDeliveryBytes,
-            queuedDeliveries: held.queuedDeliveries)
+            pendingEvents: events.count, sessions: sessions.count, links: sessions.held.links,
+            unsettledDeliveries: sessions.held.unsettledDeliveries, partialDeliveryBytes: sessions.held.partialDeliveryBytes,
+            queuedDeliveries: sessions.held.queuedDeliveries)
     }
 
     /// ``footprint`` found by walking every session and link: what the fuzz drivers compare the
@@ -38,7 +38,7 @@ extension ConnectionEngine {
             bufferedBytes: decoder.bufferedCount, pendingOutputBytes: output.count + deferred.count,
             pendingEvents: events.count, sessions: sessions.count, links: 0, unsettledDeliveries: 0,
             partialDeliveryBytes: 0, queuedDeliveries: 0)
-        for session in sessions.values {
+        for session in sessions.byChannel.values {
             footprint.links += session.links.count
             footprint.unsettledDeliveries += session.unsettledIncoming.count + session.unsettledOutgoing.count
             for link in session.links.values {

@@ -5,59 +5,24 @@ extension ConnectionEngine {
     // MARK: Links (§2.6)
 
     mutating func receiveAttach(_ attach: Attach, channel: UInt16) {
-        guard let session = sessions[channel], session.phase == .mapped else { return }
-        guard session.remoteHandles[attach.handle] == nil else {
+        guard let (phase, handleInUse, handleMax) = sessions[channel].map({
+            ($0.phase, $0.remoteHandles[attach.handle] != nil, $0.handleMax)
+        }), phase == .mapped else { return }
+        guard !handleInUse else {
             endSessionForViolation(channel, .session(.handleInUse), "handle \(attach.handle) is already attached")
             return
         }
-        guard attach.handle <= session.handleMax else {
-            endSessionForViolation(channel, .connection(.framingError), "handle \(attach.handle) exceeds handle-max \(session.handleMax)")
+        guard attach.handle <= handleMax else {
+            endSessionForViolation(channel, .connection(.framingError), "handle \(attach.handle) exceeds handle-max \(handleMax)")
             return
         }
         let ourRole: Role = attach.role == .sender ? .receiver : .sender
-        if let local = session.linkOrder.first(where: {
-            let link = session.links[$0]!
-            // Ours and not yet answered: attaching, or detached before the answer came.
-            let unanswered = link.phase == .attachSent || (link.phase == .detachSent && link.remoteHandle == nil)
-            return unanswered && link.name == attach.name && link.role == ourRole
-        }) {
-            // The peer answers our attach.
-            if session.links[local]!.phase == .detachSent {
-                // We detached meanwhile: the peer's detach answering ours follows on this handle.
-                session.modifyLink(local) { $0.remoteHandle = attach.handle }
-                session.remoteHandles[attach.handle] = local
-                return
-            }
-            // A reply without the terminus we asked for refuses the link (§2.6.3); its detach follows.
-            let kept = ourRole == .sender ? attach.target != nil : attach.source != nil
-            let answered = session.modifyLink(local) { link -> Bool in
-                link.remoteHandle = attach.handle
-                link.phase = .attached
-                if ourRole == .receiver {
-                    guard let initial = attach.initialDeliveryCount else { return false }
-                    link.deliveryCount = initial
-                } else {
-                    link.remoteMaxMessageSize = attach.messageSizeLimit
-                }
-                link.senderSettleMode = attach.senderSettleMode
-                link.receiverSettleMode = attach.receiverSettleMode
-                if kept {
-                    link.attachReply = attach
-                } else {
-                    link.refusedByPeer = true
-                }
-                return true
-            }
-            guard answered == true else {
-                detachForViolation(channel, local, .amqp(.invalidField), "a sender's attach must carry initial-delivery-count")
-                return
-            }
-            session.remoteHandles[attach.handle] = local
-            if kept { pendingAttachReply = session.links[local]!.id }
+        if let local = sessions[channel]!.unansweredLink(named: attach.name, role: ourRole) {
+            receiveAttachReply(attach, channel: channel, local: local, ourRole: ourRole)
             return
         }
         // The peer attaches a link we did not ask for.
-        guard let local = session.freeHandle() else {
+        guard let local = sessions[channel]!.freeHandle() else {
             endSessionForViolation(channel, .amqp(.resourceLimitExceeded), "no free handle for link \(attach.name)")
             return
         }
@@ -67,27 +32,66 @@ extension ConnectionEngine {
             id: id, name: attach.name, role: ourRole, localHandle: local, remoteHandle: attach.handle,
             phase: .attachReceived, senderSettleMode: attach.senderSettleMode, receiverSettleMode: attach.receiverSettleMode
         )
+        let initialDeliveryCount = attach.initialDeliveryCount
         if ourRole == .receiver {
-            guard let initial = attach.initialDeliveryCount else {
-                // Answer, then detach: the link cannot work without a delivery count.
+            if let initialDeliveryCount {
+                link.deliveryCount = initialDeliveryCount
+                link.localMaxMessageSize = MessageSizeLimit(advertised: configuration.maxMessageSize)
+            } else {
+                // Answered, then detached below: the link cannot work without a delivery count.
                 link.isReported = false
-                session.insertLink(link)
-                session.linkOrder.append(local)
-                session.remoteHandles[attach.handle] = local
-                linkLocations[id] = (channel, local)
-                refuseLink(id, error: AMQPError(condition: .amqp(.invalidField), description: "a sender's attach must carry initial-delivery-count"))
-                return
             }
-            link.deliveryCount = initial
-            link.localMaxMessageSize = MessageSizeLimit(advertised: configuration.maxMessageSize)
         } else {
             link.remoteMaxMessageSize = attach.messageSizeLimit
         }
-        session.insertLink(link)
-        session.linkOrder.append(local)
-        session.remoteHandles[attach.handle] = local
+        sessions.modify(channel) { session in
+            session.insertLink(link)
+            session.remoteHandles[attach.handle] = local
+        }
         linkLocations[id] = (channel, local)
-        events.append(.linkAttachRequested(session.id, id, attach))
+        guard ourRole == .sender || initialDeliveryCount != nil else {
+            refuseLink(id, error: AMQPError(condition: .amqp(.invalidField), description: "a sender's attach must carry initial-delivery-count"))
+            return
+        }
+        events.append(.linkAttachRequested(sessions[channel]!.id, id, attach))
+    }
+
+    /// The peer answers the attach of our link on `local`.
+    mutating func receiveAttachReply(_ attach: Attach, channel: UInt16, local: Handle, ourRole: Role) {
+        if sessions[channel]!.links[local]!.phase == .detachSent {
+            // We detached meanwhile: the peer's detach answering ours follows on this handle.
+            sessions.modify(channel) { session in
+                session.modifyLink(local) { $0.remoteHandle = attach.handle }
+                session.remoteHandles[attach.handle] = local
+            }
+            return
+        }
+        // A reply without the terminus we asked for refuses the link (§2.6.3); its detach follows.
+        let kept = ourRole == .sender ? attach.target != nil : attach.source != nil
+        let answered = modifyLink(channel, local) { link -> LinkID? in
+            link.remoteHandle = attach.handle
+            link.phase = .attached
+            if ourRole == .receiver {
+                guard let initial = attach.initialDeliveryCount else { return nil }
+                link.deliveryCount = initial
+            } else {
+                link.remoteMaxMessageSize = attach.messageSizeLimit
+            }
+            link.senderSettleMode = attach.senderSettleMode
+            link.receiverSettleMode = attach.receiverSettleMode
+            if kept {
+                link.attachReply = attach
+            } else {
+                link.refusedByPeer = true
+            }
+            return link.id
+        }
+        guard let id = answered ?? nil else {
+            detachForViolation(channel, local, .amqp(.invalidField), "a sender's attach must carry initial-delivery-count")
+            return
+        }
+        sessions.modify(channel) { $0.remoteHandles[attach.handle] = local }
+        if kept { pendingAttachReply = id }
     }
 
     /// Whether `detach`, read on the peer's `remoteChannel`, detaches `link`.
@@ -119,11 +123,12 @@ extension ConnectionEngine {
     }
 
     mutating func receiveDetach(_ detach: Detach, channel: UInt16) {
-        guard let session = sessions[channel] else { return }
-        guard let local = session.remoteHandles[detach.handle], let link = session.links[local] else {
+        guard sessions[channel] != nil else { return }
+        guard let link = sessions[channel]!.link(onRemoteHandle: detach.handle) else {
             endSessionForViolation(channel, .session(.unattachedHandle), "detach of handle \(detach.handle), which is not attached")
             return
         }
+        let local = link.localHandle
         let byPeer = link.phase != .detachSent
         if byPeer {
             if link.phase == .attachReceived {
@@ -136,12 +141,7 @@ extension ConnectionEngine {
     }
 
     mutating func removeLink(_ channel: UInt16, _ local: Handle, error: AMQPError?, closed: Bool, byPeer: Bool) {
-        guard let session = sessions[channel], let link = session.removeLink(local) else { return }
-        if let remote = link.remoteHandle { session.remoteHandles.removeValue(forKey: remote) }
-        session.linkOrder.removeAll { $0 == local }
-        // Deliveries of this link can no longer be settled through it.
-        session.unsettledOutgoing = session.unsettledOutgoing.filter { $0.value.handle != local }
-        session.unsettledIncoming = session.unsettledIncoming.filter { $0.value != local }
+        guard let link = sessions.modify(channel, { $0.removeLink(local) }) ?? nil else { return }
         linkLocations.removeValue(forKey: link.id)
         guard link.isReported else { return }
         if link.refusedByPeer {
@@ -179,7 +179,7 @@ extension ConnectionEngine {
 
     /// Detaches a link because the peer broke a link-level rule (§2.6).
     mutating func detachForViolation(_ channel: UInt16, _ local: Handle, _ condition: ErrorCondition, _ description: String) {
-        guard let session = sessions[channel], let link = session.links[local], link.phase != .detachSent else { return }
+        guard let link = sessions[channel]?.links[local], link.phase != .detachSent else { return }
         let error = AMQPError(condition: condition, description: description)
         // Transfers on a link our application has not answered yet: answer before detaching.
         if link.phase == .attachReceived { writeAnsweringAttach(link, handle: local, channel: channel) }
@@ -195,23 +195,23 @@ extension ConnectionEngine {
     // MARK: Flow (§2.6.7, §2.7.4)
 
     mutating func receiveFlow(_ flow: Flow, channel: UInt16) {
-        guard let session = sessions[channel] else { return }
-        // §2.5.6: remote-incoming-window = next-incoming-id(flow) + incoming-window(flow) - next-outgoing-id(ours).
-        let theirNextIncoming = flow.nextIncomingID ?? session.initialOutgoingID
-        let window = (theirNextIncoming + flow.incomingWindow).rawValue &- session.nextOutgoingID.rawValue
-        session.remoteIncomingWindow = window <= flow.incomingWindow ? window : 0
-        session.remoteOutgoingWindow = flow.outgoingWindow
-
+        // Only what is needed is read: a copy of the link kept while `pump` changes its queue
+        // would copy the queue.
+        let target = sessions.modify(channel) { session -> (local: Handle, id: LinkID, phase: LinkState.Phase, isSender: Bool)? in
+            // §2.5.6: remote-incoming-window = next-incoming-id(flow) + incoming-window(flow) - next-outgoing-id(ours).
+            let theirNextIncoming = flow.nextIncomingID ?? session.initialOutgoingID
+            let window = (theirNextIncoming + flow.incomingWindow).rawValue &- session.nextOutgoingID.rawValue
+            session.remoteIncomingWindow = window <= flow.incomingWindow ? window : 0
+            session.remoteOutgoingWindow = flow.outgoingWindow
+            return flow.handle.flatMap { session.link(onRemoteHandle: $0) }.map { ($0.localHandle, $0.id, $0.phase, $0.isSender) }
+        }
+        guard let target else { return }
         guard let remoteHandle = flow.handle else {
             if flow.echo { writeSessionFlow(channel) }
             pump(channel)
             return
         }
-        // Only what is needed is read: a copy of the link kept while `pump` changes its queue
-        // would copy the queue.
-        guard let local = session.remoteHandles[remoteHandle],
-              let (id, phase, isSender) = session.links[local].map({ ($0.id, $0.phase, $0.isSender) })
-        else {
+        guard let (local, id, phase, isSender) = target else {
             endSessionForViolation(channel, .session(.unattachedHandle), "flow for handle \(remoteHandle), which is not attached")
             return
         }
@@ -222,7 +222,7 @@ extension ConnectionEngine {
         if isSender {
             // §2.6.7: link-credit(sender) = delivery-count(flow) + link-credit(flow) - delivery-count(sender).
             // RabbitMQ 3.10 omits delivery-count: then the receiver has seen all we sent.
-            let link = session.modifyLink(local) { link in
+            let link = modifyLink(channel, local) { link in
                 let theirCount = flow.deliveryCount ?? link.deliveryCount
                 let credit = flow.linkCredit ?? 0
                 let limit = (theirCount + credit).rawValue &- link.deliveryCount.rawValue
@@ -239,7 +239,7 @@ extension ConnectionEngine {
         } else {
             // The sender reports its delivery-count and what it has available; a drain it
             // completed shows as credit consumed (§2.6.7).
-            let drained = session.modifyLink(local) { link -> Bool in
+            let drained = modifyLink(channel, local) { link -> Bool in
                 if let count = flow.deliveryCount {
                     let consumed = link.deliveryCount.distance(to: count)
                     link.credit = consumed <= link.credit ? link.credit - consumed : 0
@@ -262,7 +262,7 @@ extension ConnectionEngine {
     /// A sender asked to drain uses up its credit by advancing delivery-count and says so, once
     /// nothing is queued. Returns whether the link still has a drain to answer later.
     mutating func finishDrainIfNeeded(_ channel: UInt16, _ local: Handle) -> Bool {
-        guard let session = sessions[channel], let link = session.links[local], link.isSender, link.drain else { return false }
+        guard let link = sessions[channel]?.links[local], link.isSender, link.drain else { return false }
         guard link.queue.isEmpty else { return true }
         modifyLink(channel, local) { link in
             link.deliveryCount += link.credit
@@ -277,7 +277,7 @@ extension ConnectionEngine {
     /// when there is no such link. What the link holds stays counted in ``footprint``.
     @discardableResult
     mutating func modifyLink<R>(_ channel: UInt16, _ local: Handle, _ body: (inout LinkState) throws -> R) rethrows -> R? {
-        try sessions[channel]?.modifyLink(local, body) ?? nil
+        try sessions.modify(channel) { try $0.modifyLink(local, body) } ?? nil
     }
 
     mutating func writeSessionFlow(_ channel: UInt16) {

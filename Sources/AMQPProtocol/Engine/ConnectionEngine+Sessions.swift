@@ -17,7 +17,7 @@ extension ConnectionEngine {
         let local: UInt16
         if let answered = begin.remoteChannel {
             // The peer answers a begin of ours, perhaps one we have ended since: its end follows.
-            guard let session = sessions[answered], session.phase != .mapped, session.remoteChannel == nil else {
+            guard sessions[answered].map({ $0.phase != .mapped && $0.remoteChannel == nil }) == true else {
                 closeForViolation(.amqp(.illegalState), "begin answers channel \(answered), where no begin of ours waits")
                 return
             }
@@ -30,22 +30,25 @@ extension ConnectionEngine {
             local = free
             let id = SessionID(nextSessionSerial)
             nextSessionSerial += 1
-            let session = SessionState(id: id, localChannel: local, incomingWindow: configuration.sessionIncomingWindow, handleMax: configuration.handleMax, held: held)
-            session.phase = .mapped
-            addSession(session, on: local)
+            addSession(SessionState(id: id, localChannel: local, phase: .mapped, incomingWindow: configuration.sessionIncomingWindow,
+                                    handleMax: configuration.handleMax))
             sessionChannels[id] = local
         }
         remoteChannels[channel] = local
-        sessions[local]!.remoteChannel = channel
-        // Mapped only to take the peer's end, which completes ours (receiveEnd).
-        if sessions[local]!.phase == .endSent { return }
-        sessions[local]!.phase = .mapped
-        sessions[local]!.nextIncomingID = begin.nextOutgoingID
-        sessions[local]!.remoteOutgoingWindow = begin.outgoingWindow
-        sessions[local]!.remoteHandleMax = begin.handleMax
-        // §2.5.6: remote-incoming-window = next-incoming-id(peer) + incoming-window(peer) - next-outgoing-id(ours);
-        // at begin the peer has seen none of our transfers.
-        sessions[local]!.remoteIncomingWindow = begin.incomingWindow
+        let endSent = sessions.modify(local) { session -> Bool in
+            session.remoteChannel = channel
+            // Mapped only to take the peer's end, which completes ours (receiveEnd).
+            if session.phase == .endSent { return true }
+            session.phase = .mapped
+            session.nextIncomingID = begin.nextOutgoingID
+            session.remoteOutgoingWindow = begin.outgoingWindow
+            session.remoteHandleMax = begin.handleMax
+            // §2.5.6: remote-incoming-window = next-incoming-id(peer) + incoming-window(peer) - next-outgoing-id(ours);
+            // at begin the peer has seen none of our transfers.
+            session.remoteIncomingWindow = begin.incomingWindow
+            return false
+        }!
+        if endSent { return }
         if begin.remoteChannel == nil {
             writeBegin(local)
         }
@@ -66,10 +69,10 @@ extension ConnectionEngine {
         return nil
     }
 
-    /// Maps a new session to `channel`, which ``freeChannel()`` returned.
-    mutating func addSession(_ session: SessionState, on channel: UInt16) {
-        sessions[channel] = session
-        firstChannelMaybeFree = Int(channel) + 1
+    /// Maps a new session to its channel, which ``freeChannel()`` returned.
+    mutating func addSession(_ session: SessionState) {
+        sessions.insert(session)
+        firstChannelMaybeFree = Int(session.localChannel) + 1
     }
 
     mutating func writeBegin(_ channel: UInt16) {
@@ -87,19 +90,19 @@ extension ConnectionEngine {
     }
 
     mutating func receiveEnd(_ end: End, channel: UInt16) {
-        guard let local = remoteChannels[channel], let session = sessions[local] else {
+        guard let local = remoteChannels[channel], let (phase, localError) = sessions[local].map({ ($0.phase, $0.localError) }) else {
             closeForViolation(.connection(.framingError), "end on channel \(channel), which has no session")
             return
         }
-        if session.phase != .endSent {
+        if phase != .endSent {
             write(End(), channel: local)
         }
         endedRemoteChannels.insert(channel)
-        removeSession(local, error: end.error ?? session.localError, byPeer: session.phase != .endSent)
+        removeSession(local, error: end.error ?? localError, byPeer: phase != .endSent)
     }
 
     mutating func removeSession(_ local: UInt16, error: AMQPError?, byPeer: Bool) {
-        guard let session = sessions.removeValue(forKey: local) else { return }
+        guard let session = sessions.remove(local) else { return }
         firstChannelMaybeFree = min(firstChannelMaybeFree, Int(local))
         if let remote = session.remoteChannel { remoteChannels.removeValue(forKey: remote) }
         sessionChannels.removeValue(forKey: session.id)
@@ -144,10 +147,12 @@ extension ConnectionEngine {
 
     /// Ends a session because the peer broke a session-level rule (§2.5.5).
     mutating func endSessionForViolation(_ local: UInt16, _ condition: ErrorCondition, _ description: String) {
-        guard let session = sessions[local], session.phase != .endSent else { return }
+        guard let phase = sessions[local]?.phase, phase != .endSent else { return }
         let error = AMQPError(condition: condition, description: description)
-        session.phase = .endSent
-        session.localError = error
+        sessions.modify(local) { session in
+            session.phase = .endSent
+            session.localError = error
+        }
         write(fitted(error) { End(error: $0) }, channel: local)
     }
 }

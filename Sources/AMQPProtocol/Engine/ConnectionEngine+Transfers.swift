@@ -5,21 +5,33 @@ extension ConnectionEngine {
     // MARK: Transfers (§2.6.12, §2.7.5)
 
     mutating func receiveTransfer(_ transfer: Transfer, payload: ArraySlice<UInt8>, channel: UInt16) {
-        guard let session = sessions[channel] else { return }
-        if session.phase == .endSent { return }
-        guard session.incomingWindow > 0 else {
+        // The window is taken and the link read in one visit to the session. Only what is needed
+        // is read, in place: a copy of the link kept while its partial delivery grows would copy
+        // the payload with every frame.
+        typealias Receiving = (id: LinkID, name: String, isSender: Bool, phase: LinkState.Phase, partialNumber: DeliveryNumber?, hasCredit: Bool)
+        enum Window { case ended, exceeded, taken(local: Handle, Receiving?) }
+        let window = sessions.modify(channel) { session -> Window in
+            if session.phase == .endSent { return .ended }
+            guard session.incomingWindow > 0 else { return .exceeded }
+            session.incomingWindow -= 1
+            session.nextIncomingID += 1
+            guard let local = session.remoteHandles[transfer.handle] else { return .taken(local: 0, nil) }
+            return .taken(local: local, session.modifyLink(local) { link -> Receiving in
+                (link.id, link.name, link.isSender, link.phase, link.partial?.deliveryNumber, link.credit > 0 || link.creditBudget > 0)
+            })
+        }
+        let local: Handle
+        let receiving: Receiving?
+        switch window {
+        case nil, .ended?: return
+        case .exceeded?:
             endSessionForViolation(channel, .session(.windowViolation), "transfer beyond the incoming window")
             return
+        case .taken(let handle, let link)?:
+            local = handle
+            receiving = link
         }
-        session.incomingWindow -= 1
-        session.nextIncomingID += 1
-        // Only what is needed is read: a copy of the link kept while its partial delivery grows
-        // would copy the payload with every frame.
-        guard let local = session.remoteHandles[transfer.handle],
-              let (id, name, isSender, phase, partialNumber, hasCredit) = session.links[local].map({
-                  ($0.id, $0.name, $0.isSender, $0.phase, $0.partial?.deliveryNumber, $0.credit > 0 || $0.creditBudget > 0)
-              })
-        else {
+        guard let (id, name, isSender, phase, partialNumber, hasCredit) = receiving else {
             endSessionForViolation(channel, .session(.unattachedHandle), "transfer for handle \(transfer.handle), which is not attached")
             return
         }
@@ -46,7 +58,7 @@ extension ConnectionEngine {
                 detachForViolation(channel, local, .link(.transferLimitExceeded), "transfer without link credit")
                 return
             }
-            session.modifyLink(local) { link in
+            modifyLink(channel, local) { link in
                 if link.credit > 0 { link.credit -= 1 }
                 link.creditBudget = max(link.creditBudget, 1) - 1
                 link.deliveryCount += 1
@@ -60,7 +72,7 @@ extension ConnectionEngine {
             topUpCredit(channel, local)
         }
         if transfer.aborted {
-            let number = session.modifyLink(local) { link -> DeliveryNumber in
+            let number = modifyLink(channel, local) { link -> DeliveryNumber in
                 let number = link.partial!.deliveryNumber
                 link.partial = nil
                 // Never surfaced, so never consumed: the application cannot give it back.
@@ -72,13 +84,20 @@ extension ConnectionEngine {
             replenishIncomingWindow(channel)
             return
         }
-        enum Step { case tooLarge(MessageSizeLimit), more, complete(PartialDelivery) }
-        let step = session.modifyLink(local) { link -> Step in
+        enum Step { case tooLarge(MessageSizeLimit), overConnectionLimit(UInt64), more, complete(PartialDelivery) }
+        let incompleteBytes = sessions.held.partialDeliveryBytes
+        let incompleteLimit = configuration.maxIncompleteDeliveryBytes
+        let step = modifyLink(channel, local) { link -> Step in
             if transfer.settled == true { link.partial!.settled = true }
             if let state = transfer.state { link.partial!.state = state }
             // Append without copying the first frame until a second one arrives.
             let size = (link.partial!.firstFrame?.count ?? link.partial!.payload.count) + payload.count
             if !link.localMaxMessageSize.admits(size) { return .tooLarge(link.localMaxMessageSize) }
+            // The one check of the connection's total: what all links reassemble, with this frame.
+            if transfer.more, let limit = incompleteLimit,
+               UInt64(incompleteBytes) + UInt64(payload.count) > limit {
+                return .overConnectionLimit(limit)
+            }
             if link.partial!.payload.isEmpty && link.partial!.firstFrame == nil {
                 link.partial!.firstFrame = payload
             } else {
@@ -97,6 +116,9 @@ extension ConnectionEngine {
         switch step {
         case .tooLarge(let limit):
             detachForViolation(channel, local, .link(.messageSizeExceeded), "message of more than \(limit) bytes")
+        case .overConnectionLimit(let limit):
+            closeForViolation(.amqp(.resourceLimitExceeded),
+                              "incomplete multi-frame deliveries would hold more than \(limit) bytes on this connection (maxIncompleteDeliveryBytes)")
         case .more:
             replenishIncomingWindow(channel)
         case .complete(let partial):
@@ -106,7 +128,7 @@ extension ConnectionEngine {
                 payload: partial.firstFrame ?? partial.payload[...]
             )
             if !partial.settled {
-                session.unsettledIncoming[partial.deliveryNumber] = local
+                sessions.modify(channel) { $0.unsettledIncoming[partial.deliveryNumber] = local }
             }
             events.append(.delivery(id, delivery))
             replenishIncomingWindow(channel)
@@ -115,15 +137,18 @@ extension ConnectionEngine {
 
     /// Grants the peer a fresh incoming window once half of it is used.
     mutating func replenishIncomingWindow(_ channel: UInt16) {
-        guard let session = sessions[channel], session.incomingWindow <= session.configuredIncomingWindow / 2 else { return }
-        session.incomingWindow = session.configuredIncomingWindow
+        guard sessions.modify(channel, { session -> Bool in
+            guard session.incomingWindow <= session.configuredIncomingWindow / 2 else { return false }
+            session.incomingWindow = session.configuredIncomingWindow
+            return true
+        }) == true else { return }
         writeSessionFlow(channel)
     }
 
     // MARK: Dispositions (§2.7.6)
 
     mutating func receiveDisposition(_ disposition: Disposition, channel: UInt16) {
-        guard let session = sessions[channel] else { return }
+        guard sessions[channel] != nil else { return }
         let first = disposition.first
         let last = disposition.last ?? first
         guard first <= last else {
@@ -133,40 +158,37 @@ extension ConnectionEngine {
         // Visit only deliveries we track: a range may name up to 2³¹ ids.
         let span = UInt64(first.distance(to: last)) + 1
         func inRange(_ id: DeliveryNumber) -> Bool { id == first || id == last || (first < id && id < last) }
+        func tracked<Value>(_ unsettled: [DeliveryNumber: Value]) -> [DeliveryNumber] {
+            guard span > UInt64(unsettled.count) else {
+                return (0..<UInt32(span)).map { first + $0 }.filter { unsettled[$0] != nil }
+            }
+            return unsettled.keys.filter(inRange).sorted { $0 < $1 }
+        }
         if disposition.role == .receiver {
-            var ids: [DeliveryNumber]
-            if span <= UInt64(session.unsettledOutgoing.count) {
-                ids = (0..<UInt32(span)).map { first + $0 }.filter { session.unsettledOutgoing[$0] != nil }
-            } else {
-                ids = session.unsettledOutgoing.keys.filter(inRange)
-                ids.sort { $0 < $1 }
-            }
-            var toSettle: [DeliveryNumber] = []
-            for id in ids {
-                guard let entry = session.unsettledOutgoing[id], let link = session.links[entry.handle] else { continue }
-                // We settle once the receiver reached a terminal outcome (receiver-settle-mode second
-                // waits for this; in mode first the receiver settles itself).
-                let terminal = disposition.state.map(Self.isTerminal) ?? false
-                let settled = disposition.settled || terminal
-                events.append(.outcome(link.id, entry.id, disposition.state, settled: settled))
-                if settled {
-                    session.unsettledOutgoing.removeValue(forKey: id)
-                    if !disposition.settled { toSettle.append(id) }
+            // We settle once the receiver reached a terminal outcome (receiver-settle-mode second
+            // waits for this; in mode first the receiver settles itself).
+            let terminal = disposition.state.map(Self.isTerminal) ?? false
+            let settled = disposition.settled || terminal
+            let toSettle = sessions.modify(channel) { session -> [DeliveryNumber] in
+                var toSettle: [DeliveryNumber] = []
+                for id in tracked(session.unsettledOutgoing) {
+                    guard let entry = session.unsettledOutgoing[id], let link = session.links[entry.handle]?.id else { continue }
+                    events.append(.outcome(link, entry.id, disposition.state, settled: settled))
+                    if settled {
+                        session.unsettledOutgoing.removeValue(forKey: id)
+                        if !disposition.settled { toSettle.append(id) }
+                    }
                 }
-            }
+                return toSettle
+            }!
             writeDispositions(channel, role: .sender, ids: toSettle, state: nil)
         } else {
-            var ids: [DeliveryNumber]
-            if span <= UInt64(session.unsettledIncoming.count) {
-                ids = (0..<UInt32(span)).map { first + $0 }.filter { session.unsettledIncoming[$0] != nil }
-            } else {
-                ids = session.unsettledIncoming.keys.filter(inRange)
-                ids.sort { $0 < $1 }
-            }
             guard disposition.settled else { return }
-            for id in ids {
-                guard let handle = session.unsettledIncoming.removeValue(forKey: id), let link = session.links[handle] else { continue }
-                events.append(.settledByPeer(link.id, id))
+            sessions.modify(channel) { session in
+                for id in tracked(session.unsettledIncoming) {
+                    guard let handle = session.unsettledIncoming.removeValue(forKey: id), let link = session.links[handle]?.id else { continue }
+                    events.append(.settledByPeer(link, id))
+                }
             }
         }
     }
@@ -198,38 +220,45 @@ extension ConnectionEngine {
     /// Writes as many queued transfers of the session as the peer's incoming window and each
     /// link's credit allow, taking links in turn.
     mutating func pump(_ channel: UInt16) {
-        guard let session = sessions[channel], session.phase == .mapped, isOpen else { return }
-        var progressed = true
-        while progressed && session.remoteIncomingWindow > 0 {
-            progressed = false
-            for handle in session.linkOrder {
-                guard session.remoteIncomingWindow > 0 else { break }
-                let ready = session.links[handle].map {
-                    $0.isSender && $0.phase == .attached && !$0.queue.isEmpty && ($0.queue.first?.deliveryNumber != nil || $0.credit > 0)
-                } ?? false
-                guard ready else { continue }
-                if session.modifyLink(handle, { writeNextFrames(of: &$0, in: session, channel: channel) }) == true { progressed = true }
-            }
-        }
+        guard isOpen, sessions[channel]?.phase == .mapped else { return }
+        let frameLimit = Int(min(remoteMaxFrameSize, UInt32(Int32.max)))
+        let frames = sessions.modify(channel) { session in
+            session.writeQueuedTransfers(channel: channel, frameLimit: frameLimit, into: &output, events: &events)
+        } ?? 0
+        outputBytesTotal &+= frames
+    }
+}
+
+extension LinkState {
+    /// What ``writeNextFrames(channel:frameLimit:nextDeliveryNumber:nextOutgoingID:remoteIncomingWindow:unsettled:into:events:)``
+    /// did.
+    struct FramesWritten {
+        var frames = 0
+        /// Whether the last frame of the first queued delivery went out, taking it off the queue.
+        var finishedDelivery = false
     }
 
-    /// Writes the frames of the link's first queued delivery that the window allows. Returns
-    /// whether a frame was written.
-    mutating func writeNextFrames(of link: inout LinkState, in session: SessionState, channel: UInt16) -> Bool {
-        guard var delivery = link.queue.first else { return false }
-        var wrote = false
-        let frameLimit = Int(min(remoteMaxFrameSize, UInt32(Int32.max)))
-        while session.remoteIncomingWindow > 0 {
+    /// Writes the frames of the link's first queued delivery that the session's window allows,
+    /// advancing the session's counters passed in: its part of the session (§2.5.6) is changed
+    /// in place beside the link, which the session holds.
+    mutating func writeNextFrames(
+        channel: UInt16, frameLimit: Int, nextDeliveryNumber: inout DeliveryNumber, nextOutgoingID: inout TransferNumber,
+        remoteIncomingWindow: inout UInt32, unsettled: inout [DeliveryNumber: (handle: Handle, id: OutgoingDeliveryID)],
+        into output: inout AMQPEncoder, events: inout [ConnectionEvent]
+    ) -> FramesWritten {
+        var written = FramesWritten()
+        guard var delivery = queue.first else { return written }
+        while remoteIncomingWindow > 0 {
             let isFirst = delivery.deliveryNumber == nil
             if isFirst {
-                delivery.deliveryNumber = session.nextDeliveryNumber
-                session.nextDeliveryNumber += 1
-                link.credit -= 1
-                link.deliveryCount += 1
+                delivery.deliveryNumber = nextDeliveryNumber
+                nextDeliveryNumber += 1
+                credit -= 1
+                deliveryCount += 1
             }
             let remaining = delivery.payload.count - delivery.offset
             var transfer = Transfer(
-                handle: link.localHandle,
+                handle: localHandle,
                 deliveryID: isFirst ? delivery.deliveryNumber : nil,
                 deliveryTag: isFirst ? delivery.tag : nil,
                 messageFormat: isFirst ? delivery.messageFormat : nil,
@@ -250,23 +279,23 @@ extension ConnectionEngine {
             let from = delivery.payload.startIndex + delivery.offset
             output.writeBytes(delivery.payload[from..<(from + chunk)])
             FrameEncoder.endFrame(start: start, into: &output)
-            noteOutput()
-            wrote = true
+            written.frames += 1
             delivery.offset += chunk
-            session.nextOutgoingID += 1
-            session.remoteIncomingWindow -= 1
+            nextOutgoingID += 1
+            remoteIncomingWindow -= 1
             if !transfer.more { break }
         }
-        if delivery.offset == delivery.payload.count && wrote {
-            _ = link.queue.removeFirst()
+        if delivery.offset == delivery.payload.count && written.frames > 0 {
+            _ = queue.removeFirst()
+            written.finishedDelivery = true
             if delivery.settled {
-                events.append(.outcome(link.id, delivery.id, nil, settled: true))
+                events.append(.outcome(id, delivery.id, nil, settled: true))
             } else {
-                session.unsettledOutgoing[delivery.deliveryNumber!] = (link.localHandle, delivery.id)
+                unsettled[delivery.deliveryNumber!] = (localHandle, delivery.id)
             }
         } else {
-            link.queue.withFirst { $0 = delivery }
+            queue.withFirst { $0 = delivery }
         }
-        return wrote
+        return written
     }
 }

@@ -17,9 +17,15 @@ import AMQPTypes
 /// condition, never a trap. After ``isFinished`` becomes true, flush ``takeOutput()`` and close the
 /// socket.
 ///
-/// One engine drives one connection, from one place at a time (an event loop, a test). Its sessions
-/// and links are kept by reference so that the per-frame work stays linear, which means a copy of
-/// an engine is not an independent snapshot: do not drive two copies.
+/// The state is nested values, each changed in place by the one above it: the connection's
+/// phase, then its sessions keyed by our channel (`SessionTable` of `SessionState`: windows,
+/// unsettled deliveries, §2.5), then each session's links keyed by our handle (`LinkState`:
+/// phase, credit and ``CreditMode``, delivery-count, message-size limits, the outgoing queue, a
+/// delivery being reassembled, §2.6). A copy of an engine is therefore a snapshot: driving one
+/// copy leaves the other as it was, and either can be driven on. Where each decision lives:
+/// credit top-ups in `topUpCredit`, refusals (§2.6.3) in the attach reply handling,
+/// message sizes in ``MessageSizeLimit`` and the connection's total of incomplete deliveries
+/// in `receiveTransfer`, the outgoing backlog in each sender link's queue.
 public struct ConnectionEngine: Sendable {
     /// How this connection presents itself and what it accepts; fixed for its lifetime.
     public let configuration: ConnectionConfiguration
@@ -68,11 +74,10 @@ public struct ConnectionEngine: Sendable {
     var remoteIdleTimeout: Milliseconds?
 
     // Sessions and links
-    var sessions: [UInt16: SessionState] = [:]
+    /// Sessions keyed by our channel, each holding its links keyed by our handle.
+    var sessions = SessionTable()
     /// Every channel below it has a session (see ``freeChannel()``).
     var firstChannelMaybeFree = 0
-    /// What the sessions and links hold, for ``footprint``.
-    let held = HeldCounts()
     var sessionChannels: [SessionID: UInt16] = [:]
     var remoteChannels: [UInt16: UInt16] = [:]
     /// Channels whose session the peer ended: frames it still sends on them (Microsoft's
@@ -336,7 +341,7 @@ public struct ConnectionEngine: Sendable {
     /// answers to frames the peer sent before it saw our `end`, are dropped; the peer's `end`
     /// detaches everything.
     mutating func writeOnSession<P: AMQPEncodable>(_ performative: P, channel: UInt16) {
-        guard let session = sessions[channel], session.phase != .endSent else { return }
+        guard let phase = sessions[channel]?.phase, phase != .endSent else { return }
         write(performative, channel: channel)
     }
 

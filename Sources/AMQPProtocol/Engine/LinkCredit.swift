@@ -28,22 +28,10 @@ extension ConnectionEngine {
         topUpCredit(channel, handle)
     }
 
-    /// The one credit top-up rule: a receiver in window mode whose credit (plus, when held until
-    /// consumed, the deliveries the application has not taken) fell to half its window is granted
-    /// the window again, less what is held and never past its total limit. Not while a drain is
-    /// under way: the application asked for the credit back.
+    /// Grants the credit ``LinkState/creditTopUp`` says is due, if any.
     mutating func topUpCredit(_ channel: UInt16, _ local: Handle) {
-        guard let link = sessions[channel]?.links[local], !link.isSender, link.phase == .attached, !link.drain,
-              case .window(let window, let heldUntilConsumed, let totalLimit) = link.creditMode
-        else { return }
-        let held = heldUntilConsumed ? link.heldDeliveries : 0
-        guard UInt64(link.credit) + UInt64(held) <= UInt64(window / 2) else { return }
-        var credit = window - min(window, held)
-        if let totalLimit {
-            let left = totalLimit - min(totalLimit, link.deliveriesReceived)
-            credit = UInt32(clamping: min(UInt64(credit), left))
-        }
-        guard credit > link.credit else { return }
+        // Read in place: a copy of the link would be a copy of its session's entry too.
+        guard let credit = modifyLink(channel, local, { $0.creditTopUp }) ?? nil else { return }
         grantCredit(credit, drain: false, channel, local)
     }
 
@@ -60,5 +48,25 @@ extension ConnectionEngine {
         }
         guard granted == true else { return }
         writeLinkFlow(channel, local)
+    }
+}
+
+extension LinkState {
+    /// The one credit top-up rule: a receiver in window mode whose credit (plus, when held until
+    /// consumed, the deliveries the application has not taken) fell to half its window is granted
+    /// the window again, less what is held and never past its total limit. Not while a drain is
+    /// under way: the application asked for the credit back. `nil` when nothing is due.
+    var creditTopUp: UInt32? {
+        guard !isSender, phase == .attached, !drain,
+              case .window(let window, let heldUntilConsumed, let totalLimit) = creditMode
+        else { return nil }
+        let held = heldUntilConsumed ? heldDeliveries : 0
+        guard UInt64(credit) + UInt64(held) <= UInt64(window / 2) else { return nil }
+        var due = window - min(window, held)
+        if let totalLimit {
+            let left = totalLimit - min(totalLimit, deliveriesReceived)
+            due = UInt32(clamping: min(UInt64(due), left))
+        }
+        return due > credit ? due : nil
     }
 }
