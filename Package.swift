@@ -44,6 +44,9 @@ let package = Package(
         // Test certificates made in-process (AMQPTestCertificates only).
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.0.0"),
+        // `swift package generate-documentation` (scripts/build-docs.sh): a command plugin, linked
+        // into no target.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
     ],
     targets: [
         // The AMQP 1.0 type system. No Foundation, no NIO: other projects embed it.
