@@ -234,6 +234,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AMQPProtocolTests", dependencies: ["AMQPProtocol"]),
+        // Every Swift block of the README and the DocC articles is a copy of a region of a compiled
+        // test (or example) source: this target checks they are equal. No dependencies, so it builds
+        // in seconds.
+        .testTarget(name: "AMQPDocumentationTests"),
         .testTarget(
             name: "AMQPCommandLineTests",
             dependencies: [
@@ -241,7 +245,13 @@ let package = Package(
                 "AMQPCodec", "AMQPTransport",
             ]
         ),
-        .testTarget(name: "AMQPTransportTests", dependencies: ["AMQPTransport", "AMQPTestSupport"]),
+        .testTarget(
+            name: "AMQPTransportTests",
+            dependencies: [
+                "AMQPTransport", "AMQPCodec", "AMQPMessage", "AMQPTypes", "AMQPTestSupport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "AMQPTypedJSONTests", dependencies: ["AMQPTypedJSON", "AMQPCodec"]),
         // Our client and listener against real peers (Qpid Proton C and Python, RabbitMQ), TLS
         // and hostile bytes through real sockets. Peers are started by the tests; a missing
