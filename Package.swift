@@ -47,6 +47,9 @@ let package = Package(
         // `swift package generate-documentation` (scripts/build-docs.sh): a command plugin, linked
         // into no target.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
+        // The tests' programs run to completion (AMQPTestSupport only).
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
         // The AMQP 1.0 type system. No Foundation, no NIO: other projects embed it.
@@ -212,7 +215,16 @@ let package = Package(
         // Replaces malloc and friends to count allocations per thread. Benchmark executables only.
         .target(name: "CMallocCounter"),
         // What several test targets share: paths to ../shared, the Proton oracle.
-        .target(name: "AMQPTestSupport", dependencies: ["AMQPCodec", "AMQPTypedJSON"]),
+        .target(
+            name: "AMQPTestSupport",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypedJSON",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                // Subprocess's file descriptors are swift-system's on Linux (the System framework's on macOS).
+                .product(name: "SystemPackage", package: "swift-system", condition: .when(platforms: [.linux])),
+            ]
+        ),
         // Self-signed certificates for the TLS tests, apart from AMQPTestSupport so that the codec
         // tests do not build X.509 and BoringSSL.
         .target(
