@@ -16,6 +16,10 @@ targets=(
     AMQPTransport
     AMQPEventHubs
     AMQPEventHubsEmulator
+    AMQPEventHubsProtocol
+    AMQPEventHubsIdentity
+    AMQPEventHubsBlobCheckpointStore
+    AMQPMessageJSON
     AMQPSpecModel
     AMQPGenerator
 )

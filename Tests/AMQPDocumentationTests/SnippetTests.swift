@@ -45,7 +45,7 @@ struct SnippetTests {
         let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
         for article in try Self.markdownFiles().filter({ $0.path.contains(".docc/") }) {
             let relative = String(article.path.dropFirst(Self.root.path.count + 1))
-            // A landing page (named after its module) is linked as the catalog's module page.
+            // A landing page (named after its module) needs no link of its own.
             let name = article.deletingPathExtension().lastPathComponent
             if article.deletingLastPathComponent().lastPathComponent == "Documentation.docc",
                relative.hasPrefix("Sources/\(name)/") || relative.hasPrefix("Generated/\(name)/") {
