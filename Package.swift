@@ -44,6 +44,12 @@ let package = Package(
         // Test certificates made in-process (AMQPTestCertificates only).
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.0.0"),
+        // `swift package generate-documentation` (scripts/build-docs.sh): a command plugin, linked
+        // into no target.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
+        // The tests' programs run to completion (AMQPTestSupport only).
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
         // The AMQP 1.0 type system. No Foundation, no NIO: other projects embed it.
@@ -211,7 +217,16 @@ let package = Package(
         // Replaces malloc and friends to count allocations per thread. Benchmark executables only.
         .target(name: "CMallocCounter"),
         // What several test targets share: paths to ../shared, the Proton oracle.
-        .target(name: "AMQPTestSupport", dependencies: ["AMQPCodec", "AMQPTypedJSON"]),
+        .target(
+            name: "AMQPTestSupport",
+            dependencies: [
+                "AMQPCodec",
+                "AMQPTypedJSON",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                // Subprocess's file descriptors are swift-system's on Linux (the System framework's on macOS).
+                .product(name: "SystemPackage", package: "swift-system", condition: .when(platforms: [.linux])),
+            ]
+        ),
         // Self-signed certificates for the TLS tests, apart from AMQPTestSupport so that the codec
         // tests do not build X.509 and BoringSSL.
         .target(
@@ -233,6 +248,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AMQPProtocolTests", dependencies: ["AMQPProtocol"]),
+        // Every Swift block of the README and the DocC articles is a copy of a region of a compiled
+        // test (or example) source: this target checks they are equal. No dependencies, so it builds
+        // in seconds.
+        .testTarget(name: "AMQPDocumentationTests"),
         .testTarget(
             name: "AMQPCommandLineTests",
             dependencies: [
@@ -242,7 +261,11 @@ let package = Package(
         ),
         .testTarget(
             name: "AMQPTransportTests",
-            dependencies: ["AMQPTransport", "AMQPTestSupport", .product(name: "NIOEmbedded", package: "swift-nio")]
+            dependencies: [
+                "AMQPTransport", "AMQPCodec", "AMQPMessage", "AMQPTypes", "AMQPTestSupport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "AMQPTypedJSONTests", dependencies: ["AMQPTypedJSON", "AMQPCodec"]),
         // Our client and listener against real peers (Qpid Proton C and Python, RabbitMQ), TLS

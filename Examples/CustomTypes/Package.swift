@@ -9,11 +9,13 @@ let package = Package(
         .package(name: "swift-amqp", path: "../.."),
     ],
     targets: [
+        // snippet: plugin target
         .target(
             name: "CustomTypes",
             dependencies: [.product(name: "AMQPCodec", package: "swift-amqp")],
             plugins: [.plugin(name: "AMQPTypeGenerator", package: "swift-amqp")]
         ),
+        // snippet end
         .testTarget(name: "CustomTypesTests", dependencies: ["CustomTypes", .product(name: "AMQPCodec", package: "swift-amqp")]),
     ],
     swiftLanguageModes: [.v6]

@@ -613,7 +613,7 @@ public struct AMQPEncoder: Sendable {
     }
 
     /// Starts the list of a composite's fields (after its descriptor). Write each field with
-    /// ``encodeField(_:_:)`` in specification order, then call ``endComposite(_:)``.
+    /// ``encodeField(_:_:)-(T,_)`` in specification order, then call ``endComposite(_:)``.
     @inlinable
     public mutating func beginComposite() -> CompositeMarker {
         let list = beginList()

@@ -28,7 +28,7 @@ public struct PartitionOwnership: Sendable, Hashable, Codable {
     /// (`nil` claims a partition never owned before).
     public var etag: String?
 
-    /// A claim of `partitionID` by `ownerID`; the store fills in ``lastModified`` and ``version``.
+    /// A claim of `partitionID` by `ownerID`; the store fills in ``lastModified`` and ``etag``.
     public init(fullyQualifiedNamespace: String, eventHubName: String, consumerGroup: String, partitionID: String,
                 ownerID: String, lastModified: Date = Date(), etag: String? = nil) {
         self.fullyQualifiedNamespace = fullyQualifiedNamespace

@@ -107,7 +107,7 @@ public final class EventHubProducer: Sendable {
 
     /// Hands `event` to the link and returns as soon as it is queued there, before the service
     /// answers: events enqueued from one task go out in that order, many in flight at once.
-    /// Await ``PendingSend/accepted()`` for the answer (and the retries a ``send(_:options:)``
+    /// Await ``PendingSend/accepted()`` for the answer (and the retries a ``send(_:options:)-(EventData,_)``
     /// would make). Suspends while the link has more queued than its credit allows.
     public func enqueue(_ event: EventData, options: SendEventOptions = .init()) async throws(EventHubsError) -> PendingSend {
         try options.validate()

@@ -10,7 +10,7 @@ import NIOConcurrencyHelpers
 /// ``enqueue(_:options:)`` returns as soon as the event is buffered. Each partition has its own
 /// queue, published when a batch is full or ``Options/maxWaitTime`` after its oldest event came;
 /// events with a partition key go to the partition the service would pick for that key
-/// (``PartitionResolver``), the others round robin. Every event is reported once, through
+/// (`PartitionResolver`), the others round robin. Every event is reported once, through
 /// ``Options/onSendSucceeded`` or ``Options/onSendFailed``. When ``Options/maxBufferedEventCount``
 /// events are buffered or in flight, `enqueue` waits: nothing is dropped.
 ///

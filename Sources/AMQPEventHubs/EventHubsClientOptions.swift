@@ -29,7 +29,7 @@ public struct EventHubsClientOptions: Sendable {
         /// SASL PLAIN with the shared access key name as user name and the key as password (the
         /// path most non-Microsoft clients take). Needs ``EventHubsCredential/sharedAccessKey(name:key:)``
         /// and TLS — except for a development emulator on a loopback address: the connection
-        /// options allow cleartext credentials on loopback (``CleartextCredentials/allowedOnLoopback``),
+        /// options allow cleartext credentials on loopback (`CleartextCredentials/allowedOnLoopback`),
         /// and the transport's rule lets the key go nowhere else without TLS.
         case saslPlain
     }

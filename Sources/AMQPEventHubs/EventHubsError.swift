@@ -69,7 +69,7 @@ public struct EventHubsError: Error, Sendable, CustomStringConvertible {
     /// Whether another attempt could succeed (see ``EventHubsRetryOptions``); errors thrown to
     /// callers after retries keep the classification of their last cause.
     public var isTransient: Bool
-    /// The error underneath, usually an ``AMQPClientError``.
+    /// The error underneath, usually an `AMQPClientError`.
     public var underlying: (any Error & Sendable)?
     /// Set when a retry loop gave up on this error because its retries were spent, so that an
     /// enclosing loop does not start over (see ``FailureClassification/isRetried(_:)``).

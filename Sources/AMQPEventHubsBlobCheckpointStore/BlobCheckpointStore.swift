@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import NIOHTTP1
 
-/// A ``CheckpointStore`` in Azure Blob Storage, in the layout Microsoft's SDKs share, so that
+/// A `CheckpointStore` in Azure Blob Storage, in the layout Microsoft's SDKs share, so that
 /// processors of this package, Python's `EventHubConsumerClient` with
 /// `azure-eventhub-checkpointstoreblob`, Go's `azeventhubs.Processor` with `checkpoints.BlobStore`
 /// and .NET's `EventProcessorClient` can share one consumer group and take over each other's
@@ -29,7 +29,7 @@ import NIOHTTP1
 ///   processor's default position.
 /// - Names are lower-cased, as the SDKs write them. Requests send `x-ms-version: 2019-07-07`.
 /// - Transient failures (no answer, a timeout, 408, 429, 5xx) are retried with
-///   ``Options/retry``; then the operation throws ``BlobStorageError`` and an ``EventProcessor``
+///   ``Options/retry``; then the operation throws ``BlobStorageError`` and an `EventProcessor`
 ///   skips that balancing round.
 public final class BlobCheckpointStore: CheckpointStore {
     /// How requests are authorized.
@@ -40,7 +40,7 @@ public final class BlobCheckpointStore: CheckpointStore {
         /// and list permissions, appended to every request.
         case sharedAccessSignature(String)
         /// Microsoft Entra ID: bearer tokens for the scope `https://storage.azure.com/.default` from
-        /// the provider (the same kind of provider ``EventHubsCredential/tokenProvider(_:)`` takes;
+        /// the provider (the same kind of provider `EventHubsCredential/tokenProvider(_:)` takes;
         /// it is asked for that scope as the audience). Sent only over HTTPS, or to a loopback host.
         case tokenProvider(any EventHubsTokenProvider)
 
@@ -57,7 +57,7 @@ public final class BlobCheckpointStore: CheckpointStore {
     /// Retries, logging and the HTTP client.
     public struct Options: Sendable {
         /// How transient failures are retried (Microsoft's defaults: 3 retries from 0.8 s);
-        /// ``EventHubsRetryOptions/tryTimeout`` bounds each request.
+        /// `EventHubsRetryOptions/tryTimeout` bounds each request.
         public var retry: EventHubsRetryOptions
         /// Where the store logs retries and unreadable checkpoints; never keys, signatures or tokens.
         public var logger: Logger

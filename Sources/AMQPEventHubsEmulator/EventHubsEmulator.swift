@@ -15,7 +15,7 @@ import NIOPosix
 /// levels, optional persistence that survives `kill -9`, and `GET /health`.
 ///
 /// Embed it in tests: `let emulator = try await EventHubsEmulator.start(.init(port: 0))`, read
-/// ``port`` and ``connectionString(eventHub:)``, and ``stop()`` at the end.
+/// ``port`` and ``connectionString(eventHub:host:)``, and ``stop()`` at the end.
 public final class EventHubsEmulator: Sendable {
     /// The configuration the emulator was started with.
     public let configuration: EmulatorConfiguration
@@ -157,7 +157,7 @@ public final class EventHubsEmulator: Sendable {
     }
 
     /// The development storage account on the Blob endpoint (`devstoreaccount1` with Azurite's
-    /// published key, path style), for Microsoft's storage clients and ``StorageConnectionString``
+    /// published key, path style), for Microsoft's storage clients and `StorageConnectionString`
     /// users; `nil` without a Blob port.
     public func blobConnectionString(host: String = "127.0.0.1") -> StorageConnectionString? {
         blobPort.map { StorageConnectionString.development(host: host, port: $0) }

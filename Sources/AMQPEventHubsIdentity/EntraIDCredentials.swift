@@ -29,7 +29,7 @@ public struct EntraIDError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A way to get Microsoft Entra ID access tokens for a scope. Wrap one in
-/// ``EntraIDTokenProvider`` to authorize an ``EventHubsClient``.
+/// ``EntraIDTokenProvider`` to authorize an `EventHubsClient`.
 public protocol EntraIDTokenCredential: Sendable {
     /// The credential's name in errors.
     var name: String { get }

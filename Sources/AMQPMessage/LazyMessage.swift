@@ -160,7 +160,7 @@ public struct LazyMessage: Sendable, Hashable {
     ///
     /// Reads the annotations in order up to the one asked for: every key on the way is decoded
     /// and checked, the values before the one found are skipped by their structure (sizes,
-    /// counts, constructors: ``AMQPDecoder/skipValue()``), and the value found is decoded as
+    /// counts, constructors: `AMQPDecoder/skipValue()`), and the value found is decoded as
     /// ``decodeMessageAnnotations()`` decodes it. What is after it is not read, and a string
     /// skipped on the way is not checked for UTF-8: ``decodeMessageAnnotations()`` and
     /// ``validate()`` check every entry.

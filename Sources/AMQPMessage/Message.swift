@@ -5,8 +5,8 @@ import AMQPTypes
 /// message (properties, application properties, body) with the annotations and header a sender
 /// or intermediary adds around it.
 ///
-/// Each part is a generated section type (``Header``, ``Properties``, ``DataSection``, …). On the
-/// wire the sections follow one another in a fixed order; ``init(decoding:)`` checks that order and
+/// Each part is a generated section type (`Header`, `Properties`, `DataSection`, …). On the
+/// wire the sections follow one another in a fixed order; ``init(decoding:limits:)`` checks that order and
 /// ``encoded(policy:)`` writes it.
 public struct Message: Sendable, Hashable, AMQPCodable {
     /// Transport headers: durability, priority, time to live, delivery count.
@@ -118,10 +118,10 @@ public struct Message: Sendable, Hashable, AMQPCodable {
     /// before it: header, delivery-annotations, message-annotations, properties,
     /// application-properties at most once each and in that order, then one kind of body, then
     /// the footer. A section out of place or of an unknown kind is an
-    /// ``AMQPDecodingError/Kind/unexpectedDescriptor`` error.
+    /// `AMQPDecodingError/Kind/unexpectedDescriptor` error.
     ///
     /// Each section is decoded straight into its place, not through a
-    /// ``MessageSection`` (an enum as large as its largest case, moved on every step).
+    /// `MessageSection` (an enum as large as its largest case, moved on every step).
     public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) {
         // Sections go into locals and the message is initialized once at the end: assigning to
         // the fields of a `self.init()` copied the whole message twice per decode.

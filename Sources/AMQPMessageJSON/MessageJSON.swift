@@ -3,7 +3,7 @@ import AMQPMessage
 import AMQPTypedJSON
 import AMQPTypes
 
-/// The JSON form of a ``Message`` that `amqp send --messages` reads and `amqp receive --json`
+/// The JSON form of a `Message` that `amqp send --messages` reads and `amqp receive --json`
 /// prints, one message per line, so that scripts and other test suites can drive the client.
 ///
 /// ```json
@@ -19,7 +19,7 @@ import AMQPTypes
 /// ```
 ///
 /// Field names are the specification's with `_` for `-`; values that can be of any AMQP type
-/// use ``TypedJSON`` (`{"t":"ulong","v":7}`). Every key is optional: an absent section (or field)
+/// use `TypedJSON` (`{"t":"ulong","v":7}`). Every key is optional: an absent section (or field)
 /// is not sent, and a message without body sections prints without `body`. Keys are printed in
 /// the order above; unknown keys are refused, so a typo does not silently drop a field.
 public enum MessageJSON {

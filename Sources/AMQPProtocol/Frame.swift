@@ -116,8 +116,11 @@ public struct FrameDecoder: Sendable {
     /// Bytes consumed before `buffer[0]`, for error offsets.
     private var discarded = 0
 
-    /// - Parameter startsWithProtocolHeader: false to read frames from the middle of a stream
-    ///   (a capture that starts after the headers).
+    /// - Parameters:
+    ///   - maxFrameSize: the largest frame accepted; a larger size field is an error as soon as it
+    ///     is read.
+    ///   - startsWithProtocolHeader: false to read frames from the middle of a stream (a capture
+    ///     that starts after the headers).
     public init(maxFrameSize: UInt32 = UInt32.max, startsWithProtocolHeader: Bool = true) {
         self.maxFrameSize = maxFrameSize
         self.state = startsWithProtocolHeader ? .expectingProtocolHeader : .expectingFrame

@@ -1,9 +1,18 @@
 import Foundation
+import Subprocess
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+#endif
+
+// Subprocess's file descriptors and paths: the System framework on Apple's systems,
+// swift-system's SystemPackage elsewhere.
+#if canImport(System)
+import System
+#else
+import SystemPackage
 #endif
 
 /// Why a peer could not be used: missing, would not start, or misbehaved. Tests that need a peer
@@ -17,9 +26,21 @@ public struct PeerError: Error, CustomStringConvertible {
 /// A program the tests start (a broker, a client, a Python peer), with its output captured in
 /// files, waited for with bounded loops and stopped by its process id.
 ///
-/// It is spawned with `posix_spawn` and a clean signal state rather than with `Process`: the
-/// threads of a test process block most signals, a child started by `Process` inherits that
-/// mask, and SIGTERM then never reaches it (a Proton broker or RabbitMQ would not stop).
+/// A program run to completion (``run(_:_:name:environment:currentDirectory:standardInput:timeout:)``)
+/// is started by swift-subprocess, which does what this needs: every signal unblocked and at its
+/// default action (the threads of a test process block most signals, and a child that inherited
+/// that mask would never see SIGTERM), no descriptor above standard error inherited (see
+/// ``spawn(_:_:environment:currentDirectory:standardInput:standardOutput:standardError:)``), a
+/// working directory, and SIGTERM then SIGKILL when the wait is cancelled.
+///
+/// A program started with ``init(_:_:name:environment:currentDirectory:standardInput:)`` — the
+/// peers that run beside a test — is spawned here with `posix_spawn`: swift-subprocess keeps a
+/// process inside the scope of one `run` call, which must not return before the process has
+/// exited, while the tests hold a peer across many calls and tasks, ask whether it is still
+/// running, read its output files while it runs (``waitForOutput(_:timeout:)``), kill it abruptly
+/// in the middle of a test (``killAbruptly()``) and stop it from any task. (Reading output while
+/// the process runs is something swift-subprocess can do, as an async sequence in the body of
+/// `run`; the scope is what does not fit.)
 ///
 /// A watchdog shell stops the program when the test process goes away, so a crashed test run
 /// leaves no peers behind. Its methods may be called from any task: the exit status is kept
@@ -117,17 +138,77 @@ public final class ExternalProcess: @unchecked Sendable {
         return pid
     }
 
+    /// A process that has already exited and been reaped, with `rawStatus` as `waitpid` gives it.
+    private init(finished name: String, pid: Int32, outputFile: URL, errorFile: URL, rawStatus: Int32) {
+        self.name = name
+        self.pid = pid
+        self.outputFile = outputFile
+        self.errorFile = errorFile
+        self.reapedStatus = rawStatus
+    }
+
     /// Runs a program to completion within `timeout` and returns it (its status and output).
-    /// Throws when it does not finish in time (after stopping it).
+    /// Throws when it does not finish in time, after stopping it (SIGTERM, then SIGKILL after
+    /// 10 s, as ``stop(grace:)`` does).
     @discardableResult
     public static func run(
         _ executable: String, _ arguments: [String], name: String? = nil, environment: [String: String]? = nil,
         currentDirectory: URL? = nil, standardInput: String? = nil, timeout: Duration
     ) async throws -> ExternalProcess {
-        let process = try ExternalProcess(
-            executable, arguments, name: name, environment: environment, currentDirectory: currentDirectory, standardInput: standardInput)
-        _ = try await process.waitForExit(timeout: timeout)
-        return process
+        let name = name ?? URL(fileURLWithPath: executable).lastPathComponent
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw PeerError("\(name): \(executable) is not an executable file — run scripts/install-test-deps.sh")
+        }
+        let folder = try ScratchFolder.make("process-\(name)")
+        let outputFile = folder.appendingPathComponent("stdout")
+        let errorFile = folder.appendingPathComponent("stderr")
+        // Subprocess closes each descriptor once the child has its copy.
+        let input = try FileDescriptor.open(FilePath(standardInput ?? "/dev/null"), .readOnly)
+        let created: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]
+        let output = try FileDescriptor.open(FilePath(outputFile.path), .writeOnly, options: [.create, .truncate], permissions: created)
+        let error = try FileDescriptor.open(FilePath(errorFile.path), .writeOnly, options: [.create, .truncate], permissions: created)
+        var overrides: [Subprocess.Environment.Key: String?] = [:]
+        for (key, value) in environment ?? [:] {
+            guard let key = Subprocess.Environment.Key(rawValue: key) else { throw PeerError("\(name): bad environment variable name \(key)") }
+            overrides[key] = value
+        }
+        let childEnvironment = Subprocess.Environment.inherit.updating(overrides)
+        var platformOptions = PlatformOptions()
+        platformOptions.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(10))]
+        let options = platformOptions
+
+        let finished: (pid: Int32, status: TerminationStatus)? = try await withThrowingTaskGroup(of: (pid: Int32, status: TerminationStatus)?.self) { group in
+            group.addTask {
+                let result = try await Subprocess.run(
+                    .path(FilePath(executable)), arguments: Arguments(arguments), environment: childEnvironment,
+                    workingDirectory: currentDirectory.map { FilePath($0.path) }, platformOptions: options,
+                    input: .fileDescriptor(input, closeAfterSpawningProcess: true),
+                    output: .fileDescriptor(output, closeAfterSpawningProcess: true),
+                    error: .fileDescriptor(error, closeAfterSpawningProcess: true)
+                ) { execution in
+                    // A test process that crashes must not leave the program running.
+                    guardAgainstOrphaning(pid: execution.processIdentifier.value)
+                }
+                return (result.processIdentifier.value, result.terminationStatus)
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next()!
+            // Cancelling the run (when the timer won) tears its process down before the group returns.
+            group.cancelAll()
+            return first
+        }
+        guard let finished else {
+            throw PeerError("\(name) did not exit within \(timeout)\n\(tail(name: name, outputFile: outputFile, errorFile: errorFile))")
+        }
+        let rawStatus: Int32
+        switch finished.status {
+        case .exited(let code): rawStatus = (code & 0xff) << 8
+        case .signaled(let signal): rawStatus = signal & 0x7f
+        }
+        return ExternalProcess(finished: name, pid: finished.pid, outputFile: outputFile, errorFile: errorFile, rawStatus: rawStatus)
     }
 
     /// Reaps the process if it has exited; returns the raw status once it has.
@@ -160,9 +241,13 @@ public final class ExternalProcess: @unchecked Sendable {
     public var errorOutput: String { (try? String(contentsOf: errorFile, encoding: .utf8)) ?? "" }
 
     /// The last lines of both outputs, for failure messages.
-    public var outputTail: String {
-        func tail(_ text: String) -> String { text.split(separator: "\n").suffix(15).joined(separator: "\n") }
-        return "\(name) (pid \(pid)) stdout:\n\(tail(output))\nstderr:\n\(tail(errorOutput))"
+    public var outputTail: String { Self.tail(name: "\(name) (pid \(pid))", outputFile: outputFile, errorFile: errorFile) }
+
+    static func tail(name: String, outputFile: URL, errorFile: URL) -> String {
+        func tail(_ file: URL) -> String {
+            ((try? String(contentsOf: file, encoding: .utf8)) ?? "").split(separator: "\n").suffix(15).joined(separator: "\n")
+        }
+        return "\(name) stdout:\n\(tail(outputFile))\nstderr:\n\(tail(errorFile))"
     }
 
     /// Waits until the process exits and returns its status; after `timeout`, stops it and throws.

@@ -60,7 +60,7 @@ public struct AMQPClientError: Error, Sendable, CustomStringConvertible {
     public var amqpError: AMQPError?
     /// More about what happened, for people.
     public var detail: String
-    /// The error underneath (an I/O error, a TLS error, a ``ConnectionFailure``).
+    /// The error underneath (an I/O error, a TLS error, a `ConnectionFailure`).
     public var underlying: (any Error & Sendable)?
 
     /// An error of `kind`, with the peer's AMQP error and the error underneath when there are.

@@ -86,12 +86,12 @@ public struct AMQPConnectionOptions: Sendable {
     public var serverName: String?
     /// How to authenticate with SASL.
     public var authentication: Authentication
-    /// When SASL PLAIN may run over a connection without TLS: ``CleartextCredentials/refused`` by
-    /// default; ``CleartextCredentials/allowedOnLoopback`` for development emulators on this
-    /// machine, ``CleartextCredentials/allowed`` for test brokers.
+    /// When SASL PLAIN may run over a connection without TLS: `CleartextCredentials/refused` by
+    /// default; `CleartextCredentials/allowedOnLoopback` for development emulators on this
+    /// machine, `CleartextCredentials/allowed` for test brokers.
     public var cleartextCredentials: CleartextCredentials
-    /// Whether ``cleartextCredentials`` is ``CleartextCredentials/allowed``; setting it chooses
-    /// that or ``CleartextCredentials/refused``.
+    /// Whether ``cleartextCredentials`` is `CleartextCredentials/allowed`; setting it chooses
+    /// that or `CleartextCredentials/refused`.
     public var allowsCleartextCredentials: Bool {
         get { cleartextCredentials == .allowed }
         set { cleartextCredentials = newValue ? .allowed : .refused }
@@ -180,10 +180,10 @@ public struct AMQPConnectionOptions: Sendable {
 
     /// What protects the connection's bytes before any in-band TLS: direct TLS (also with a
     /// ``streamLayer`` inside it, such as WebSocket over TLS) is
-    /// ``TransportSecurity/encrypted``; otherwise a loopback host (``AMQPEndpoint/isLoopback(_:)``)
-    /// is ``TransportSecurity/loopback`` (and so is the ``proxy``, if any). In-band TLS counts once its handshake is done: the engine
+    /// `TransportSecurity/encrypted`; otherwise a loopback host (``AMQPEndpoint/isLoopback(_:)``)
+    /// is `TransportSecurity/loopback` (and so is the ``proxy``, if any). In-band TLS counts once its handshake is done: the engine
     /// knows when. With ``cleartextCredentials`` it decides whether PLAIN may run
-    /// (``CleartextCredentials/permits(_:over:)``).
+    /// (`CleartextCredentials/permits(_:over:)`).
     public var transportSecurity: TransportSecurity {
         if case .enabled = tls { return .encrypted }
         // Through a proxy, the bytes cross two hops: both must stay on this machine.

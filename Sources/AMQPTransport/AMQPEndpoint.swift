@@ -4,7 +4,7 @@ import NIOCore
 /// An AMQP endpoint as a URL: `amqp://[user[:password]@]host[:port][/path]`, or `amqps://…` for
 /// TLS from the first byte.
 ///
-/// This is the one parser of such URLs in the package: ``AMQPConnection/connect(to:eventLoopGroup:)``
+/// This is the one parser of such URLs in the package: ``AMQPConnection/connect(to:eventLoopGroup:)-(String,_)``
 /// and the `amqp` command line both use it. What the path means is the caller's choice (a
 /// virtual host for ``AMQPConnectionOptions/init(url:)``, a node address for `amqp send`).
 ///
@@ -104,7 +104,7 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `host` names this machine: `localhost`, an address in `127.0.0.0/8`, `::1`, or
     /// an IPv4-mapped loopback address. Bytes sent to it never reach a network, which is what
-    /// ``CleartextCredentials/allowedOnLoopback`` relies on.
+    /// `CleartextCredentials/allowedOnLoopback` relies on.
     public static func isLoopback(_ host: String) -> Bool {
         var name = host.lowercased()
         if name.hasPrefix("[") && name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }

@@ -81,7 +81,7 @@ public final class AMQPServerConnection {
 @available(*, unavailable)
 extension AMQPServerConnection: Sendable {}
 
-/// An AMQP 1.0 listener: accepts connections, runs each through a ``ConnectionEngine`` in the
+/// An AMQP 1.0 listener: accepts connections, runs each through a `ConnectionEngine` in the
 /// server role, and hands its events to a delegate made for it. A connection that misbehaves is
 /// closed with the AMQP error its fault maps to; the others are not affected.
 public final class AMQPListener: Sendable {

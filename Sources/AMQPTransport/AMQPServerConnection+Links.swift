@@ -27,7 +27,7 @@ extension AMQPServerConnection {
     /// the engine grants right after the accepting attach and tops up as deliveries arrive (the
     /// application handles each delivery before the next event, so none is held); `nil` leaves
     /// credit to the application. The other parameters are the engine's
-    /// (``ConnectionEngine/acceptLink(_:source:target:maxMessageSize:enforcedMaxMessageSize:senderSettleMode:properties:offeredCapabilities:creditMode:)``).
+    /// (`ConnectionEngine/acceptLink(_:source:target:maxMessageSize:enforcedMaxMessageSize:senderSettleMode:properties:offeredCapabilities:creditMode:)`).
     public func acceptLink(
         _ link: LinkID, answering attach: Attach, creditWindow: UInt32?, source: LinkSource? = nil, target: LinkTarget? = nil,
         maxMessageSize: UInt64? = nil, enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,

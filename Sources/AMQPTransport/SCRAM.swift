@@ -21,7 +21,10 @@ public struct SCRAMSHA256ClientMechanism: SASLClientMechanism, CustomStringConve
     /// What the server's signature must authenticate, once the proof is sent.
     private var expectedServerSignature: (serverKey: [UInt8], authMessage: [UInt8])? = nil
 
-    /// - Parameter clientNonce: fixed only in tests; by default 24 random bytes in base64.
+    /// - Parameters:
+    ///   - username: the user name, prepared with SASLprep.
+    ///   - password: the password, prepared with SASLprep; never logged.
+    ///   - clientNonce: fixed only in tests; by default 24 random bytes in base64.
     public init(username: String, password: String, clientNonce: String? = nil) {
         self.username = username
         self.password = password

@@ -282,6 +282,62 @@ struct CommandLineFlagTests {
             name: "python-fds", timeout: .seconds(30))
         // Python's own listing holds one more: the directory it reads.
         #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "[0, 1, 2, 3]", "\(run.outputTail)")
+        // The same for a peer started to run beside the test (spawned by ExternalProcess itself).
+        let peer = try ExternalProcess(
+            "/usr/bin/python3", ["-c", "import os; print(sorted(int(x) for x in os.listdir('/proc/self/fd')))"], name: "python-fds-peer")
+        try await peer.expectSuccess(timeout: .seconds(30))
+        #expect(peer.output.trimmingCharacters(in: .whitespacesAndNewlines) == "[0, 1, 2, 3]", "\(peer.outputTail)")
+    }
+
+    @Test("a process a test starts has no signal blocked or ignored, whichever way it is started")
+    func spawnedProcessesHaveDefaultSignals() async throws {
+        // The test process's threads block signals; a child that kept that mask would never see
+        // SIGTERM. The masks are hexadecimal, bit n - 1 for signal n.
+        func masks(_ status: String) -> (blocked: UInt64, ignored: UInt64)? {
+            var found: [String: UInt64] = [:]
+            for line in status.split(separator: "\n") {
+                let parts = line.split(separator: "\t")
+                if parts.count == 2 { found[String(parts[0])] = UInt64(parts[1], radix: 16) }
+            }
+            guard let blocked = found["SigBlk:"], let ignored = found["SigIgn:"] else { return nil }
+            return (blocked, ignored)
+        }
+        // Signals 1 to 31. Glibc keeps 32 and 33 for itself (thread cancellation, setxid): they
+        // are outside sigfillset, so no spawn can give them back their default action.
+        let standardSignals: UInt64 = 0x7fff_ffff
+        let run = try await ExternalProcess.run("/bin/grep", ["-E", "^Sig(Blk|Ign)", "/proc/self/status"], name: "grep-signals", timeout: .seconds(30))
+        let peer = try ExternalProcess("/bin/grep", ["-E", "^Sig(Blk|Ign)", "/proc/self/status"], name: "grep-signals-peer")
+        try await peer.expectSuccess(timeout: .seconds(30))
+        for process in [run, peer] {
+            let found = try #require(masks(process.output), "\(process.outputTail)")
+            #expect(found.blocked == 0, "\(process.outputTail)")
+            #expect(found.ignored & standardSignals == 0, "\(process.outputTail)")
+        }
+    }
+
+    @Test("a program run to completion gets its folder, its environment, its input and its status")
+    func runToCompletion() async throws {
+        let folder = try ScratchFolder.make("run-to-completion")
+        let input = folder.appendingPathComponent("input")
+        try "from a file\n".write(to: input, atomically: true, encoding: .utf8)
+        let run = try await ExternalProcess.run(
+            "/bin/sh", ["-c", "pwd; echo \"$AMQP_DOC_TEST\"; cat; echo oops >&2; exit 3"], name: "sh-run",
+            environment: ["AMQP_DOC_TEST": "set"], currentDirectory: folder, standardInput: input.path, timeout: .seconds(30))
+        #expect(run.exitStatus == 3)
+        #expect(run.output == "\(folder.resolvingSymlinksInPath().path)\nset\nfrom a file\n", "\(run.outputTail)")
+        #expect(run.errorOutput == "oops\n")
+        let killed = try await ExternalProcess.run("/bin/sh", ["-c", "kill -9 $$"], name: "sh-killed", timeout: .seconds(30))
+        #expect(killed.exitStatus == 128 + SIGKILL)
+    }
+
+    @Test("a program that outlives its time is stopped with SIGTERM and reported")
+    func runTimesOut() async throws {
+        let started = ContinuousClock.now
+        await #expect(throws: PeerError.self) {
+            try await ExternalProcess.run("/bin/sleep", ["600"], name: "sleep", timeout: .milliseconds(500))
+        }
+        // SIGTERM ends sleep at once: well before the 10 s after which SIGKILL would follow.
+        #expect(ContinuousClock.now - started < .seconds(9))
     }
 
     /// User plus system CPU time of a process, in clock ticks (/proc/PID/stat fields 14 and 15).

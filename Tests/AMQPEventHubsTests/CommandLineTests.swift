@@ -12,16 +12,16 @@ import Testing
 struct CommandLineTests {
     static var amqp: String { TestPaths.packageRoot.appendingPathComponent(".build/debug/amqp").path }
 
-    func run(_ arguments: [String], connectionString: String? = nil, environment: [String: String]? = nil) async throws -> Subprocess.Result {
+    func run(_ arguments: [String], connectionString: String? = nil, environment: [String: String]? = nil) async throws -> CompletedProcess {
         var arguments = ["eventhubs"] + arguments
         if let connectionString { arguments += ["--connection-string", connectionString] }
-        return try await Subprocess.run(Self.amqp, arguments, timeout: 60, environment: environment)
+        return try await CompletedProcess.run(Self.amqp, arguments, timeout: 60, environment: environment)
     }
 
     /// Runs a shell pipeline that feeds `input` to `amqp eventhubs …`.
-    func run(_ arguments: [String], input: String, connectionString: String) async throws -> Subprocess.Result {
+    func run(_ arguments: [String], input: String, connectionString: String) async throws -> CompletedProcess {
         let quoted = (["eventhubs"] + arguments + ["--connection-string", connectionString]).map { "'\($0)'" }.joined(separator: " ")
-        return try await Subprocess.run("/bin/sh", ["-c", "printf '\(input)' | '\(Self.amqp)' \(quoted)"], timeout: 60)
+        return try await CompletedProcess.run("/bin/sh", ["-c", "printf '\(input)' | '\(Self.amqp)' \(quoted)"], timeout: 60)
     }
 
     func objects(_ output: String) throws -> [[String: Any]] {

@@ -11,7 +11,7 @@ import Testing
         let files = try AMQPSwiftGenerator.generate(model, options: try committedOptions(for: model))
         let folder = packageRoot.appendingPathComponent("Generated/AMQPTypes")
         var committed: [String: String] = [:]
-        // Only Swift files: the target's documentation catalog lives there too.
+        // The generator owns the Swift sources; the DocC catalog beside them is written by hand.
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".swift") {
             committed[name] = String(decoding: try Data(contentsOf: folder.appendingPathComponent(name)), as: UTF8.self)
         }

@@ -71,7 +71,7 @@ public struct ConnectionConfiguration: Sendable {
         get { cleartextCredentials == .allowed }
         set { cleartextCredentials = newValue ? .allowed : .refused }
     }
-    /// How performatives are written. Servers default to ``EncodingPolicy/full`` so that the
+    /// How performatives are written. Servers default to `EncodingPolicy/full` so that the
     /// strictest clients can read them.
     public var encodingPolicy: EncodingPolicy
     /// The incoming window we grant each session, in transfer frames.
@@ -99,8 +99,8 @@ public struct ConnectionConfiguration: Sendable {
     /// Defaults: 1 MiB frames, channels 0–255, a 60 s idle timeout, no SASL, 2048-frame session
     /// windows, 1024 links per session, 256 MiB messages, incomplete deliveries holding at most
     /// four times the message size (``defaultMaxIncompleteDeliveryBytes(maxMessageSize:)``, 1 GiB
-    /// here; set the property to `nil` for no limit); servers encode with ``EncodingPolicy/full``,
-    /// clients with ``EncodingPolicy/compact``.
+    /// here; set the property to `nil` for no limit); servers encode with `EncodingPolicy/full`,
+    /// clients with `EncodingPolicy/compact`.
     ///
     /// `maxFrameSize` is raised to 512 and `sessionIncomingWindow` to 2 if given lower.
     public init(

@@ -123,6 +123,9 @@ extension ConnectionEngine {
     /// ``ConnectionEvent/linkDetached(_:error:closed:byPeer:)`` follows.
     ///
     /// - Parameters:
+    ///   - id: the link of the attach request.
+    ///   - source: the source terminus of our answering attach.
+    ///   - target: the target terminus of our answering attach.
     ///   - maxMessageSize: for a receiving link, the `max-message-size` we advertise (the
     ///     configuration's by default); for a sending link, informative only.
     ///   - enforcedMaxMessageSize: for a receiving link, where reassembly stops and the link is
@@ -130,6 +133,8 @@ extension ConnectionEngine {
     ///     larger value lets the application reject an oversized message instead (as Event Hubs does).
     ///   - senderSettleMode: for a sending link, the mode we use (the peer's request by default),
     ///     e.g. `.settled` to send pre-settled whatever the receiver asked.
+    ///   - properties: link properties of our attach (`attach.properties`).
+    ///   - offeredCapabilities: extensions we support on this link (`attach.offered-capabilities`).
     ///   - creditMode: for a receiving link, who grants credit; with a window the first grant
     ///     follows the accepting attach at once.
     public mutating func acceptLink(
@@ -238,8 +243,13 @@ extension ConnectionEngine {
     /// peer's max-message-size is refused here once the peer's attach has told it; one queued
     /// before that is reported `rejected` (`amqp:link:message-size-exceeded`) instead of sent.
     ///
-    /// - Parameter settled: for `mixed` links, whether to send pre-settled; `nil` follows the
-    ///   link's sender-settle-mode.
+    /// - Parameters:
+    ///   - id: the sending link.
+    ///   - payload: the encoded message.
+    ///   - tag: the delivery tag; by default the engine numbers deliveries.
+    ///   - settled: for `mixed` links, whether to send pre-settled; `nil` follows the link's
+    ///     sender-settle-mode.
+    ///   - messageFormat: the transfer's `message-format` (0, the standard format, by default).
     @discardableResult
     public mutating func send(
         on id: LinkID, payload: ArraySlice<UInt8>, tag: DeliveryTag? = nil, settled: Bool? = nil,

@@ -59,8 +59,8 @@ public enum ConnectionEvent: Sendable {
     /// we answered.
     case sessionBegun(SessionID, Begin)
     /// The peer attached a link we did not ask for: answer with
-    /// ``ConnectionEngine/acceptLink(_:source:target:maxMessageSize:properties:offeredCapabilities:)``
-    /// or ``ConnectionEngine/refuseLink(_:error:)``.
+    /// ``ConnectionEngine/acceptLink(_:source:target:maxMessageSize:enforcedMaxMessageSize:senderSettleMode:properties:offeredCapabilities:creditMode:)``
+    /// or ``ConnectionEngine/refuseLink(_:error:source:target:)``.
     case linkAttachRequested(SessionID, LinkID, Attach)
     /// The peer answered our `attach` and kept the link.
     case linkAttached(LinkID, Attach)

@@ -18,19 +18,17 @@ public enum EventHubsSDK {
     }
 }
 
-/// Runs a program to completion and hands back its status and output: `ExternalProcess.run` for
-/// callers that only want the results.
-public enum Subprocess {
-    public struct Result: Sendable {
-        public var status: Int32
-        public var standardOutput: String
-        public var standardError: String
-    }
+/// A program run to completion: its status and output, for callers that want only the results
+/// of `ExternalProcess.run`.
+public struct CompletedProcess: Sendable {
+    public var status: Int32
+    public var standardOutput: String
+    public var standardError: String
 
     /// Runs `executable` with `arguments`; stops it after `timeout` seconds and throws.
     public static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120,
-                           environment: [String: String]? = nil) async throws -> Result {
+                           environment: [String: String]? = nil) async throws -> CompletedProcess {
         let process = try await ExternalProcess.run(executable, arguments, environment: environment, timeout: .seconds(timeout))
-        return Result(status: process.exitStatus ?? -1, standardOutput: process.output, standardError: process.errorOutput)
+        return CompletedProcess(status: process.exitStatus ?? -1, standardOutput: process.output, standardError: process.errorOutput)
     }
 }
