@@ -11,6 +11,7 @@ let package = Package(
         .package(name: "swift-amqp", path: "../.."),
     ],
     targets: [
+        // snippet: vendor-types-target
         .target(
             name: "VendorTypes",
             dependencies: [
@@ -20,6 +21,7 @@ let package = Package(
             ],
             plugins: [.plugin(name: "AMQPTypeGenerator", package: "swift-amqp")]
         ),
+        // snippet end
         .testTarget(
             name: "VendorTypesTests",
             dependencies: [
