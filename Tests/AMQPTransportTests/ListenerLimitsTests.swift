@@ -14,7 +14,9 @@ struct ListenerLimitsTests {
     @Test("a client that never sends open is closed at the handshake deadline; one that opens stays")
     func handshakeDeadline() async throws {
         var configuration = AMQPListener.Configuration()
-        configuration.handshakeTimeout = .milliseconds(300)
+        // Long enough for a client that does open to finish its handshake on a loaded machine
+        // (300 ms was not, with a dozen builds beside the tests).
+        configuration.handshakeTimeout = .seconds(3)
         let broker = try await AMQPInMemoryBroker.start(configuration)
         // A byte at a time would keep the connection forever without the deadline: send half a
         // protocol header and stop.
@@ -30,7 +32,8 @@ struct ListenerLimitsTests {
         var options = AMQPConnectionOptions(host: "127.0.0.1", port: broker.port)
         options.authentication = .anonymous
         let connection = try await AMQPConnection.connect(options)
-        try await Task.sleep(for: .milliseconds(800))
+        // Past the deadline: the opened connection is not closed by it.
+        try await Task.sleep(for: .milliseconds(3500))
         let sender = try await connection.openSender(to: "after-deadline")
         try await sender.sendExpectingAcceptance(Message(body: .value(AMQPValueSection(.string("still here")))))
         try await connection.close()
