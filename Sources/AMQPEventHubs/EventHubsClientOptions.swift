@@ -49,7 +49,7 @@ public struct EventHubsClientOptions: Sendable {
     /// Connect here instead of the namespace host (a proxy, a private endpoint, a test bridge);
     /// TLS server name, `open.hostname` and token audiences still name the namespace.
     public var customEndpoint: (host: String, port: Int)?
-    /// An HTTP proxy to tunnel through with `CONNECT` (``AMQPHTTPProxy``), for AMQP over TLS or
+    /// An HTTP proxy to tunnel through with `CONNECT` (`AMQPHTTPProxy`), for AMQP over TLS or
     /// WebSockets alike; `nil` connects directly.
     public var proxy: AMQPHTTPProxy?
     /// The AMQP container id; a fresh one per client by default.

@@ -4,7 +4,7 @@ import AMQPSpecModel
 /// and field (its AMQP name and type, descriptor, mandatory or multiple, default, unit, and the
 /// section it comes from), then the spec's own `label` and `<doc>` text when the files have them
 /// (the full amqp.org files do, the Debian `.bare` files do not). Units and section numbers are
-/// not in the XML: they come from ``SpecAnnotations``.
+/// not in the XML: they come from `SpecAnnotations`.
 ///
 /// Only ``Symbol`` links that resolve in the generated module are written (archetype enums it
 /// declares); everything else is code voice, so DocC builds the module with warnings as errors.

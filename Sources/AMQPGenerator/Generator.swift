@@ -29,7 +29,7 @@ public struct GeneratorOptions: Hashable, Sendable {
     /// How output is split into files; ``Layout/filePerSection`` by default.
     public var layout: Layout
     /// Section numbers and units for the doc comments (validate them against the model first:
-    /// ``SpecAnnotations/validate(against:)``); none by default.
+    /// `SpecAnnotations.validate(against:)`); none by default.
     public var annotations: SpecAnnotations
 
     /// The Swift module the output is compiled into. Against an imported module (an index is

@@ -13,7 +13,7 @@ import Foundation
 /// ```
 ///
 /// SASL responses (passwords, SCRAM proofs) are always shown by length only; message payloads too,
-/// unless ``payloads`` is ``FrameStreamDescriber/Payloads/sections`` (they may hold application data
+/// unless ``payloads`` is `FrameStreamDescriber.Payloads.sections` (they may hold application data
 /// and, for a CBS `put-token`, a token). Setting `AMQP_TRACE_FRAMES=1` in the environment turns the
 /// trace on for every connection and listener that keeps its default (``fromEnvironment``);
 /// `AMQP_TRACE_FRAMES=payloads` also decodes the message sections.

@@ -114,7 +114,7 @@ public final class AMQPListener: Sendable {
         /// The most bytes the multi-frame deliveries a connection is still receiving may hold
         /// together, over all its links; past it the connection is closed with
         /// `amqp:resource-limit-exceeded`. `nil` (the default): four times ``maxMessageSize``
-        /// (``ConnectionConfiguration/defaultMaxIncompleteDeliveryBytes(maxMessageSize:)``).
+        /// (`ConnectionConfiguration.defaultMaxIncompleteDeliveryBytes(maxMessageSize:)`).
         public var maxIncompleteDeliveryBytes: UInt64?
         /// The incoming window granted to each session, in transfer frames.
         public var sessionIncomingWindow: UInt32
