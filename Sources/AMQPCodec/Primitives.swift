@@ -59,12 +59,12 @@ public struct Symbol: Sendable, Hashable, Comparable, CustomStringConvertible, E
 
     /// Calls `body` with the symbol's ASCII bytes.
     @inlinable
-    public func withASCIIBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    public func withASCIIBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         switch storage {
         case .literal(let s):
             return try body(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
         case .bytes(let b):
-            return try b.withUnsafeBytes(body)
+            return try b.withUnsafeBufferPointer { (octets) throws(E) -> R in try body(UnsafeRawBufferPointer(octets)) }
         }
     }
 
@@ -148,8 +148,9 @@ public struct Binary: Sendable, Hashable, RandomAccessCollection, ExpressibleByA
 
     /// Calls `body` with the octets, without copying them.
     @inlinable
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try bytes.withUnsafeBytes(body)
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        // `withUnsafeBufferPointer` throws typed errors; `withUnsafeBytes` only rethrows `any Error`.
+        try bytes.withUnsafeBufferPointer { (octets) throws(E) -> R in try body(UnsafeRawBufferPointer(octets)) }
     }
 
     /// Lower-case hexadecimal, two digits per octet.
