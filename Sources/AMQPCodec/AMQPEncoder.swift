@@ -121,7 +121,9 @@ public struct AMQPEncoder: Sendable {
     }
 
     /// Calls `body` with the bytes written so far.
-    @inlinable
+    // Always inlined, as the rethrowing version was: the encoder's per-element loops rely on the
+    // body being folded into them.
+    @inlinable @inline(__always)
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let length = self.length
         return try storage.withUnsafeBufferPointer { (octets) throws(E) -> R in

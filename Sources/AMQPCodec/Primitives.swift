@@ -58,7 +58,9 @@ public struct Symbol: Sendable, Hashable, Comparable, CustomStringConvertible, E
     }
 
     /// Calls `body` with the symbol's ASCII bytes.
-    @inlinable
+    // Always inlined, as the rethrowing version was: the encoder's per-element loops rely on the
+    // body being folded into them.
+    @inlinable @inline(__always)
     public func withASCIIBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         switch storage {
         case .literal(let s):
@@ -147,7 +149,9 @@ public struct Binary: Sendable, Hashable, RandomAccessCollection, ExpressibleByA
     @inlinable public subscript(position: Int) -> UInt8 { bytes[bytes.startIndex &+ position] }
 
     /// Calls `body` with the octets, without copying them.
-    @inlinable
+    // Always inlined, as the rethrowing version was: the encoder's per-element loops rely on the
+    // body being folded into them.
+    @inlinable @inline(__always)
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         // `withUnsafeBufferPointer` throws typed errors; `withUnsafeBytes` only rethrows `any Error`.
         try bytes.withUnsafeBufferPointer { (octets) throws(E) -> R in try body(UnsafeRawBufferPointer(octets)) }
