@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "AMQPEventHubsIdentity", targets: ["AMQPEventHubsIdentity"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
+        .library(name: "AMQPCodable", targets: ["AMQPCodable"]),
         .library(name: "AMQPMessageJSON", targets: ["AMQPMessageJSON"]),
         .library(name: "AMQPSpecModel", targets: ["AMQPSpecModel"]),
         .library(name: "AMQPGenerator", targets: ["AMQPGenerator"]),
@@ -230,6 +231,15 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(
+            name: "AMQPCodableTests",
+            dependencies: [
+                "AMQPCodable",
+                "AMQPCodec",
+                "AMQPTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
         .testTarget(name: "AMQPProtocolTests", dependencies: ["AMQPProtocol"]),
         .testTarget(
             name: "AMQPCommandLineTests",
@@ -322,6 +332,9 @@ let package = Package(
         .target(name: "AMQPTypes", dependencies: ["AMQPCodec"], path: "Generated/AMQPTypes"),
         // The bare message on top of the generated sections (hand-written).
         .target(name: "AMQPMessage", dependencies: ["AMQPCodec", "AMQPTypes"]),
+        // Swift's Codable over the codec: users' own types as AMQP maps, lists or described
+        // values. Data, Date and UUID come from FoundationEssentials here, never in AMQPCodec.
+        .target(name: "AMQPCodable", dependencies: ["AMQPCodec"]),
 
         // The code generator: spec XML → model → Swift. Never a dependency of the runtime targets.
         .systemLibrary(
