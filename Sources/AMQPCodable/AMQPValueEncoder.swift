@@ -11,7 +11,7 @@ import Foundation
 /// `list`, and each scalar its exact AMQP type: `Int8`/`Int16`/`Int32`/`Int64`/`Int` →
 /// `byte`/`short`/`int`/`long`/`long`, the unsigned ones → `ubyte`/`ushort`/`uint`/`ulong`/`ulong`,
 /// `Float`/`Double` → `float`/`double`, `Data` and `[UInt8]` → `binary`, `Date` → `timestamp`
-/// (whole milliseconds, rounded down), `UUID` → `uuid`, and an ``AMQPValue`` (or `Symbol`,
+/// (to the nearest millisecond), `UUID` → `uuid`, and an ``AMQPValue`` (or `Symbol`,
 /// `Binary`, `Timestamp`, `AMQPUUID`) as itself. An ``AMQPDescribedCodable`` type is written as a
 /// described value.
 public struct AMQPValueEncoder: Sendable {
@@ -122,9 +122,11 @@ final class EncodingBox {
 }
 
 extension Timestamp {
-    /// `date` in whole milliseconds since 1970, rounded down (AMQP's `timestamp` has no finer unit).
+    /// `date` in milliseconds since 1970, to the nearest (AMQP's `timestamp` has no finer unit).
+    /// Nearest, not down: a date of whole milliseconds is often a hair below them as a `Double`
+    /// (`1_700_000_000_123 / 1000 * 1000` is not always exact), and must come back unchanged.
     init(date: Date) {
-        self.init(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
+        self.init(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded()))
     }
 
     var date: Date { Date(timeIntervalSince1970: Double(millisecondsSince1970) / 1000) }

@@ -183,10 +183,8 @@ struct AMQPCodableTests {
             for options in layouts {
                 let bytes = try AMQPValueEncoder(options: options).encodedBytes(reading)
                 let decoded = try AMQPValueDecoder(options: options).decode(Reading.self, fromEncoded: bytes)
-                #expect(decoded.at.timeIntervalSince1970 * 1000 == (reading.at.timeIntervalSince1970 * 1000).rounded(.down))
-                var expected = reading
-                expected.at = decoded.at
-                #expect(decoded == expected)
+                // Whole milliseconds come back exactly, though not every one is exact as a Double.
+                #expect(decoded == reading)
             }
         }
     }
