@@ -199,7 +199,7 @@ let package = Package(
         // allocation gate in scripts/test.sh builds it in release without NIO or TLS.
         .executableTarget(
             name: "amqp-bench",
-            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "CMallocCounter"]
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPCodable", "CMallocCounter"]
         ),
         // End-to-end throughput over loopback (scripts/bench.sh): our client, our in-memory broker,
         // the Event Hubs client against the emulator (run in-process here, to measure its memory).
