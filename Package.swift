@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "AMQPEventHubsIdentity", targets: ["AMQPEventHubsIdentity"]),
         .library(name: "AMQPTypes", targets: ["AMQPTypes"]),
         .library(name: "AMQPMessage", targets: ["AMQPMessage"]),
+        .library(name: "AMQPCodable", targets: ["AMQPCodable"]),
         .library(name: "AMQPMessageJSON", targets: ["AMQPMessageJSON"]),
         .library(name: "AMQPSpecModel", targets: ["AMQPSpecModel"]),
         .library(name: "AMQPGenerator", targets: ["AMQPGenerator"]),
@@ -206,7 +207,7 @@ let package = Package(
         // allocation gate in scripts/test.sh builds it in release without NIO or TLS.
         .executableTarget(
             name: "amqp-bench",
-            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "CMallocCounter"]
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPCodable", "CMallocCounter"]
         ),
         // End-to-end throughput over loopback (scripts/bench.sh): our client, our in-memory broker,
         // the Event Hubs client against the emulator (run in-process here, to measure its memory).
@@ -243,6 +244,15 @@ let package = Package(
             dependencies: [
                 "AMQPCodec",
                 "AMQPTypedJSON",
+                "AMQPTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "AMQPCodableTests",
+            dependencies: [
+                "AMQPCodable",
+                "AMQPCodec",
                 "AMQPTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
@@ -350,6 +360,9 @@ let package = Package(
         .target(name: "AMQPTypes", dependencies: ["AMQPCodec"], path: "Generated/AMQPTypes"),
         // The bare message on top of the generated sections (hand-written).
         .target(name: "AMQPMessage", dependencies: ["AMQPCodec", "AMQPTypes"]),
+        // Swift's Codable over the codec: users' own types as AMQP maps, lists or described
+        // values. Data, Date and UUID come from FoundationEssentials here, never in AMQPCodec.
+        .target(name: "AMQPCodable", dependencies: ["AMQPCodec"]),
 
         // The code generator: spec XML → model → Swift. Never a dependency of the runtime targets.
         .systemLibrary(

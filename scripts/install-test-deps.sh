@@ -9,6 +9,8 @@
 #   rabbitmq-server      RabbitMQ 3.10 with the AMQP 1.0 plugin; the tests run a private node
 #   bsdutils             `script`, which runs `amqp send` on a pseudo-terminal for the progress-bar test
 #   tinyproxy            a real HTTP proxy for the CONNECT tunnel tests
+# and, in .venv-wasm, Wasmtime (PyPI `wasmtime`), the WebAssembly runtime scripts/test-embedded.sh
+# runs the Embedded Swift fixture program under.
 # A peer test fails (never skips) when its peer is missing.
 set -euo pipefail
 
@@ -48,4 +50,17 @@ sys.exit(0 if (version("azure-eventhub"), version("azure-eventhub-checkpointstor
     "$python3_system" -m venv "$venv"
   }
   "$venv/bin/pip" install -q "${python_packages[@]}"
+fi
+
+# Wasmtime for the Embedded Swift program (scripts/test-embedded.sh), in a venv of its own.
+wasm_venv="$(dirname "$0")/../.venv-wasm"
+if ! "$wasm_venv/bin/python" -c '
+import sys
+from importlib.metadata import version
+import wasmtime
+sys.exit(0 if version("wasmtime") == "50.0.1" else 1)
+' 2>/dev/null; then
+  echo "Creating $wasm_venv with wasmtime==50.0.1" >&2
+  /usr/bin/python3 -m venv "$wasm_venv"
+  "$wasm_venv/bin/pip" install -q wasmtime==50.0.1
 fi

@@ -18,6 +18,11 @@ scripts/check-foundation-free.sh
 # The package declares macOS: every use of Glibc needs a Darwin branch beside it.
 scripts/check-portability.sh
 
+# The codec, the generated types and the message in Embedded Swift (armv7em, riscv32, wasm32), and
+# the wasm32 build run under Wasmtime over the codec fixtures and the Event Hubs message.
+scripts/build-embedded.sh
+scripts/test-embedded.sh --no-build
+
 # Heap allocations per codec operation must not rise (release build; Benchmarks/allocation-thresholds.txt).
 scripts/check-allocations.sh
 

@@ -121,10 +121,14 @@ public struct AMQPEncoder: Sendable {
     }
 
     /// Calls `body` with the bytes written so far.
-    @inlinable
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    // Always inlined, as the rethrowing version was: the encoder's per-element loops rely on the
+    // body being folded into them.
+    @inlinable @inline(__always)
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let length = self.length
-        return try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
+        return try storage.withUnsafeBufferPointer { (octets) throws(E) -> R in
+            try body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(octets)[..<length]))
+        }
     }
 
     @inlinable

@@ -169,7 +169,7 @@ public enum AMQPValue: Sendable, Hashable, CustomStringConvertible {
         case .binary(let v): return "binary(\(v.hexString))"
         case .string(let v): return "\"\(v)\""
         case .symbol(let v): return ":\(v)"
-        case .list(let v): return "[" + v.map(\.description).joined(separator: ", ") + "]"
+        case .list(let v): return "[" + v.map { $0.description }.joined(separator: ", ") + "]"
         case .map(let v): return v.description
         case .array(let v): return v.description
         case .described(let d, let v): return "\(d)→\(v)"
@@ -313,7 +313,7 @@ public struct AMQPArray: Sendable, Hashable, CustomStringConvertible {
     /// described.
     public var description: String {
         let d = descriptor.map { "\($0)→" } ?? ""
-        return "\(d)\(elementType)[" + elements.map(\.description).joined(separator: ", ") + "]"
+        return "\(d)\(elementType)[" + elements.map { $0.description }.joined(separator: ", ") + "]"
     }
 }
 

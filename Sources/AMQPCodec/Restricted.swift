@@ -25,7 +25,7 @@ extension AMQPRestrictedType {
     /// The raw type's smallest element constructor for these values.
     @inlinable
     public static func arrayElementFormatCode(for elements: [Self]) -> FormatCode {
-        RawValue.arrayElementFormatCode(for: elements.map(\.rawValue))
+        RawValue.arrayElementFormatCode(for: elements.map { $0.rawValue })
     }
 
     /// Writes the raw value as an array element of `code`.

@@ -56,7 +56,7 @@ public struct SerialNumber: RawRepresentable, Hashable, Sendable, Comparable, Cu
     @inlinable public init(from decoder: inout AMQPDecoder) throws(AMQPDecodingError) { self.rawValue = try decoder.decodeUInt() }
     /// The `uint` element constructor: `smalluint` if every value is at most 255, else `uint`.
     @inlinable public static func arrayElementFormatCode(for elements: [SerialNumber]) -> FormatCode {
-        UInt32.arrayElementFormatCode(for: elements.map(\.rawValue))
+        UInt32.arrayElementFormatCode(for: elements.map { $0.rawValue })
     }
     /// Writes the `uint` payload of an array element of `code`.
     @inlinable public func encodeArrayElement(as code: FormatCode, to encoder: inout AMQPEncoder) {

@@ -520,16 +520,22 @@ struct Emitter {
         return .documented(
             ["Every described type generated from the spec files, and the lookup from a descriptor (code or symbol) to its type."],
             .enumeration(TypeDeclaration(access: .public, name: registryName, inherits: [], members: [
-                .documented([imported ? "This module's own, in spec file order." : "In spec file order."], .variable(VariableDeclaration(
-                    access: .public, isStatic: true, isMutable: true, name: "all", type: .array(metatype),
-                    getter: [.return(.array(described.map { .metatype(.named(Naming.typeName($0.name))) }))]))),
-                .documented([imported
-                    ? "The type `descriptor` names: one of this module's, else the imported module's (`\(Naming.describedTypesRegistry)`), else `nil`."
-                    : "The type `descriptor` names, or `nil` if no spec file defines it."], .function(FunctionDeclaration(
-                    access: .public, isStatic: true, kind: .function("type"),
-                    parameters: [.init(label: "for", name: "descriptor", type: .named("DescriptorValue"))],
-                    throwsType: nil, returnType: .optional(.named("(\("any (AMQPDescribedType & Hashable & Sendable).Type"))")),
-                    body: [.switch(.identifier("descriptor"), cases)]))),
+                .comment([
+                    "Embedded Swift has no existential metatypes: the registry of types is for the full",
+                    "runtime only, while `specNames(for:)` serves both.",
+                ]),
+                .conditional("!hasFeature(Embedded)", [
+                    .documented([imported ? "This module's own, in spec file order." : "In spec file order."], .variable(VariableDeclaration(
+                        access: .public, isStatic: true, isMutable: true, name: "all", type: .array(metatype),
+                        getter: [.return(.array(described.map { .metatype(.named(Naming.typeName($0.name))) }))]))),
+                    .documented([imported
+                        ? "The type `descriptor` names: one of this module's, else the imported module's (`\(Naming.describedTypesRegistry)`), else `nil`."
+                        : "The type `descriptor` names, or `nil` if no spec file defines it."], .function(FunctionDeclaration(
+                        access: .public, isStatic: true, kind: .function("type"),
+                        parameters: [.init(label: "for", name: "descriptor", type: .named("DescriptorValue"))],
+                        throwsType: nil, returnType: .optional(.named("(\("any (AMQPDescribedType & Hashable & Sendable).Type"))")),
+                        body: [.switch(.identifier("descriptor"), cases)]))),
+                ]),
                 .documented([
                     "The names the spec files give the type `descriptor` names and its fields, in order, for",
                     "printing values the way the specification spells them; `nil` if no spec file defines it" + (imported ? " (the imported module's included)." : "."),

@@ -145,7 +145,8 @@ struct CodableBenchmark<Value: AMQPCodable & Equatable & Sendable>: CodecBenchma
 }
 
 /// Every codec fixture, in the order `amqp-bench codec` prints them. The first three are the
-/// codec issue's; the rest are the Proton comparison's (`eh-message-lazy` is issue 13's lazy read).
+/// codec issue's; then the Proton comparison's (`eh-message-lazy` is issue 13's lazy read), then
+/// the Codable bridge's.
 let codecBenchmarks: [any CodecBenchmark] = [
     TransferFrameBenchmark(name: "eh-transfer", transfer: Fixtures.transfer, message: Fixtures.eventHubsMessage),
     CodableBenchmark(name: "map100", value: Fixtures.map100),
@@ -156,4 +157,7 @@ let codecBenchmarks: [any CodecBenchmark] = [
     CodableBenchmark(name: "open", value: Fixtures.open),
     CodableBenchmark(name: "attach", value: Fixtures.attach),
     CodableBenchmark(name: "flow", value: Fixtures.flow),
+    // The Codable bridge beside building the AMQPValue by hand (issue 18): no Proton rows.
+    CodableBridgeBenchmark(),
+    HandBuiltPropertiesBenchmark(),
 ]

@@ -348,6 +348,9 @@ public enum Payload: Sendable, Hashable {
 
 /// Every described type generated from the spec files, and the lookup from a descriptor (code or symbol) to its type.
 public enum AMQPDescribedTypes {
+    // Embedded Swift has no existential metatypes: the registry of types is for the full
+    // runtime only, while `specNames(for:)` serves both.
+    #if !hasFeature(Embedded)
     /// In spec file order.
     public static var all: [any (AMQPDescribedType & Hashable & Sendable).Type] {
         return [Note.self, Batch.self]
@@ -364,6 +367,7 @@ public enum AMQPDescribedTypes {
             return nil
         }
     }
+    #endif
 
     /// The names the spec files give the type `descriptor` names and its fields, in order, for
     /// printing values the way the specification spells them; `nil` if no spec file defines it.

@@ -38,6 +38,8 @@ indirect enum Declaration: Sendable {
     case function(FunctionDeclaration)
     /// `case name(label: Type, …)` or `case name = raw`
     case enumCase(name: String, associatedValues: [(label: String?, type: TypeName)], rawValue: Expression?)
+    /// `#if condition`, the declarations, `#endif`.
+    case conditional(String, [Declaration])
 }
 
 struct TypeDeclaration: Sendable {

@@ -107,6 +107,10 @@ struct SwiftPrinter {
             }
             if let rawValue { text += " = " + render(rawValue, indent: indent) }
             lines.append(indent + text)
+        case .conditional(let condition, let members):
+            lines.append(indent + "#if \(condition)")
+            appendMembers(members, indent: indent, to: &lines, topLevel: false)
+            lines.append(indent + "#endif")
         }
     }
 
