@@ -14,7 +14,9 @@ struct ListenerLimitsTests {
     @Test("a client that never sends open is closed at the handshake deadline; one that opens stays")
     func handshakeDeadline() async throws {
         var configuration = AMQPListener.Configuration()
-        configuration.handshakeTimeout = .milliseconds(300)
+        // Long enough for the good client's handshake while other suites load the machine (at
+        // 300 ms it lost the race under a parallel run).
+        configuration.handshakeTimeout = .seconds(2)
         let broker = try await AMQPInMemoryBroker.start(configuration)
         // A byte at a time would keep the connection forever without the deadline: send half a
         // protocol header and stop.
@@ -30,7 +32,7 @@ struct ListenerLimitsTests {
         var options = AMQPConnectionOptions(host: "127.0.0.1", port: broker.port)
         options.authentication = .anonymous
         let connection = try await AMQPConnection.connect(options)
-        try await Task.sleep(for: .milliseconds(800))
+        try await Task.sleep(for: .milliseconds(2500))
         let sender = try await connection.openSender(to: "after-deadline")
         try await sender.sendExpectingAcceptance(Message(body: .value(AMQPValueSection(.string("still here")))))
         try await connection.close()
