@@ -135,6 +135,10 @@ public enum EmulatorFuzzDriver {
 
     /// A plain build's `main`: replays the files given (or every file in the folders given);
     /// `--write-seeds FOLDER` writes the seeds. Exits 1 when an input fails.
+    ///
+    /// The same loop as `FuzzTarget.replayMain` in AMQPFuzzing, which this target cannot link:
+    /// that library defines `LLVMFuzzerInitialize` for the targets it knows, and would collide
+    /// with this one's.
     public static func replayMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         if arguments.first == "--write-seeds", arguments.count == 2 { exit(writeSeeds(to: arguments[1]) ? 0 : 1) }
         guard !arguments.isEmpty else {
