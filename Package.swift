@@ -298,7 +298,7 @@ let package = Package(
             name: "AMQPEventHubsEmulatorTests",
             dependencies: [
                 "AMQPEventHubs", "AMQPEventHubsEmulator", "AMQPTransport", "AMQPProtocol", "AMQPMessage", "AMQPTestSupport",
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                "AMQPEmulatorFuzzing", .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         // The Blob checkpoint store against the emulator's Blob endpoint, both proven with
@@ -428,6 +428,17 @@ let package = Package(
         .executableTarget(name: "fuzz-client", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-client"),
         .executableTarget(name: "fuzz-spec-xml", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-spec-xml"),
         .executableTarget(name: "fuzz-json", dependencies: ["AMQPFuzzing"], path: "Fuzz/fuzz-json"),
+        // The emulator's connections driven with a client's bytes: apart from AMQPFuzzing, since
+        // it needs the emulator (NIO, TLS), which the fast targets must not build.
+        .target(
+            name: "AMQPEmulatorFuzzing",
+            dependencies: [
+                "AMQPEventHubsEmulator", "AMQPEventHubsProtocol", "AMQPTransport", "AMQPProtocol", "AMQPMessage", "AMQPTypes", "AMQPCodec",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "fuzz-emulator", dependencies: ["AMQPEmulatorFuzzing"], path: "Fuzz/fuzz-emulator"),
         .testTarget(
             name: "AMQPFuzzTests",
             dependencies: ["AMQPFuzzing", "AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPSpecModel", "AMQPTestSupport"]

@@ -178,6 +178,34 @@ def raw_connection(host, port, user, password):
         sock.close()
 
 
+def login_attempt(host, port, user, password):
+    """One SASL PLAIN login by hand: 'ok', 'auth-failed' (sasl-outcome not ok) or 'refused' (closed before any SASL)."""
+    sock = socket.create_connection((host, port), timeout=10)
+    try:
+        sock.sendall(b"AMQP\x03\x01\x00\x00")
+        try:
+            header = sock.recv(8)
+            if header != b"AMQP\x03\x01\x00\x00":
+                return "refused"
+            read_frame(sock)  # sasl-mechanisms
+        except (ConnectionError, OSError):
+            return "refused"
+        response = b"\x00" + user.encode() + b"\x00" + password.encode()
+        fields = b"\xa3\x05PLAIN" + b"\xa0" + bytes([len(response)]) + response
+        sock.sendall(frame(1, b"\x00\x53\x41\xc0" + bytes([len(fields) + 1, 2]) + fields))
+        outcome = read_frame(sock)
+        return "ok" if outcome[:3] == b"\x00\x53\x44" and b"\x50\x00" in outcome[:8] else "auth-failed"
+    finally:
+        sock.close()
+
+
+def logins(args):
+    """--wrong logins with a wrong key, then one with the right key: what each got."""
+    results = [login_attempt(args.host, args.port, "RootManageSharedAccessKey", "wrong") for _ in range(args.wrong)]
+    results.append(login_attempt(args.host, args.port, "RootManageSharedAccessKey", "SAS_KEY_VALUE"))
+    return {"results": results}
+
+
 def churn(args):
     errors = []
     for _ in range(args.count):
@@ -224,11 +252,12 @@ def main():
     p = sub.add_parser("overflow-token"); p.add_argument("host"); p.add_argument("port", type=int)
     p = sub.add_parser("stall"); p.add_argument("cs"); p.add_argument("--seconds", type=float, default=10)
     p = sub.add_parser("churn"); p.add_argument("host"); p.add_argument("port", type=int); p.add_argument("--count", type=int, default=300)
+    p = sub.add_parser("logins"); p.add_argument("host"); p.add_argument("port", type=int); p.add_argument("--wrong", type=int, default=3)
     p = sub.add_parser("slowloris"); p.add_argument("host"); p.add_argument("port", type=int)
     p.add_argument("--limit", type=float, default=60)
     args = parser.parse_args()
     commands = {"load": load, "count": count, "fill": fill, "overflow-token": overflow_token, "stall": stall,
-                "churn": churn, "slowloris": slowloris}
+                "churn": churn, "slowloris": slowloris, "logins": logins}
     result = commands[args.command](args)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fault cases end to end against the release `amqp emulator`: kill -9 under load, segment damage
 # and --repair, a full disk, an overflowing token, a stalled consumer, a churning client and a
-# slow-loris client. Prints what held as a table and exits non-zero if anything did not.
+# slow-loris client, memory-only retention, failed-login throttling and a bounded broker queue.
+# Prints what held as a table and exits non-zero if anything did not.
 # Needs root (it mounts a small tmpfs) and the venv scripts/install-test-deps.sh creates.
 # AMQP_BIN overrides the binary (default: builds and uses .build/release/amqp).
 set -uo pipefail
@@ -184,6 +185,50 @@ record "slow-loris (1 byte/s)" "closed by the 30 s handshake deadline" "closed a
   $([ "$closed" != None ] && "$py" -c "import sys; sys.exit(not 29 <= float(sys.argv[1]) <= 40)" "$closed"; echo $?)
 alive=$(kill -0 "$emulator_pid" 2>/dev/null && echo yes || echo no)
 record "after all of it" "emulator still running" "running: $alive" $([ "$alive" = yes ]; echo $?)
+stop_emulator
+
+# 8. Memory-only retention: 100 MB published to one partition with --retention-mb 32; what the
+# emulator holds resident for it stays within 1.5 x 32 MiB (RSS after, less RSS before).
+start_emulator retention --retention-mb 32 || exit 1
+$client fill "$cs" --size 1000 --count 2000 --per-batch 500 --prefix warm >/dev/null
+before=$(rss_kib)
+$client fill "$cs" --size 1000 --count 100000 --per-batch 500 --prefix ret >"$work/retention.json"
+sleep 1
+after=$(rss_kib)
+retained=$(json "$work/retention.json" "len(d['acked'])")
+growth=$(( (after - before) / 1024 ))
+record "retention: 100 MB into --retention-mb 32" "RSS grows <= 48 MiB (1.5x); all acked" "RSS +$growth MiB ($((before/1024)) -> $((after/1024))), $retained/100000 acked" \
+  $([ "$growth" -le 48 ] && [ "$retained" = 100000 ]; echo $?)
+stop_emulator
+
+# 9. Failed logins: after --login-failures 3 wrong keys, the address is refused even with the
+# right key (before any SASL), and the emulator keeps running.
+start_emulator logins --login-failures 3 || exit 1
+$client logins 127.0.0.1 "$port" --wrong 3 >"$work/logins.json"
+results=$(json "$work/logins.json" "','.join(d['results'])")
+alive=$(kill -0 "$emulator_pid" 2>/dev/null && echo yes || echo no)
+record "3 failed logins (--login-failures 3)" "3 auth-failed, then refused; alive" "$results; alive $alive" \
+  $([ "$results" = "auth-failed,auth-failed,auth-failed,refused" ] && [ "$alive" = yes ]; echo $?)
+stop_emulator
+
+# 10. A broker queue with no consumer (--max-queue-messages 100 --max-queue-mb 8): of 1000 messages
+# of 64 KiB (the one credit window the broker grants up front; past it a full queue withholds
+# credit and the sender waits), what fits is stored and the rest refused
+# (resource-limit-exceeded); RSS grows by the 8 MiB kept and what is in flight.
+"$AMQP_BIN" broker --port "$port" --max-queue-messages 100 --max-queue-mb 8 >"$work/broker.log" 2>&1 &
+emulator_pid=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+before=$(rss_kib)
+"$AMQP_BIN" send "amqp://127.0.0.1:$port/bounded" --count 1000 --size 65536 --json >"$work/bounded.json" 2>"$work/bounded.err"
+after=$(rss_kib)
+read -r accepted_n rejected_n <<<"$("$py" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+o = d.get("outcomes", d)
+print(o.get("accepted", -1), o.get("rejected", -1))' "$work/bounded.json" 2>/dev/null || echo "-1 -1")"
+growth=$(( (after - before) / 1024 ))
+record "broker: 1000 x 64 KiB, queue of 8 MiB" "<= 128 stored, rest rejected; RSS +<= 40 MiB" "$accepted_n accepted, $rejected_n rejected; RSS +$growth MiB" \
+  $([ "$accepted_n" -ge 1 ] && [ "$accepted_n" -le 128 ] && [ $((accepted_n + rejected_n)) = 1000 ] && [ "$growth" -le 40 ]; echo $?)
 stop_emulator
 
 printf '\n%-40s %-55s %-70s %s\n' CASE EXPECTED OBSERVED RESULT

@@ -5,7 +5,9 @@
 #
 # SECONDS 0 means no time limit (pass -runs=N then).
 #
-# TARGET is value, message, frames, performative, listener, client, spec-xml or json (or fuzz-<name>).
+# TARGET is value, message, frames, performative, listener, client, spec-xml, json or emulator (or
+# fuzz-<name>). emulator drives an Event Hubs emulator connection with a client's bytes (CBS,
+# $management, filters, producers); it builds NIO and BoringSSL, so its first build is slow.
 # Each target keeps a growing corpus in .build-fuzz/corpus/<target> (outside git) and is seeded
 # afresh on every run from the seeds the target generates, the committed regression inputs
 # (Tests/FuzzRegressions/<target>), the captures and Qpid Proton corpora in ../shared/corpora
@@ -28,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(value message frames performative listener client spec-xml json)
+all_targets=(value message frames performative listener client spec-xml json emulator)
 usage() {
   echo "usage: scripts/fuzz.sh [--campaign] TARGET|all SECONDS [libFuzzer flags...]" >&2
   echo "targets: ${all_targets[*]}" >&2
@@ -85,6 +87,7 @@ shared_seeds() {
     client) echo "$shared/captures/rabbitmq310.s2c.bin $shared/proton-fuzz-connection-driver/corpus $shared/proton-fuzz-connection-driver/crash" ;;
     spec-xml) echo "spec /usr/share/amqp/specs/1-0 Generated/AMQPTypes.index.xml Examples/VendorTypes/Sources/VendorTypes Examples/CustomTypes/Sources/CustomTypes" ;;
     json) echo "" ;;
+    emulator) echo "" ;;
   esac
 }
 # Short inputs run fast and still hold everything a decoder checks (the depth limit trips within
@@ -93,6 +96,7 @@ max_len() {
   case "$1" in
     spec-xml) echo 16384 ;;
     frames | listener | client) echo 4096 ;;
+    emulator) echo 8192 ;;
     *) echo 1024 ;;
   esac
 }

@@ -1,5 +1,6 @@
 import AMQPEventHubs
 import AMQPEventHubsEmulator
+import AMQPTransport
 import ArgumentParser
 import Foundation
 import Logging
@@ -35,6 +36,8 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("retention-mb"), help: "Keep at most this many MiB per partition.") var retentionMegabytes: Int64 = 1024
     @Option(help: "When a publish counts as written: always (fsync before accepting) or never (write only).") var fsync: EmulatorConfiguration.SyncPolicy = .always
     @Flag(name: .customLong("accept-jwt"), help: "Accept jwt tokens on $cbs without verifying them.") var acceptJWT = false
+    @Option(name: .customLong("login-failures"), help: "Failed SASL logins from one address within a minute that refuse its connections for 5 minutes (0: no throttling).")
+    var loginFailures = LoginThrottle.Policy().maxFailures
     @OptionGroup var log: LogOptions
     @Flag(help: "Cut every damaged partition log in --data-dir at its first bad record, report what was dropped, and exit (run it with the emulator stopped). Without it a damaged partition is refused, never cut.")
     var repair = false
@@ -51,6 +54,8 @@ struct EmulatorCommand: AsyncParsableCommand {
         configuration.retentionBytesPerPartition = retentionMegabytes << 20
         configuration.syncPolicy = fsync
         configuration.acceptsJWT = acceptJWT
+        guard loginFailures >= 0 else { throw ValidationError("--login-failures cannot be negative") }
+        configuration.loginThrottle = loginFailures > 0 ? LoginThrottle.Policy(maxFailures: loginFailures) : nil
         configuration.healthPort = healthPort
         configuration.blobPort = blobPort
         switch (tlsCertificate, tlsKey) {

@@ -237,6 +237,12 @@ struct BrokerCommand: AsyncParsableCommand {
     var maxConnections = AMQPListener.Configuration.defaultMaxConnections
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a client has from connecting to its open (0: no limit).")
     var handshakeTimeout: Double = 30
+    @Option(name: .customLong("max-queue-messages"), help: "The most messages one queue holds; a full queue holds its producers back and refuses what they had credit for (0: no limit).")
+    var maxQueueMessages = AMQPInMemoryBroker.QueueLimits().maxMessages ?? 0
+    @Option(name: .customLong("max-queue-mb"), help: "The most MiB of message payload one queue holds (0: no limit).")
+    var maxQueueMegabytes = (AMQPInMemoryBroker.QueueLimits().maxBytes ?? 0) >> 20
+    @Option(name: .customLong("login-failures"), help: "Failed logins from one address within a minute that refuse its connections for 5 minutes (0: no throttling).")
+    var loginFailures = LoginThrottle.Policy().maxFailures
     @OptionGroup var log: LogOptions
 
     /// The password from --password, --password-file or the environment, in that order.
@@ -251,6 +257,10 @@ struct BrokerCommand: AsyncParsableCommand {
         if user == nil && (self.password != nil || passwordSource.passwordFile != nil) { throw ValidationError("a password needs --user") }
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if maxConnections < 0 || !(handshakeTimeout >= 0) { throw ValidationError("--max-connections and --handshake-timeout cannot be negative") }
+        if maxQueueMessages < 0 || maxQueueMegabytes < 0 || loginFailures < 0 {
+            throw ValidationError("--max-queue-messages, --max-queue-mb and --login-failures cannot be negative")
+        }
+        if maxQueueMegabytes > Int.max >> 20 { throw ValidationError("--max-queue-mb is too large") }
     }
 
     func run() async throws {
@@ -259,6 +269,9 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.maxMessageSize = maxMessageSize
         configuration.maxConnections = maxConnections > 0 ? maxConnections : nil
         configuration.handshakeTimeout = handshakeTimeout > 0 ? .milliseconds(Int64(handshakeTimeout * 1000)) : nil
+        configuration.loginThrottle = loginFailures > 0 ? LoginThrottle.Policy(maxFailures: loginFailures) : nil
+        let queueLimits = AMQPInMemoryBroker.QueueLimits(maxMessages: maxQueueMessages > 0 ? maxQueueMessages : nil,
+                                                         maxBytes: maxQueueMegabytes > 0 ? maxQueueMegabytes << 20 : nil)
         if let user, let password = try requiredPassword() {
             // Both sides of the comparison prepared with SASLprep, as RFC 4616 asks of a server; a
             // client that sent an unpreparable name or password is refused.
@@ -273,7 +286,7 @@ struct BrokerCommand: AsyncParsableCommand {
             configuration.tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem)))
         }
-        let broker = try await AMQPInMemoryBroker.start(configuration)
+        let broker = try await AMQPInMemoryBroker.start(configuration, queueLimits: queueLimits)
         let scheme = configuration.tls == nil ? "amqp" : "amqps"
         print("amqp broker listening on \(scheme)://\(host):\(broker.port)")
         if user != nil && configuration.tls == nil {

@@ -1,4 +1,5 @@
 import AMQPEventHubsProtocol
+import AMQPTransport
 import AMQPTypes
 import Foundation
 import NIOSSL
@@ -94,6 +95,10 @@ public struct EmulatorConfiguration: Sendable {
     public var maxQueuedReplies: Int
     /// The container id of the emulator's `open`.
     public var containerID: String
+    /// Failed SASL logins (a wrong SAS key over PLAIN) that lock a peer address out for a while:
+    /// the listener's default, 10 within a minute refusing that address for 5 minutes; `nil` for
+    /// no throttling.
+    public var loginThrottle: LoginThrottle.Policy? = LoginThrottle.Policy()
     /// A persisted partition starts a new segment file once its current one reaches this size
     /// (64 MiB). Small values are for tests that need several segments.
     package var segmentBytes: Int64
@@ -176,7 +181,7 @@ public struct EmulatorConfiguration: Sendable {
     public mutating func load(microsoftConfig data: Data) throws(Invalid) {
         let config: MicrosoftEmulatorConfig
         do {
-            config = try JSONDecoder().decode(MicrosoftEmulatorConfig.self, from: data)
+            config = try MicrosoftEmulatorConfig.decode(data)
         } catch let error as DecodingError {
             throw Invalid(message: MicrosoftEmulatorConfig.describe(error))
         } catch {
@@ -231,50 +236,58 @@ public struct EmulatorConfiguration: Sendable {
 
 /// The part of Microsoft's emulator's `Config.json` this emulator reads, decoded with `Codable`
 /// (unknown keys, such as `LoggingConfig`, are ignored as Microsoft's emulator ignores them).
+/// Its keys are the properties' names in PascalCase (`PartitionCount` for `partitionCount`): one
+/// key strategy, ``decode(_:)``'s, maps them all, and ``describe(_:)`` names them the same way.
 struct MicrosoftEmulatorConfig: Decodable {
     var userConfig: UserConfig
 
-    enum CodingKeys: String, CodingKey { case userConfig = "UserConfig" }
-
     struct UserConfig: Decodable {
         var namespaceConfig: [Namespace]
-        enum CodingKeys: String, CodingKey { case namespaceConfig = "NamespaceConfig" }
     }
 
     struct Namespace: Decodable {
         var entities: [Entity]
         var sharedAccessKeys: [SharedAccessKey]?
-        enum CodingKeys: String, CodingKey {
-            case entities = "Entities"
-            case sharedAccessKeys = "SharedAccessKeys"
-        }
     }
 
     struct Entity: Decodable {
         var name: String
         var partitionCount: Count
         var consumerGroups: [ConsumerGroup]?
-        enum CodingKeys: String, CodingKey {
-            case name = "Name"
-            case partitionCount = "PartitionCount"
-            case consumerGroups = "ConsumerGroups"
-        }
     }
 
     struct ConsumerGroup: Decodable {
         var name: String
-        enum CodingKeys: String, CodingKey { case name = "Name" }
     }
 
     struct SharedAccessKey: Decodable {
         var name: String
         var key: String
         var rights: [String]?
-        enum CodingKeys: String, CodingKey {
-            case name = "Name"
-            case key = "Key"
-            case rights = "Rights"
+    }
+
+    /// Decodes `Config.json`, its PascalCase keys read as the camelCase property names.
+    static func decode(_ data: Data) throws -> MicrosoftEmulatorConfig {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .custom { path in
+            let key = path.last!
+            if key.intValue != nil { return key }
+            return Key(key.stringValue.prefix(1).lowercased() + key.stringValue.dropFirst())
         }
+        return try decoder.decode(MicrosoftEmulatorConfig.self, from: data)
+    }
+
+    /// A key as the file spells it: the property name with its first letter in upper case.
+    static func fileSpelling(_ key: any CodingKey) -> String {
+        key.stringValue.prefix(1).uppercased() + key.stringValue.dropFirst()
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     /// A number, or a string holding one: Microsoft's samples write `"PartitionCount": "2"`.
@@ -299,7 +312,7 @@ struct MicrosoftEmulatorConfig: Decodable {
         func path(_ keys: [any CodingKey]) -> String {
             keys.reduce("") { text, key in
                 if let index = key.intValue { return text + "[\(index)]" }
-                return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+                return text.isEmpty ? fileSpelling(key) : text + "." + fileSpelling(key)
             }
         }
         switch error {

@@ -44,15 +44,18 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         let group: String
         var next: Int64
         let runtimeMetrics: Bool
+        /// The largest message the consumer's attach accepts (`nil`: no limit).
+        let maxMessageSize: UInt64?
         var listener: UInt64?
         var admission: UInt64?
 
-        init(log: PartitionLog, hub: String, group: String, next: Int64, runtimeMetrics: Bool) {
+        init(log: PartitionLog, hub: String, group: String, next: Int64, runtimeMetrics: Bool, maxMessageSize: UInt64?) {
             self.log = log
             self.hub = hub
             self.group = group
             self.next = next
             self.runtimeMetrics = runtimeMetrics
+            self.maxMessageSize = maxMessageSize
         }
     }
 
@@ -509,7 +512,8 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
         default: break
         }
         let metrics = attach.desiredCapabilities.contains(EventHubsNames.receiverRuntimeMetric)
-        let consumer = Consumer(log: log, hub: hub.name, group: groupName, next: log.startSequenceNumber(for: position), runtimeMetrics: metrics)
+        let consumer = Consumer(log: log, hub: hub.name, group: groupName, next: log.startSequenceNumber(for: position), runtimeMetrics: metrics,
+                                maxMessageSize: attach.maxMessageSize.flatMap { $0 == 0 ? nil : $0 })
         let boundConnection = NIOLoopBound(connection, eventLoop: connection.eventLoop)
         let boundSelf = NIOLoopBound(self, eventLoop: connection.eventLoop)
         let admission = store.admitReceiver(hub: hub.name, group: groupName, partition: partition, ownerLevel: ownerLevel) { error in
@@ -555,16 +559,28 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
             let batch = consumer.log.read(from: consumer.next, limit: min(credit, 256))
             guard !batch.isEmpty else { return }
             let metrics = consumer.runtimeMetrics ? runtimeMetrics(consumer.log) : nil
-            connection.withEngine { engine in
+            let failure = connection.withEngine { engine -> AMQPError? in
                 for (event, bytes) in batch {
                     var payload = bytes[...]
                     if let metrics {
                         let annotations = AMQPEncoder.encode(DeliveryAnnotations(metrics), policy: .full)
                         payload = (bytes[..<event.headerEnd] + annotations + bytes[event.headerEnd...])[...]
                     }
-                    _ = try? engine.send(on: link, payload: payload, settled: true)
+                    do {
+                        try engine.send(on: link, payload: payload, settled: true)
+                    } catch {
+                        return undeliverable(event, size: payload.count, consumer, error)
+                    }
                     consumer.next = event.sequenceNumber + 1
                 }
+                return nil
+            }
+            if let failure {
+                // Never step over an event: the link ends, saying which event and why, and a
+                // consumer that reattaches from its checkpoint meets the same event again.
+                connection.withEngine { $0.detachLink(link, closed: true, error: failure) }
+                removeLink(link)
+                return
             }
             guard batch.count == 256 else { return }
             let bound = NIOLoopBound((self, connection, consumer), eventLoop: connection.eventLoop)
@@ -574,6 +590,16 @@ final class EmulatorConnection: AMQPServerConnectionDelegate {
                 delegate.pump(link, c, connection)
             }
         }
+    }
+
+    /// Why an event could not be handed to a consumer's link: larger than the consumer's attach
+    /// allows (`amqp:link:message-size-exceeded`), or the engine refused the link itself.
+    func undeliverable(_ event: StoredEvent, size: Int, _ consumer: Consumer, _ error: any Error) -> AMQPError {
+        let what = "event \(event.sequenceNumber) of partition \(consumer.log.id) of \(consumer.hub) cannot be delivered on this link"
+        if let limit = consumer.maxMessageSize, UInt64(size) > limit {
+            return AMQPError(condition: .link(.messageSizeExceeded), description: "\(what): it is \(size) bytes, over the link's max-message-size of \(limit)")
+        }
+        return AMQPError(condition: .amqp(.internalError), description: "\(what): \(error)")
     }
 
     func runtimeMetrics(_ log: PartitionLog) -> AMQPMap {

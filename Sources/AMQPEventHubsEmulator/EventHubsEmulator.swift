@@ -40,15 +40,8 @@ public final class EventHubsEmulator: Sendable {
         self.blob = blob
     }
 
-    /// Starts listening. Reads persisted partitions from the data directory first.
-    public static func start(
-        _ configuration: EmulatorConfiguration,
-        eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "swift-amqp.emulator"),
-        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
-    ) async throws -> EventHubsEmulator {
-        try configuration.validate()
-        let store = try EventHubsStore(configuration: configuration, logger: logger)
+    /// What the emulator's listener offers each connection.
+    static func listenerConfiguration(_ configuration: EmulatorConfiguration, logger: Logger) -> AMQPListener.Configuration {
         let keys = configuration.keys
         var listenerConfiguration = AMQPListener.Configuration(
             host: configuration.host, port: configuration.port, tls: configuration.tls,
@@ -59,6 +52,20 @@ public final class EventHubsEmulator: Sendable {
         listenerConfiguration.maxMessageSize = configuration.maxMessageSize * 4 + 65536
         listenerConfiguration.encodingPolicy = .full
         listenerConfiguration.logger = logger
+        listenerConfiguration.loginThrottle = configuration.loginThrottle
+        return listenerConfiguration
+    }
+
+    /// Starts listening. Reads persisted partitions from the data directory first.
+    public static func start(
+        _ configuration: EmulatorConfiguration,
+        eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "swift-amqp.emulator"),
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) async throws -> EventHubsEmulator {
+        try configuration.validate()
+        let store = try EventHubsStore(configuration: configuration, logger: logger)
+        let listenerConfiguration = Self.listenerConfiguration(configuration, logger: logger)
         let listener = try await AMQPListener.bind(listenerConfiguration, eventLoopGroup: eventLoopGroup) {
             EmulatorConnection(store: store, clock: clock)
         }
@@ -240,4 +247,32 @@ enum HealthEndpoint {
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
         }
     }
+}
+
+/// The emulator without its listener: the application of each connection and the store they
+/// share, for a harness that serves connections on channels of its own (the `fuzz-emulator`
+/// target writes a client's bytes into an `EmbeddedChannel`).
+package struct EmulatorConnections: Sendable {
+    let store: EventHubsStore
+    let clock: @Sendable () -> Int64
+    /// What each connection is served with (``AMQPListener/serve(_:configuration:delegate:)``).
+    package let listenerConfiguration: AMQPListener.Configuration
+
+    /// A memory-only store per `configuration` (its data directory is ignored).
+    package init(_ configuration: EmulatorConfiguration, clock: @escaping @Sendable () -> Int64, logger: Logger) throws {
+        var configuration = configuration
+        configuration.dataDirectory = nil
+        try configuration.validate()
+        store = try EventHubsStore(configuration: configuration, logger: logger)
+        self.clock = clock
+        listenerConfiguration = EventHubsEmulator.listenerConfiguration(configuration, logger: logger)
+    }
+
+    /// The application of one new connection.
+    package func makeDelegate() -> any AMQPServerConnectionDelegate {
+        EmulatorConnection(store: store, clock: clock)
+    }
+
+    /// Receivers admitted and log listeners registered: none once every connection is gone.
+    package var registrations: Int { store.registrations }
 }

@@ -7,19 +7,22 @@ import NIOConcurrencyHelpers
 
 /// Every hub's partitions, the partition chooser, and the registry of active receivers that
 /// enforces owner levels (epochs). Shared by all connections, so everything here is locked.
-final class EventHubsStore: @unchecked Sendable {
+final class EventHubsStore: Sendable {
     let configuration: EmulatorConfiguration
     /// Lower-cased hub name → partitions.
     private let partitions: [String: [PartitionLog]]
     let createdAt: Int64
-    private let lock = NIOLock()
-    private var roundRobin: [String: Int] = [:]
-    private var receivers: [String: [ActiveReceiver]] = [:]
-    private var nextReceiverID: UInt64 = 0
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var roundRobin: [String: Int] = [:]
+        var receivers: [String: [ActiveReceiver]] = [:]
+        var nextReceiverID: UInt64 = 0
+    }
     /// Producer ids, epochs and sequence numbers of idempotent producers.
     let idempotentProducers = IdempotentProducerRegistry()
 
-    struct ActiveReceiver {
+    struct ActiveReceiver: Sendable {
         let id: UInt64
         let ownerLevel: Int64?
         /// Detaches the receiver (on its own event loop) with `error`.
@@ -97,10 +100,10 @@ final class EventHubsStore: @unchecked Sendable {
             return PartitionResolver.partitionIndex(forKey: key, partitionCount: count)
         }
         let logs = partitions[hub.lowercased()] ?? []
-        return lock.withLock {
-            var next = roundRobin[hub.lowercased(), default: 0]
+        return state.withLockedValue { state in
+            var next = state.roundRobin[hub.lowercased(), default: 0]
             for _ in 0..<count where next < logs.count && logs[next].damage != nil { next = (next + 1) % count }
-            roundRobin[hub.lowercased()] = (next + 1) % count
+            state.roundRobin[hub.lowercased()] = (next + 1) % count
             return next
         }
     }
@@ -116,8 +119,8 @@ final class EventHubsStore: @unchecked Sendable {
     func admitReceiver(hub: String, group: String, partition: Int, ownerLevel: Int64?,
                        evict: @escaping @Sendable (AMQPError) -> Void) -> Admission {
         let key = "\(hub.lowercased())/\(group.lowercased())/\(partition)"
-        let (result, evicted) = lock.withLock { () -> (Admission, [ActiveReceiver]) in
-            var active = receivers[key, default: []]
+        let (result, evicted) = state.withLockedValue { state -> (Admission, [ActiveReceiver]) in
+            var active = state.receivers[key, default: []]
             let highest = active.compactMap(\.ownerLevel).max()
             if let highest {
                 guard let level = ownerLevel else {
@@ -134,10 +137,10 @@ final class EventHubsStore: @unchecked Sendable {
                 displaced = active.filter { ($0.ownerLevel ?? Int64.min) < level }
                 active.removeAll { ($0.ownerLevel ?? Int64.min) < level }
             }
-            let id = nextReceiverID
-            nextReceiverID += 1
+            let id = state.nextReceiverID
+            state.nextReceiverID += 1
             active.append(ActiveReceiver(id: id, ownerLevel: ownerLevel, evict: evict))
-            receivers[key] = active
+            state.receivers[key] = active
             return (.admitted(id), displaced)
         }
         for receiver in evicted {
@@ -149,10 +152,17 @@ final class EventHubsStore: @unchecked Sendable {
 
     func removeReceiver(hub: String, group: String, partition: Int, id: UInt64) {
         let key = "\(hub.lowercased())/\(group.lowercased())/\(partition)"
-        lock.withLock { receivers[key]?.removeAll { $0.id == id } }
+        state.withLockedValue { _ = $0.receivers[key]?.removeAll { $0.id == id } }
     }
 
     func close() {
         for logs in partitions.values { for log in logs { log.close() } }
+    }
+
+    /// Receivers admitted and listeners on the partition logs, which closed connections must
+    /// leave none of.
+    var registrations: Int {
+        state.withLockedValue { $0.receivers.values.reduce(0) { $0 + $1.count } }
+            + partitions.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.listenerCount } }
     }
 }

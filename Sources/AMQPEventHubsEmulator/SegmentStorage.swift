@@ -110,7 +110,7 @@ struct LogVerifier {
 /// number, plus `resume-points` once a repair has cut the log.
 ///
 /// Appends come from one writer at a time (the partition's); reads may run beside them.
-final class SegmentStorage: @unchecked Sendable {
+final class SegmentStorage: Sendable {
     static let magic: UInt32 = 0x4548_5231  // "EHR1"
     static let headerLength = 12
     static let minimumBodyLength = 30
@@ -121,12 +121,17 @@ final class SegmentStorage: @unchecked Sendable {
     let segmentLimit: Int64
     /// Segment index → file; readers take a reference under the lock and read outside it.
     private let files = NIOLockedValueBox<[Int: (name: String, file: AppendOnlyFile)]>([:])
-    // The writer's own state.
-    private var current: Int = 0
-    private var currentSize: Int64 = 0
-    /// A failed append may have left part of a record after `currentSize`, and cutting it off
-    /// failed too: the next append cuts it first.
-    private var tailNeedsCut = false
+    /// The segment appends go to. Its lock is held for a whole append: the partition has one
+    /// writer, so it is never contended, and the compiler sees what guards this state.
+    private let writer = NIOLockedValueBox(WriterState())
+
+    struct WriterState {
+        var current: Int = 0
+        var currentSize: Int64 = 0
+        /// A failed append may have left part of a record after `currentSize`, and cutting it
+        /// off failed too: the next append cuts it first.
+        var tailNeedsCut = false
+    }
 
     init(directory: String, sync: EmulatorConfiguration.SyncPolicy, segmentLimit: Int64) throws {
         self.directory = directory
@@ -179,6 +184,7 @@ final class SegmentStorage: @unchecked Sendable {
         var verifier = LogVerifier(resumePoints: resumePoints)
         var opened: [Int: (name: String, file: AppendOnlyFile)] = [:]
         var cut: (damage: LogDamage, bytes: Int64)? = nil
+        var state = WriterState()
         for (index, name) in names.enumerated() {
             let file: AppendOnlyFile
             let bytes: [UInt8]
@@ -190,24 +196,25 @@ final class SegmentStorage: @unchecked Sendable {
             }
             switch verifier.verify(segment: index, name: name, bytes: bytes, isLast: index == names.count - 1) {
             case .whole:
-                currentSize = Int64(bytes.count)
+                state.currentSize = Int64(bytes.count)
             case .tornTail(let at, let reason):
                 try file.truncate(to: Int64(at))
                 if sync == .always { try file.sync() }
                 cut = (LogDamage(file: path(name), byteOffset: Int64(at), reason: reason), Int64(bytes.count - at))
-                currentSize = Int64(at)
+                state.currentSize = Int64(at)
             case .damaged(let at, let reason):
                 return .damaged(LogDamage(file: path(name), byteOffset: Int64(at), reason: reason))
             }
             opened[index] = (name, file)
-            current = index
+            state.current = index
         }
         var next = verifier.expected ?? LogPosition(sequenceNumber: 0, offset: 0)
         if let resume = resumePoints.last {
             next = LogPosition(sequenceNumber: max(next.sequenceNumber, resume.sequenceNumber), offset: max(next.offset, resume.offset))
         }
         files.withLockedValue { $0 = opened }
-        if opened.isEmpty { try openSegment(0, firstSequence: next.sequenceNumber) }
+        if opened.isEmpty { try openSegment(0, firstSequence: next.sequenceNumber, &state) }
+        writer.withLockedValue { [state] in $0 = state }
         return .intact(verifier.events, next: next, cut: cut)
     }
 
@@ -415,24 +422,29 @@ final class SegmentStorage: @unchecked Sendable {
 
     // MARK: Writing
 
-    private func openSegment(_ index: Int, firstSequence: Int64) throws {
+    private func openSegment(_ index: Int, firstSequence: Int64, _ state: inout WriterState) throws {
         let name = String(format: "%020lld.log", firstSequence)
         let file = try AppendOnlyFile(path: path(name), create: true)
         // The new file's name is durable only once the folder is synced.
         if sync == .always { try DurableFile.syncFolder(directory) }
         files.withLockedValue { $0[index] = (name, file) }
-        current = index
-        currentSize = 0
+        state.current = index
+        state.currentSize = 0
     }
 
     /// Writes records in one `write` and syncs per policy; returns where each message landed.
     /// On any failure the segment is cut back to its last whole record and the error thrown:
     /// nothing of a failed append stays in the file.
     func write(_ records: [(StoredEvent, [UInt8])]) throws -> [StoredEvent.Location] {
+        try writer.withLockedValue { state in try write(records, &state) }
+    }
+
+    private func write(_ records: [(StoredEvent, [UInt8])], _ state: inout WriterState) throws -> [StoredEvent.Location] {
         guard let first = records.first else { return [] }
-        if currentSize >= segmentLimit {
-            try openSegment(current + 1, firstSequence: first.0.sequenceNumber)
+        if state.currentSize >= segmentLimit {
+            try openSegment(state.current + 1, firstSequence: first.0.sequenceNumber, &state)
         }
+        let current = state.current, currentSize = state.currentSize
         var buffer: [UInt8] = []
         var locations: [StoredEvent.Location] = []
         for (meta, message) in records {
@@ -442,9 +454,9 @@ final class SegmentStorage: @unchecked Sendable {
         guard let file = files.withLockedValue({ $0[current]?.file }) else {
             throw StorageError(description: "segment \(current) of \(directory) is not open")
         }
-        if tailNeedsCut {
+        if state.tailNeedsCut {
             try file.truncate(to: currentSize)
-            tailNeedsCut = false
+            state.tailNeedsCut = false
         }
         do {
             try file.append(buffer)
@@ -455,11 +467,11 @@ final class SegmentStorage: @unchecked Sendable {
             do {
                 try file.truncate(to: currentSize)
             } catch {
-                tailNeedsCut = true
+                state.tailNeedsCut = true
             }
             throw error
         }
-        currentSize += Int64(buffer.count)
+        state.currentSize += Int64(buffer.count)
         return locations
     }
 

@@ -8,6 +8,8 @@ import NIOPosix
 /// A small AMQP 1.0 broker that keeps queues in memory: each address is a queue, messages sent
 /// to it are stored (and accepted) and handed to its receivers in turn, as their credit allows.
 /// Released and modified messages go back to the head of the queue; rejected ones are dropped.
+/// Each queue is bounded (``QueueLimits``): a full queue withholds credit from its producers and
+/// refuses what they had credit for with `amqp:resource-limit-exceeded`.
 ///
 /// Meant for tests and benchmarks of AMQP clients; it is neither durable nor a production broker.
 public final class AMQPInMemoryBroker: Sendable {
@@ -15,12 +17,31 @@ public final class AMQPInMemoryBroker: Sendable {
     public let listener: AMQPListener
     let state: NIOLockedValueBox<BrokerState>
 
-    /// Starts a broker listening per `configuration` (port 0 picks a free port).
+    /// How much one queue holds before its producers are held back.
+    public struct QueueLimits: Sendable, Hashable {
+        /// The most messages one queue holds (`nil`: no limit); 100,000 by default.
+        public var maxMessages: Int?
+        /// The most payload bytes one queue holds (`nil`: no limit); 256 MiB by default.
+        public var maxBytes: Int?
+
+        /// 100,000 messages and 256 MiB of payload per queue.
+        public init(maxMessages: Int? = 100_000, maxBytes: Int? = 256 << 20) {
+            self.maxMessages = maxMessages
+            self.maxBytes = maxBytes
+        }
+
+        /// No bound at all: a queue with no consumer grows with whatever is sent.
+        public static let unbounded = QueueLimits(maxMessages: nil, maxBytes: nil)
+    }
+
+    /// Starts a broker listening per `configuration` (port 0 picks a free port), each queue
+    /// bounded by `queueLimits`.
     public static func start(
         _ configuration: AMQPListener.Configuration = .init(),
+        queueLimits: QueueLimits = .init(),
         eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> AMQPInMemoryBroker {
-        let state = NIOLockedValueBox(BrokerState())
+        let state = NIOLockedValueBox(BrokerState(limits: queueLimits))
         let listener = try await AMQPListener.bind(configuration, eventLoopGroup: eventLoopGroup) {
             BrokerConnection(state: state)
         }
@@ -64,15 +85,91 @@ struct Consumer: Sendable {
     var paused = false
 }
 
+/// A message handed to a link and not settled yet: it belongs to that link alone until settled.
+struct InFlight {
+    let link: LinkID
+    let address: String
+    /// When it was sent on its connection; a link's messages left its queue in this order.
+    let sent: UInt64
+    let message: StoredMessage
+}
+
+/// A link the client sends on whose deliveries the broker has not given back as credit: its queue
+/// was full. They are given back (``ConnectionEngine/consumed(_:on:)``) once the queue has room.
+struct HeldProducer: Sendable {
+    let connection: NIOLoopBound<AMQPServerConnection>
+    /// The connection's identity, comparable from any thread (its `value` is not).
+    let connectionID: ObjectIdentifier
+    let link: LinkID
+    var held: Int
+
+    /// Gives the held deliveries back as credit; on the connection's event loop.
+    func resume() {
+        connection.value.withEngine { $0.consumed(held, on: link) }
+    }
+}
+
 struct Queue: Sendable {
-    var messages = FIFO<StoredMessage>()
+    private(set) var messages = FIFO<StoredMessage>()
+    /// The payload bytes of `messages`.
+    private(set) var bytes = 0
     var consumers: [Consumer] = []
     var nextConsumer = 0
+    /// Producers held back because the queue was full, by connection and link.
+    var heldProducers: [HeldProducer] = []
+
+    mutating func append(_ message: StoredMessage) {
+        messages.append(message)
+        bytes += message.payload.count
+    }
+
+    mutating func pushFront(_ message: StoredMessage) {
+        messages.pushFront(message)
+        bytes += message.payload.count
+    }
+
+    mutating func removeFirst() -> StoredMessage? {
+        guard let message = messages.removeFirst() else { return nil }
+        bytes -= message.payload.count
+        return message
+    }
+
+    /// Whether one more message of `size` bytes fits within `limits`.
+    func hasRoom(for size: Int, _ limits: AMQPInMemoryBroker.QueueLimits) -> Bool {
+        if let maxMessages = limits.maxMessages, messages.count >= maxMessages { return false }
+        if let maxBytes = limits.maxBytes, bytes + size > maxBytes { return false }
+        return true
+    }
+
+    /// Whether the queue is below its limits (another message of at least one byte would fit).
+    func isBelowLimits(_ limits: AMQPInMemoryBroker.QueueLimits) -> Bool { hasRoom(for: 1, limits) }
+}
+
+/// What a change to a queue calls for outside the lock: messages to send to consumers, and
+/// producers whose held deliveries are given back as credit now that the queue has room.
+struct Handoff {
+    var sends: [(Consumer, StoredMessage)] = []
+    var resumed: [HeldProducer] = []
 }
 
 struct BrokerState: Sendable {
     var queues: [String: Queue] = [:]
     var nextConsumerID: UInt64 = 0
+    let limits: AMQPInMemoryBroker.QueueLimits
+
+    init(limits: AMQPInMemoryBroker.QueueLimits = .init()) {
+        self.limits = limits
+    }
+
+    /// ``dispatch(_:batch:)``, and the producers held back that may go on once it made room.
+    mutating func handoff(_ address: String, batch: Int = BrokerConnection.batch) -> Handoff {
+        var handoff = Handoff(sends: dispatch(address, batch: batch))
+        if let queue = queues[address], !queue.heldProducers.isEmpty, queue.isBelowLimits(limits) {
+            handoff.resumed = queue.heldProducers
+            queues[address]!.heldProducers.removeAll()
+        }
+        return handoff
+    }
 
     /// Pairs queued messages with consumers that have credit and a writable socket, round robin,
     /// at most `batch` per consumer (so that one call never buffers a whole queue for a socket
@@ -89,7 +186,7 @@ struct BrokerState: Sendable {
             let index = queue.nextConsumer % queue.consumers.count
             queue.nextConsumer = index + 1
             let consumer = queue.consumers[index]
-            if consumer.credit > 0, !consumer.paused, handed[index] < batch, let message = queue.messages.removeFirst() {
+            if consumer.credit > 0, !consumer.paused, handed[index] < batch, let message = queue.removeFirst() {
                 queue.consumers[index].credit -= 1
                 handed[index] += 1
                 out.append((queue.consumers[index], message))
@@ -109,8 +206,11 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
     var incoming: [LinkID: String] = [:]
     /// Links the client receives on (our senders): link → (queue, consumer id).
     var outgoing: [LinkID: (address: String, consumer: UInt64)] = [:]
-    /// Messages sent and not yet settled, to requeue if released.
-    var inFlight: [OutgoingDeliveryID: (address: String, message: StoredMessage)] = [:]
+    /// Messages sent and not yet settled, to requeue if released or if their link goes away.
+    var inFlight: [OutgoingDeliveryID: InFlight] = [:]
+    /// Counts deliveries sent on this connection: the order a link's unsettled messages go
+    /// back to the front of their queue in.
+    var sentCount: UInt64 = 0
     static let creditWindow: UInt32 = 1000
     /// The most messages one dispatch hands one consumer; more follow once they are written.
     static let batch = 256
@@ -125,33 +225,25 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
             attachRequested(link, attach, connection)
         case .delivery(let link, let delivery):
             guard let address = incoming[link] else { return }
-            let message = StoredMessage(payload: delivery.payload, messageFormat: delivery.messageFormat)
-            let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
-                state.queues[address, default: Queue()].messages.append(message)
-                return state.dispatch(address)
-            }
-            if !delivery.isSettled {
-                connection.withEngine { try? $0.settle(delivery.deliveryID, on: link, state: .accepted(Accepted())) }
-            }
-            Self.send(sends, address: address)
+            received(delivery, on: link, address: address, connection)
         case .creditGranted(let link, _, _):
             refill(link, connection)
         case .outcome(_, let id, let deliveryState, let settled):
             guard settled, let entry = inFlight.removeValue(forKey: id) else { return }
             switch deliveryState {
             case .released?, .modified?:
-                let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
-                    state.queues[entry.address, default: Queue()].messages.pushFront(entry.message)
-                    return state.dispatch(entry.address)
+                let handoff = state.withLockedValue { state -> Handoff in
+                    state.queues[entry.address, default: Queue()].pushFront(entry.message)
+                    return state.handoff(entry.address)
                 }
-                Self.send(sends, address: entry.address)
+                Self.run(handoff, address: entry.address)
             default:
                 break
             }
         case .linkDetached(let link, _, _, _):
-            incoming.removeValue(forKey: link)
+            if let address = incoming.removeValue(forKey: link) { forgetProducer(link, address: address, connection) }
             if let (address, consumerID) = outgoing.removeValue(forKey: link) {
-                removeConsumer(consumerID, address: address)
+                removeConsumer(consumerID, link: link, address: address)
             }
         case .closed, .failed, .sessionEnded:
             break
@@ -167,14 +259,14 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
         guard let (address, consumerID) = outgoing[link] else { return }
         let wanted = connection.deliveriesWanted(on: link)
         let writable = connection.isWritable
-        let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
-            guard let index = state.queues[address]?.consumers.firstIndex(where: { $0.id == consumerID }) else { return [] }
+        let handoff = state.withLockedValue { state -> Handoff in
+            guard let index = state.queues[address]?.consumers.firstIndex(where: { $0.id == consumerID }) else { return Handoff() }
             state.queues[address]!.consumers[index].credit = UInt32(clamping: wanted)
             state.queues[address]!.consumers[index].paused = !writable
-            return state.dispatch(address)
+            return state.handoff(address)
         }
-        Self.send(sends, address: address)
-        if sends.count(where: { $0.0.id == consumerID }) == Self.batch {
+        Self.run(handoff, address: address)
+        if handoff.sends.count(where: { $0.0.id == consumerID }) == Self.batch {
             let bound = NIOLoopBound((self, connection), eventLoop: connection.eventLoop)
             connection.eventLoop.execute { bound.value.0.refill(link, bound.value.1) }
         }
@@ -205,18 +297,88 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
             }
             outgoing[link] = (address, consumer)
         }
-        connection.acceptLink(link, answering: attach, creditWindow: Self.creditWindow)
+        connection.acceptLink(link, answering: attach, creditWindow: Self.creditWindow, heldUntilConsumed: true)
     }
 
-    func removeConsumer(_ id: UInt64, address: String) {
+    /// A producer link is gone: its queue no longer holds credit back for it.
+    func forgetProducer(_ link: LinkID, address: String, _ connection: AMQPServerConnection) {
+        let id = ObjectIdentifier(connection)
         state.withLockedValue { state in
-            state.queues[address]?.consumers.removeAll { $0.id == id }
+            state.queues[address]?.heldProducers.removeAll { $0.link == link && $0.connectionID == id }
         }
-        // Messages sent to it and not settled go back to the queue.
-        let unsettled = inFlight.filter { $0.value.address == address }
-        for (key, entry) in unsettled {
-            inFlight.removeValue(forKey: key)
-            state.withLockedValue { $0.queues[address, default: Queue()].messages.pushFront(entry.message) }
+    }
+
+    /// Forgets a consumer and puts back, at the front of its queue and in the order they left it,
+    /// exactly the messages its link holds unsettled: another link's deliveries (on this
+    /// connection or any other) stay with that link, so nothing it accepts is delivered twice.
+    func removeConsumer(_ id: UInt64, link: LinkID, address: String) {
+        let held = inFlight.filter { $0.value.link == link }
+        for key in held.keys { inFlight.removeValue(forKey: key) }
+        let inQueueOrder = held.values.sorted { $0.sent < $1.sent }
+        let handoff = state.withLockedValue { state -> Handoff in
+            state.queues[address]?.consumers.removeAll { $0.id == id }
+            guard !inQueueOrder.isEmpty else { return Handoff() }
+            for entry in inQueueOrder.reversed() {
+                state.queues[address, default: Queue()].pushFront(entry.message)
+            }
+            return state.handoff(address)
+        }
+        Self.run(handoff, address: address)
+    }
+
+    /// Stores a message a producer sent, if its queue has room, and gives the producer its credit
+    /// back only while the queue stays below its limits.
+    ///
+    /// A full queue does both things a bounded AMQP queue can: it withholds credit (the link is in
+    /// the engine's held-until-consumed window mode, and deliveries taken while the queue is full
+    /// are not given back) so that a producer waits instead of failing, and it refuses with
+    /// `rejected` and `amqp:resource-limit-exceeded` what arrives on credit granted before the
+    /// queue filled. Credit alone cannot bound a queue: every producer link holds up to a window
+    /// granted in advance, and producers are not bounded in number. Refusal alone would turn
+    /// every burst into errors a producer must retry. Together, memory stays within the limits,
+    /// a producer is slowed rather than failed, and what is refused is told so, never dropped
+    /// after an acceptance.
+    func received(_ delivery: IncomingDelivery, on link: LinkID, address: String, _ connection: AMQPServerConnection) {
+        let message = StoredMessage(payload: delivery.payload, messageFormat: delivery.messageFormat)
+        let producer = NIOLoopBound(connection, eventLoop: connection.eventLoop)
+        let (stored, room, handoff) = state.withLockedValue { state -> (Bool, Bool, Handoff) in
+            let limits = state.limits
+            var queue = state.queues.removeValue(forKey: address) ?? Queue()
+            let stored = queue.hasRoom(for: message.payload.count, limits)
+            if stored { queue.append(message) }
+            let room = queue.isBelowLimits(limits)
+            if !room {
+                if let index = queue.heldProducers.firstIndex(where: { $0.link == link && $0.connectionID == ObjectIdentifier(connection) }) {
+                    queue.heldProducers[index].held += 1
+                } else {
+                    queue.heldProducers.append(HeldProducer(connection: producer, connectionID: ObjectIdentifier(connection), link: link, held: 1))
+                }
+            }
+            state.queues[address] = queue
+            return (stored, room, stored ? state.handoff(address) : Handoff())
+        }
+        connection.withEngine { engine in
+            if !delivery.isSettled {
+                let outcome: DeliveryState = stored
+                    ? .accepted(Accepted())
+                    : .rejected(Rejected(error: AMQPError(condition: .amqp(.resourceLimitExceeded), description: "queue \(address) is full")))
+                try? engine.settle(delivery.deliveryID, on: link, state: outcome)
+            }
+            if room { engine.consumed(1, on: link) }
+        }
+        Self.run(handoff, address: address)
+    }
+
+    /// Sends what a handoff hands to consumers, and gives held producers their credit back, each
+    /// on its own connection's event loop.
+    static func run(_ handoff: Handoff, address: String) {
+        send(handoff.sends, address: address)
+        for producer in handoff.resumed {
+            if producer.connection.eventLoop.inEventLoop {
+                producer.resume()
+            } else {
+                producer.connection.eventLoop.execute { producer.resume() }
+            }
         }
     }
 
@@ -245,20 +407,22 @@ final class BrokerConnection: AMQPServerConnectionDelegate {
             try $0.send(on: consumer.link, payload: message.payload, settled: consumer.presettled, messageFormat: message.messageFormat)
         }
         if let id, !consumer.presettled {
-            delegate.inFlight[id] = (address, message)
+            delegate.inFlight[id] = InFlight(link: consumer.link, address: address, sent: delegate.sentCount, message: message)
+            delegate.sentCount += 1
         }
     }
 
     func requeue(_ message: StoredMessage, address: String) {
-        let sends = state.withLockedValue { state -> [(Consumer, StoredMessage)] in
-            state.queues[address, default: Queue()].messages.pushFront(message)
-            return state.dispatch(address)
+        let handoff = state.withLockedValue { state -> Handoff in
+            state.queues[address, default: Queue()].pushFront(message)
+            return state.handoff(address)
         }
-        Self.send(sends, address: address)
+        Self.run(handoff, address: address)
     }
 
     func connectionClosed(_ connection: AMQPServerConnection) {
-        for (_, (address, consumer)) in outgoing { removeConsumer(consumer, address: address) }
+        for (link, (address, consumer)) in outgoing { removeConsumer(consumer, link: link, address: address) }
+        for (link, address) in incoming { forgetProducer(link, address: address, connection) }
         outgoing.removeAll()
         incoming.removeAll()
     }

@@ -138,6 +138,13 @@ public final class AMQPListener: Sendable {
         /// Prints every frame in and out of each connection (``AMQPFrameTrace``);
         /// `AMQP_TRACE_FRAMES` in the environment decides by default.
         public var frameTrace: AMQPFrameTrace?
+        /// Failed SASL logins that lock a peer address out for a while (see ``LoginThrottle``):
+        /// by default 10 within a minute refuse that address's connections for 5 minutes. `nil`
+        /// for no throttling. Counted per IP address, so a client guessing passwords locks out
+        /// only itself.
+        public var loginThrottle: LoginThrottle.Policy?
+        /// The throttle's clock (uptime in nanoseconds); tests replace it.
+        var loginThrottleClock: @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds }
 
         /// A plain listener on 127.0.0.1 (port 0: any free one) offering ANONYMOUS, not requiring SASL.
         public init(host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
@@ -162,6 +169,7 @@ public final class AMQPListener: Sendable {
             self.handshakeTimeout = .seconds(30)
             self.maxConnections = Self.defaultMaxConnections
             self.frameTrace = .fromEnvironment
+            self.loginThrottle = LoginThrottle.Policy()
         }
 
         /// 10,000, or the soft file-descriptor limit less 64 when that is lower (at least 1).
@@ -231,6 +239,7 @@ public final class AMQPListener: Sendable {
         let accepted = AcceptedChannels()
         let logger = configuration.logger
         let reserve = DescriptorReserve()
+        let throttle = configuration.loginThrottle.map { SharedLoginThrottle(policy: $0, now: configuration.loginThrottleClock) }
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -250,20 +259,26 @@ public final class AMQPListener: Sendable {
                                    metadata: ["amqp.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
                     return channel.close()
                 }
+                if let throttle, throttle.isLockedOut(channel.remoteAddress) {
+                    logger.notice("connection refused: too many failed logins from this address (loginThrottle)",
+                                  metadata: ["amqp.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                    return channel.close()
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
                     let adapter = ServerConnectionAdapter(delegate: makeDelegate())
-                    let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop,
-                                                    sink: adapter, logger: configuration.logger,
-                                                    inBandTLS: inBandSSLContext.map { .server($0) },
-                                                    frameTrace: configuration.frameTrace)
-                    adapter.connection = AMQPServerConnection(handler: handler, remoteAddress: channel.remoteAddress)
-                    // The adapter lives as long as the channel: the pipeline holds the handler, the
-                    // handler holds the adapter only weakly, so the channel's close future keeps it.
-                    let keep = NIOLoopBound(adapter, eventLoop: channel.eventLoop)
-                    channel.closeFuture.whenComplete { _ in _ = keep.value }
+                    if let throttle {
+                        let peer = channel.remoteAddress
+                        adapter.loginFailed = {
+                            guard throttle.loginFailed(peer) else { return }
+                            logger.warning("too many failed logins: address refused for \(throttle.policy.lockout) (loginThrottle)",
+                                           metadata: ["amqp.peer": "\(peer.map { "\($0)" } ?? "?")"])
+                        }
+                    }
+                    let keep = try serve(channel, adapter: adapter, engineConfiguration: engineConfiguration, logger: configuration.logger,
+                                         inBandTLS: inBandSSLContext.map { .server($0) }, frameTrace: configuration.frameTrace)
                     if let timeout = configuration.handshakeTimeout {
                         let deadline = channel.eventLoop.scheduleTask(in: timeout) {
                             guard !keep.value.peerOpened else { return }
@@ -273,12 +288,36 @@ public final class AMQPListener: Sendable {
                         }
                         channel.closeFuture.whenComplete { _ in deadline.cancel() }
                     }
-                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         let port = channel.localAddress?.port ?? configuration.port
         return AMQPListener(channel: channel, host: configuration.host, port: port, accepted: accepted)
+    }
+
+    /// Runs one connection on `channel` through an engine in the server role, its events going
+    /// to `adapter`'s delegate. Returns the adapter, bound to the channel's loop.
+    private static func serve(_ channel: Channel, adapter: ServerConnectionAdapter, engineConfiguration: ConnectionConfiguration,
+                              logger: Logger, inBandTLS: ConnectionHandler.InBandTLS?,
+                              frameTrace: AMQPFrameTrace?) throws -> NIOLoopBound<ServerConnectionAdapter> {
+        let handler = ConnectionHandler(engine: ConnectionEngine(configuration: engineConfiguration), eventLoop: channel.eventLoop,
+                                        sink: adapter, logger: logger, inBandTLS: inBandTLS, frameTrace: frameTrace)
+        adapter.connection = AMQPServerConnection(handler: handler, remoteAddress: channel.remoteAddress)
+        // The adapter lives as long as the channel: the pipeline holds the handler, the handler
+        // holds the adapter only weakly, so the channel's close future keeps it.
+        let keep = NIOLoopBound(adapter, eventLoop: channel.eventLoop)
+        channel.closeFuture.whenComplete { _ in _ = keep.value }
+        try channel.pipeline.syncOperations.addHandler(handler)
+        return keep
+    }
+
+    /// Serves one connection on a channel that is already connected (an `EmbeddedChannel` a
+    /// harness writes a client's bytes into), as an accepted one is served, less what belongs to
+    /// accepting: TLS, the handshake deadline, the connection cap and the login throttle. For
+    /// driving a server application with bytes in tests and fuzz targets.
+    package static func serve(_ channel: Channel, configuration: Configuration, delegate: any AMQPServerConnectionDelegate) throws {
+        _ = try serve(channel, adapter: ServerConnectionAdapter(delegate: delegate), engineConfiguration: configuration.engineConfiguration(),
+                      logger: configuration.logger, inBandTLS: nil, frameTrace: configuration.frameTrace)
     }
 
     /// Stops accepting; open connections are not touched.
@@ -301,6 +340,8 @@ final class ServerConnectionAdapter: ConnectionEventSink {
     var connection: AMQPServerConnection?
     /// Whether the client's `open` arrived: the end of the handshake the deadline bounds.
     private(set) var peerOpened = false
+    /// Called when the client fails SASL authentication (the listener's login throttle).
+    var loginFailed: (() -> Void)?
 
     init(delegate: any AMQPServerConnectionDelegate) {
         self.delegate = delegate
@@ -308,6 +349,7 @@ final class ServerConnectionAdapter: ConnectionEventSink {
 
     func handle(_ event: ConnectionEvent, handler: ConnectionHandler) {
         if case .opened = event { peerOpened = true }
+        if case .failed(.sasl(let error)) = event, error.kind == .authenticationFailed { loginFailed?() }
         guard let connection else { return }
         if case .authenticated(let identity, _) = event { connection.authenticatedIdentity = identity }
         delegate.handle(event, on: connection)

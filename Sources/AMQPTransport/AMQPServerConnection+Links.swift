@@ -26,14 +26,16 @@ extension AMQPServerConnection {
     /// Accepts a link the peer attached. A link the peer sends on is given `creditWindow`, which
     /// the engine grants right after the accepting attach and tops up as deliveries arrive (the
     /// application handles each delivery before the next event, so none is held); `nil` leaves
-    /// credit to the application. The other parameters are the engine's
+    /// credit to the application. With `heldUntilConsumed`, each delivery keeps its credit until
+    /// the application gives it back with `ConnectionEngine.consumed(_:on:)` (a bounded queue
+    /// that is full holds its producers back this way). The other parameters are the engine's
     /// (`ConnectionEngine/acceptLink(_:source:target:maxMessageSize:enforcedMaxMessageSize:senderSettleMode:properties:offeredCapabilities:creditMode:)`).
     public func acceptLink(
         _ link: LinkID, answering attach: Attach, creditWindow: UInt32?, source: LinkSource? = nil, target: LinkTarget? = nil,
         maxMessageSize: UInt64? = nil, enforcedMaxMessageSize: UInt64? = nil, senderSettleMode: SenderSettleMode? = nil,
-        properties: Fields? = nil, offeredCapabilities: [Symbol] = []
+        properties: Fields? = nil, offeredCapabilities: [Symbol] = [], heldUntilConsumed: Bool = false
     ) {
-        let creditMode: CreditMode = attach.role == .sender ? creditWindow.map { .window($0) } ?? .manual : .manual
+        let creditMode: CreditMode = attach.role == .sender ? creditWindow.map { .window($0, heldUntilConsumed: heldUntilConsumed) } ?? .manual : .manual
         withEngine { engine in
             try? engine.acceptLink(
                 link, source: source ?? attach.source, target: target ?? attach.target, maxMessageSize: maxMessageSize,

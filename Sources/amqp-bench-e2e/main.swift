@@ -188,7 +188,8 @@ func broker(_ arguments: Arguments) async throws {
     var configuration = AMQPListener.Configuration(host: "127.0.0.1", port: arguments.port)
     configuration.idleTimeout = nil
     configuration.maxMessageSize = nil
-    let broker = try await AMQPInMemoryBroker.start(configuration)
+    // Unbounded queues: a run queues every message before receiving, whatever the count.
+    let broker = try await AMQPInMemoryBroker.start(configuration, queueLimits: .unbounded)
     // Unbuffered, so that the script sees the port at once.
     FileHandle.standardOutput.write(Data("port=\(broker.port)\n".utf8))
     while true { try await Task.sleep(for: .seconds(3600)) }

@@ -30,10 +30,28 @@ struct LogDurabilityTests {
         return configuration
     }
 
+    /// Partition 0's log in `directory`, in small segments, as the emulator opens it.
+    func openLog(_ directory: String) throws -> PartitionLog {
+        try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
+                         retentionSeconds: 3600, retentionBytes: 1 << 30)
+    }
+
+    /// A filled log whose last segment `damage` changes (given its bytes and where its records
+    /// start); returns the segment's path, its records' starts and its damaged bytes.
+    func damageLastSegment(_ directory: String, _ damage: (inout [UInt8], [Int]) -> Void) throws -> (path: String, records: [Int], bytes: [UInt8]) {
+        let names = try fill(directory)
+        let last = "\(directory)/eh1/0/\(names.last!)"
+        let records = try boundaries(last)
+        try #require(records.count >= 4)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: last)))
+        damage(&bytes, records)
+        try Data(bytes).write(to: URL(fileURLWithPath: last))
+        return (last, records, bytes)
+    }
+
     /// Writes `count` events to partition 0 the way the emulator does, in small segments.
     func fill(_ directory: String, count: Int = LogDurabilityTests.eventCount) throws -> [String] {
-        let log = try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
-                                   retentionSeconds: 3600, retentionBytes: 1 << 30)
+        let log = try openLog(directory)
         for i in 0..<count {
             let message = event("event-\(i)-" + String(repeating: "x", count: 150))
             _ = try log.appendAndWait([NewEvent(message: message.encoded(policy: .full), headerEnd: 0, partitionKey: nil)],
@@ -222,15 +240,8 @@ struct LogDurabilityTests {
     func flippedByteInLastSegment() throws {
         let directory = try ScratchFolder.make("log-last").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let names = try fill(directory)
-        let last = "\(directory)/eh1/0/\(names.last!)"
-        let records = try boundaries(last)
-        try #require(records.count >= 4)
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: last)))
-        bytes[records[1] + 40] ^= 0x01
-        try Data(bytes).write(to: URL(fileURLWithPath: last))
-        let log = try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
-                                   retentionSeconds: 3600, retentionBytes: 1 << 30)
+        let (last, records, bytes) = try damageLastSegment(directory) { bytes, records in bytes[records[1] + 40] ^= 0x01 }
+        let log = try openLog(directory)
         #expect(log.damage?.file == last)
         #expect(log.damage?.byteOffset == Int64(records[1]))
         #expect(log.damage?.reason == "checksum mismatch")
@@ -245,17 +256,10 @@ struct LogDurabilityTests {
     func flippedLengthInLastSegment() throws {
         let directory = try ScratchFolder.make("log-length").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let names = try fill(directory)
-        let last = "\(directory)/eh1/0/\(names.last!)"
-        let records = try boundaries(last)
-        try #require(records.count >= 4)
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: last)))
         // The record's body length (after the 4-byte marker): its top byte flipped claims ~4 GB,
         // which "runs past the end of the file" like a torn write, yet whole records follow.
-        bytes[records[1] + 4] ^= 0xff
-        try Data(bytes).write(to: URL(fileURLWithPath: last))
-        let log = try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
-                                   retentionSeconds: 3600, retentionBytes: 1 << 30)
+        let (last, records, bytes) = try damageLastSegment(directory) { bytes, records in bytes[records[1] + 4] ^= 0xff }
+        let log = try openLog(directory)
         #expect(log.damage?.file == last)
         #expect(log.damage?.byteOffset == Int64(records[1]))
         #expect(try Data(contentsOf: URL(fileURLWithPath: last)) == Data(bytes))
@@ -274,8 +278,7 @@ struct LogDurabilityTests {
             case "renamed": try FileManager.default.moveItem(atPath: middle, toPath: "\(directory)/eh1/0/00000000000000000001.log")
             default: try FileManager.default.removeItem(atPath: middle)
             }
-            let log = try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
-                                       retentionSeconds: 3600, retentionBytes: 1 << 30)
+            let log = try openLog(directory)
             #expect(log.damage != nil, "\(damage)")
             #expect(log.count == 0)
             #expect(log.read(from: 0, limit: 10).isEmpty)
@@ -295,8 +298,7 @@ struct LogDurabilityTests {
         handle.seekToEndOfFile()
         handle.write(Data([UInt8](try Data(contentsOf: URL(fileURLWithPath: last)))[records[0]..<(records[1] / 2)]))
         try handle.close()
-        let log = try PartitionLog(hub: "eh1", id: 0, directory: "\(directory)/eh1/0", sync: .never, segmentBytes: Self.segmentBytes,
-                                   retentionSeconds: 3600, retentionBytes: 1 << 30)
+        let log = try openLog(directory)
         #expect(log.damage == nil)
         #expect(log.tornTail?.damage.byteOffset == Int64(whole))
         #expect(log.count == 50)

@@ -57,4 +57,29 @@ struct MessageSizeTests {
         try? await connection.close()
         try await emulator.stop()
     }
+
+    @Test("an event larger than the consumer's own max-message-size ends its link with message-size-exceeded; the next event is not delivered in its place")
+    func largerThanTheConsumerTakes() async throws {
+        let emulator = try await EventHubsEmulator.start(EmulatorConfiguration(port: 0, hubs: [.init(name: "eh1", partitionCount: 1)]))
+        let connection = try await AMQPConnection.connect(plainOptions(emulator))
+        let sender = try await connection.openSender(to: "eh1/Partitions/0")
+        for text in ["before", String(repeating: "x", count: 3000), "after"] {
+            #expect(try await sender.send(event(text)) == .accepted)
+        }
+        let address = "eh1/ConsumerGroups/$Default/Partitions/0"
+        var options = consumerOptions(address)
+        options.maxMessageSize = 2000
+        let receiver = try await connection.openReceiver(from: address, options: options)
+        let first = try #require(try await receiver.receive(timeout: .seconds(20)))
+        #expect(bodyText(first.message) == "before")
+        do {
+            let next = try await receiver.receive(timeout: .seconds(20))
+            Issue.record("the link went on: \(next.map { bodyText($0.message) ?? "?" } ?? "nothing within 20 s")")
+        } catch let error as AMQPClientError {
+            #expect(error.condition == .link(.messageSizeExceeded), "\(error)")
+            #expect(error.amqpError?.description?.contains("event 1 ") == true, "\(error)")
+        }
+        try? await connection.close()
+        try await emulator.stop()
+    }
 }
