@@ -207,8 +207,10 @@ let package = Package(
         // allocation gate in scripts/test.sh builds it in release without NIO or TLS.
         .executableTarget(
             name: "amqp-bench",
-            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPCodable", "CMallocCounter"]
+            dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage", "AMQPProtocol", "AMQPCodable", "AMQPCodecFixtures", "CMallocCounter"]
         ),
+        // The Event Hubs message the codec benchmarks measure and the Embedded Swift fixture holds.
+        .target(name: "AMQPCodecFixtures", dependencies: ["AMQPCodec", "AMQPTypes", "AMQPMessage"]),
         // End-to-end throughput over loopback (scripts/bench.sh): our client, our in-memory broker,
         // the Event Hubs client against the emulator (run in-process here, to measure its memory).
         .executableTarget(
@@ -404,6 +406,7 @@ let package = Package(
         .testTarget(
             name: "AMQPTypesTests",
             dependencies: [
+                "AMQPCodecFixtures",
                 "AMQPCodec",
                 "AMQPTypes",
                 "AMQPMessage",

@@ -1,4 +1,5 @@
 import AMQPCodec
+import AMQPCodecFixtures
 import AMQPMessage
 import AMQPTypes
 import Foundation
@@ -43,28 +44,7 @@ import Testing
     /// Embedded Swift round trip (scripts/test-embedded.sh) reads its encoding from
     /// Embedded/Fixtures/eh-message.hex, which must be what the full runtime writes.
     @Test func eventHubsMessageFixtureIsTheFullRuntimeEncoding() throws {
-        let epochMilliseconds: Int64 = 1_700_000_000_000
-        let message = Message(
-            header: Header(durable: true),
-            messageAnnotations: MessageAnnotations([
-                .symbol("x-opt-partition-key"): .string("device-0042"),
-                .symbol("x-opt-sequence-number"): .long(123_456_789),
-                .symbol("x-opt-offset"): .string("98765432100"),
-                .symbol("x-opt-enqueued-time"): .timestamp(Timestamp(millisecondsSince1970: epochMilliseconds)),
-            ]),
-            properties: Properties(
-                messageID: .uuid(AMQPUUID(high: 0x1b4e_28ba_2fa1_11d2, low: 0x883f_0016_d3cc_a427)),
-                contentType: "application/octet-stream",
-                creationTime: Timestamp(millisecondsSince1970: epochMilliseconds),
-                groupID: "group-7"),
-            applicationProperties: ApplicationProperties([
-                .string("tenant"): .string("contoso"),
-                .string("attempt"): .long(3),
-                .string("urgent"): .boolean(true),
-                .string("score"): .double(0.75),
-                .string("observed-at"): .timestamp(Timestamp(millisecondsSince1970: epochMilliseconds + 123)),
-            ]),
-            body: .data([DataSection(Binary((0..<1024).map { UInt8(truncatingIfNeeded: $0) }))]))
+        let message = CodecFixtures.eventHubsMessage
         let text = try String(contentsOf: packageRoot.appendingPathComponent("Embedded/Fixtures/eh-message.hex"), encoding: .utf8)
         let fixture = try #require(HexEncoding.bytes(text.filter { !$0.isWhitespace }))
         #expect(message.encoded() == fixture)
